@@ -1,0 +1,39 @@
+"""The ``mrnet`` command (also ``python -m mrnet_arch``): one subcommand per task.
+
+Each subcommand lives in its own module with a ``main(argv)`` function, imported only when used, so
+``mrnet --help`` stays fast.
+"""
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    'train': ('mrnet_arch.entry:train', "train through BasicSR's train pipeline (args: -opt YML [--auto_resume] "
+              '[--launcher pytorch] [--debug] [--force_yml k=v])'),
+    'test': ('mrnet_arch.entry:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
+    'demo': ('mrnet_arch.demo:main', 'build a real-photo dataset, train MRNet x2 and compare it with bicubic'),
+    'prepare': ('mrnet_arch.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
+    'infer': ('mrnet_arch.infer:main', 'super-resolve your own images with trained weights'),
+    'export': ('mrnet_arch.export:main', 'export weights to safetensors or ONNX'),
+    'card': ('mrnet_arch.card:main', 'write a Markdown model card for a weight file'),
+    'bench': ('mrnet_arch.bench:main', 'compare models: params, MACs, latency, memory, PSNR/SSIM'),
+}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog='mrnet', description='MRNet super-resolution for BasicSR. "mrnet COMMAND --help" for details.')
+    parser.add_argument('command', choices=sorted(COMMANDS), metavar='COMMAND',
+                        help='; '.join(f'{k}: {v[1]}' for k, v in COMMANDS.items()))
+    if not argv or argv[0] in ('-h', '--help'):
+        parser.print_help()
+        return 0 if argv else 2
+    args = parser.parse_args(argv[:1])
+    module, func = COMMANDS[args.command][0].split(':')
+    result = getattr(importlib.import_module(module), func)(argv[1:])
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""BasicSR model class for MRNet: SRModel with atomic checkpoints, a stop on non-finite losses and
+optional bf16 autocast / channels_last."""
+import math
+import os
+import tempfile
+from collections import OrderedDict
+
+import torch
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+
+_AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``: a kill or a full
+    disk at any moment leaves either the old file or the complete new one, never a cut-short file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@MODEL_REGISTRY.register()
+class MRNetModel(SRModel):
+    """SRModel for MRNet (and any other BasicSR SR arch) with:
+
+    - checkpoints (``net_g_*.pth``) and training states (``*.state``) written atomically; a failed
+      write raises (BasicSR 1.4.2 logs and goes on) and leaves the previous files valid;
+    - training stops with an error naming the iteration when the loss is NaN or infinite, before the
+      optimizer step, so the last saved checkpoint is the last good one;
+    - ``train: amp: bf16|fp16`` autocast on CUDA (bf16 also on CPU) and ``train: channels_last: true``.
+    """
+
+    def __init__(self, opt):
+        train_opt = opt.get('train') or {}
+        amp = train_opt.get('amp')
+        if amp not in _AMP_DTYPES:
+            raise ValueError(f"train:amp must be one of fp32, bf16, fp16 (or absent), got {amp!r}")
+        self.amp_dtype = _AMP_DTYPES[amp]
+        self.channels_last = bool(train_opt.get('channels_last', False))
+        super().__init__(opt)
+        if self.channels_last:
+            self.net_g = self.net_g.to(memory_format=torch.channels_last)
+        self.scaler = None
+        if self.is_train and self.amp_dtype == torch.float16:
+            self.scaler = torch.amp.GradScaler(self.device.type)
+
+    def feed_data(self, data):
+        super().feed_data(data)
+        if self.channels_last:
+            self.lq = self.lq.contiguous(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            self.output = self.net_g(self.lq)
+        self.output = self.output.float()
+        l_total = 0
+        loss_dict = OrderedDict()
+        if self.cri_pix:
+            l_pix = self.cri_pix(self.output, self.gt)
+            l_total += l_pix
+            loss_dict['l_pix'] = l_pix
+        if self.cri_perceptual:
+            l_percep, l_style = self.cri_perceptual(self.output, self.gt)
+            for name, value in (('l_percep', l_percep), ('l_style', l_style)):
+                if value is not None:
+                    l_total += value
+                    loss_dict[name] = value
+        if not math.isfinite(float(l_total)):
+            raise FloatingPointError(
+                f'Loss is {float(l_total)} at iteration {current_iter}; stopping before the optimizer step. '
+                f"The last saved checkpoint in {self.opt['path'].get('models')} is the last good one; "
+                'resume from it with --auto_resume after lowering the learning rate.')
+        if self.scaler is not None:
+            self.scaler.scale(l_total).backward()
+            self.scaler.step(self.optimizer_g)
+            self.scaler.update()
+        else:
+            l_total.backward()
+            self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def test(self):
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        was_training = net.training
+        net.eval()
+        with torch.no_grad(), self._autocast():
+            self.output = net(self.lq).float()
+        net.train(was_training)
+
+    @master_only
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        """Like BaseModel.save_network, but atomic, and a failure raises instead of being ignored."""
+        current_iter = 'latest' if current_iter == -1 else current_iter
+        save_path = os.path.join(self.opt['path']['models'], f'{net_label}_{current_iter}.pth')
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        if len(nets) != len(keys):
+            raise ValueError('The lengths of net and param_key should be the same.')
+        save_dict = {}
+        for net_, key in zip(nets, keys):
+            state_dict = self.get_bare_model(net_).state_dict()
+            save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.detach().cpu().contiguous())
+                                         for k, v in state_dict.items())
+        try:
+            atomic_torch_save(save_dict, save_path)
+        except OSError as e:
+            raise OSError(f'Could not write checkpoint {save_path}: {e}. The previous checkpoint is unchanged.') from e
+
+    @master_only
+    def save_training_state(self, epoch, current_iter):
+        """Like BaseModel.save_training_state, but atomic, and a failure raises instead of being ignored."""
+        if current_iter == -1:
+            return
+        state = {
+            'epoch': epoch,
+            'iter': current_iter,
+            'optimizers': [o.state_dict() for o in self.optimizers],
+            'schedulers': [s.state_dict() for s in self.schedulers],
+        }
+        save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
+        try:
+            atomic_torch_save(state, save_path)
+        except OSError as e:
+            raise OSError(f'Could not write training state {save_path}: {e}. '
+                          'The previous state is unchanged.') from e
+        get_root_logger().info(f'Saved training state {save_path}.')
