@@ -23,7 +23,6 @@ Results (``--results``) are either
 """
 import argparse
 import hashlib
-import json
 import os
 import re
 import sys
@@ -33,7 +32,7 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
-from mrnet_arch.weights import WeightsError, load_model, scales_of
+from mrnet_arch.weights import WeightsError, add_weights_arguments, json_object, load_model, scales_of
 
 _LOG_SET = re.compile(r'Validation (\S+)')
 _LOG_METRIC = re.compile(r'# (\w+): ([-+0-9.eE]+|nan|inf)')
@@ -89,12 +88,7 @@ def read_results(path):
         if not results:
             raise ValueError(f'--results {path}: no "Validation <set>" blocks with "# <metric>: <value>" lines')
         return {None: results}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f'--results {path}: not valid JSON: {err}') from err
-    if not isinstance(data, dict):
-        raise ValueError(f'--results {path}: expected a JSON object of test sets')
+    data = json_object(text, f'--results {path}')
     by_scale = {}
     for key, value in data.items():
         scale = int(key[1:]) if re.fullmatch(r'x\d+', key) else None
@@ -144,18 +138,19 @@ def _options_section(path):
     return '\n'.join(lines)
 
 
-def make_card(weights, results=None, options=None):
+def make_card(weights, results=None, options=None, prefer_ema=True):
     """Markdown model card of a weight file.
 
     Args:
         weights (str): Weight file.
         results (str | None): Results JSON or BasicSR log (see the module docstring).
         options (str | None): BasicSR option file; default: found beside the weights (``find_options``).
+        prefer_ema (bool): Describe a checkpoint's ``params_ema`` over its ``params``. Default: True.
 
     Returns:
         str: The card.
     """
-    net, config = load_model(weights)
+    net, config = load_model(weights, prefer_ema=prefer_ema)
     scales = scales_of(config)
     params = count_params(net)
     name = osp.splitext(osp.basename(weights))[0]
@@ -185,7 +180,7 @@ def make_card(weights, results=None, options=None):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet card', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--weights', required=True, help='weights: BasicSR .pth, plain state dict or .safetensors')
+    add_weights_arguments(parser)
     parser.add_argument('--results', help='test results: JSON {"Set5": {"psnr": .., "ssim": ..}, ...} or a BasicSR log')
     parser.add_argument('--options', help="training option file (default: the experiment's copy beside the weights)")
     parser.add_argument('--output', help='Markdown file to write (default: standard output)')
@@ -200,7 +195,7 @@ def main(argv=None):
             print(f'mrnet card: error: {option} {path}: no such file', file=sys.stderr)
             return 2
     try:
-        card = make_card(args.weights, args.results, args.options)
+        card = make_card(args.weights, args.results, args.options, prefer_ema=not args.no_ema)
     except (ValueError, WeightsError, yaml.YAMLError) as err:
         print(f'mrnet card: error: {err}', file=sys.stderr)
         return 2

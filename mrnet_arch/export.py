@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-from mrnet_arch.weights import CONFIG_METADATA_KEY, WeightsError, load_model
+from mrnet_arch.weights import CONFIG_METADATA_KEY, WeightsError, add_weights_arguments, load_model
 
 DEFAULT_OPSET = 17
 
@@ -63,14 +63,13 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet export', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--weights', required=True, help='weights: BasicSR .pth, plain state dict or .safetensors')
+    add_weights_arguments(parser)
     parser.add_argument('--format', required=True, choices=('safetensors', 'onnx'))
     parser.add_argument('--output', required=True, help='output file')
     parser.add_argument('--scale', type=int,
                         help='ONNX: the scale to export; safetensors: default scale of a MultiScaleMRNet')
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output file')
-    parser.add_argument('--no-ema', action='store_true', help="use a checkpoint's params, not params_ema")
     return parser
 
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from mrnet_arch.weights import WeightsError, load_model, receptive_radius
+from mrnet_arch.weights import WeightsError, add_weights_arguments, load_model, receptive_radius
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.bmp')
 PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -219,7 +219,7 @@ def resolve_device(name):
 def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet infer', description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--weights', required=True, help='weights: BasicSR .pth, plain state dict or .safetensors')
+    add_weights_arguments(parser)
     parser.add_argument('--input', required=True, help='an image file or a folder of images (' +
                         ', '.join(IMAGE_EXTENSIONS) + ')')
     parser.add_argument('--output', required=True, help='output folder (created; must not be an input folder)')
@@ -232,7 +232,6 @@ def build_parser():
     parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32')
     parser.add_argument('--suffix', default='', help='added to each output file name before the extension')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
-    parser.add_argument('--no-ema', action='store_true', help="use a checkpoint's params, not params_ema")
     return parser
 
 

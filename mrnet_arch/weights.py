@@ -172,15 +172,32 @@ def infer_config(state_dict):
 def config_from_metadata(metadata, path='weights'):
     """The ``mrnet_config`` entry of safetensors metadata as a dict (``{}`` when absent)."""
     text = (metadata or {}).get(CONFIG_METADATA_KEY)
-    if not text:
-        return {}
+    return json_object(text, f'{path}: metadata {CONFIG_METADATA_KEY!r}') if text else {}
+
+
+def json_object(text, source):
+    """Parse JSON text that must hold an object (a dict).
+
+    Args:
+        text (str): The JSON text.
+        source (str): What the text is, for error messages (e.g. ``'--results r.json'``).
+
+    Raises:
+        WeightsError: Invalid JSON, or not an object.
+    """
     try:
-        config = json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise WeightsError(f'{path}: metadata {CONFIG_METADATA_KEY!r} is not valid JSON: {err}') from err
-    if not isinstance(config, dict):
-        raise WeightsError(f'{path}: metadata {CONFIG_METADATA_KEY!r} must be a JSON object')
-    return config
+        raise WeightsError(f'{source} is not valid JSON: {err}') from err
+    if not isinstance(data, dict):
+        raise WeightsError(f'{source} must be a JSON object, found {type(data).__name__}')
+    return data
+
+
+def add_weights_arguments(parser):
+    """Add the ``--weights`` and ``--no-ema`` options shared by the ``mrnet`` subcommands."""
+    parser.add_argument('--weights', required=True, help='weights: BasicSR .pth, plain state dict or .safetensors')
+    parser.add_argument('--no-ema', action='store_true', help="use a checkpoint's params, not params_ema")
 
 
 def scales_of(config):

@@ -86,3 +86,12 @@ def test_bad_results_file_is_an_error(tmp_path, capsys):
     assert main(['--weights', str(weights), '--results', str(bad)]) == 2
     assert "entry 'Set5' must map metric names to numbers" in capsys.readouterr().err
     assert main(['--weights', str(weights), '--results', str(tmp_path / 'missing.json')]) == 2
+
+
+def test_results_grouped_by_scale(tmp_path):
+    from mrnet_arch.card import read_results, results_table
+    results = tmp_path / 'r.json'
+    results.write_text(json.dumps({'x4': {'Set5': {'psnr': 32.1}}, 'x2': {'Set5': {'psnr': 38.0, 'ssim': 0.96}}}))
+    table = results_table(read_results(str(results))).splitlines()
+    assert table[0] == '| Scale | Test set | PSNR | SSIM |'
+    assert table[2:] == ['| x2 | Set5 | 38.0000 | 0.9600 |', '| x4 | Set5 | 32.1000 |  |']

@@ -66,7 +66,7 @@ def test_kinds_and_bit_depths_kept(tmp_path, weights, net):
     alpha = np.tile(np.linspace(0, 255, 20).astype(np.uint8), (24, 1))
     files = {
         'gray.png': gray,
-        'gray16.tif': gray.astype(np.uint16) * 257 + 100,
+        'gray16.tif': gray.astype(np.uint16) * 256 + 37,  # not a multiple of 257: real 16-bit data
         'rgb16.png': bgr.astype(np.uint16) * 257,
         'rgba.png': np.dstack([bgr, alpha]),
         'photo.jpg': bgr,

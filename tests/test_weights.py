@@ -154,8 +154,11 @@ def test_unreadable_and_missing_files(tmp_path):
         load_model(bad_st)
 
 
-@pytest.mark.parametrize('kwargs', [dict(upscale=2, num_recursion=2), dict(upscale=3, num_recursion=1, fusion='conv1x1'),
-                                    dict(upscale=2, num_recursion=1, shuffle_kernel=3)])
+@pytest.mark.parametrize('kwargs', [
+    dict(upscale=2, num_recursion=2),
+    dict(upscale=3, num_recursion=1, fusion='conv1x1'),
+    dict(upscale=2, num_recursion=1, shuffle_kernel=3),
+])
 def test_receptive_radius_is_exact(kwargs):
     """A change at one input pixel moves outputs exactly ``receptive_radius`` input pixels away, not further."""
     net = _seeded(MRNet, **kwargs).double()
