@@ -1,0 +1,59 @@
+"""Small real photos (scikit-image's data folder) and helpers for the data-preparation tests."""
+import os
+import subprocess
+import sys
+from os import path as osp
+
+import cv2
+import numpy as np
+import yaml
+
+import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def photo(name, height, width, top=0, left=0):
+    """A BGR (or, for gray photos, 2-D) uint8 crop of ``skimage.data.<name>()``."""
+    from skimage import data
+    img = getattr(data, name)()
+    crop = img[top:top + height, left:left + width]
+    if crop.shape[:2] != (height, width):
+        raise ValueError(f'skimage.data.{name} is smaller than {height}x{width}+{top}+{left}')
+    if crop.ndim == 3:
+        crop = crop[..., :3][..., ::-1]  # RGB -> BGR for cv2
+    return np.ascontiguousarray(crop)
+
+
+def write_photos(folder, specs):
+    """Write ``{file name: (skimage name, height, width)}`` crops into ``folder``; returns the folder."""
+    os.makedirs(folder, exist_ok=True)
+    for file_name, (name, height, width) in specs.items():
+        if not cv2.imwrite(osp.join(folder, file_name), photo(name, height, width, top=40, left=60)):
+            raise OSError(f'could not write {file_name}')
+    return folder
+
+
+def load_yaml(path):
+    """Read an option file with BasicSR's ordered loader."""
+    from basicsr.utils.options import ordered_yaml
+    with open(path, encoding='utf-8') as f:
+        return yaml.load(f, Loader=ordered_yaml()[0])
+
+
+def save_yaml(opt, path):
+    from basicsr.utils.options import ordered_yaml
+    with open(path, 'w', encoding='utf-8') as f:
+        yaml.dump(opt, f, Dumper=ordered_yaml()[1])
+    return str(path)
+
+
+def run_mrnet(args, root, timeout=600):
+    """Run ``python -m mrnet_arch ARGS`` in a subprocess with ``MRNET_ROOT=root`` and one thread."""
+    env = dict(os.environ, MRNET_ROOT=str(root), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch'] + list(args), env=env, cwd=str(root),
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f'mrnet {" ".join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
+                             f'{proc.stderr[-4000:]}')
+    return proc
