@@ -1,0 +1,186 @@
+"""MRNet architectures: the paper's parameter counts and MACs, forward shapes, equations, registry, drop-in."""
+import os
+import shutil
+import subprocess
+import sys
+from os import path as osp
+
+import pytest
+import torch
+
+import mrnet_arch  # noqa: F401  (compat + registration)
+from basicsr.archs import build_network
+from basicsr.utils.registry import ARCH_REGISTRY
+from mrnet_arch.archs.mrnet_arch import MRM, MRNet, MultiScaleMRNet, ShuffleConv
+from mrnet_arch.complexity import count_macs, count_params
+
+ARCH_FILE = osp.join(osp.dirname(mrnet_arch.__file__), 'archs', 'mrnet_arch.py')
+
+
+@pytest.mark.parametrize('scale, t, expected', [(2, 4, 878_339), (3, 6, 881_091), (4, 8, 886_275)])
+def test_mrnet_s_params_table3(scale, t, expected):
+    assert count_params(MRNet(upscale=scale, num_recursion=t)) == expected
+
+
+def test_multiscale_params_table3():
+    assert count_params(MultiScaleMRNet(upscales=(2, 3, 4), num_recursions=(4, 6, 8))) == 1_061_705
+
+
+@pytest.mark.parametrize('module, expected_k', [('baseline', 862), ('residual', 862), ('input_encoder', 870),
+                                                ('memory_updater', 870), ('mrm', 878)])
+def test_table1_params(module, expected_k):
+    n = count_params(MRNet(upscale=2, num_recursion=4, recursive_module=module))
+    assert round(n / 1000) == expected_k
+
+
+@pytest.mark.parametrize('t, conv1x1_k, shuffle_k', [(2, 1033, 882), (4, 1041, 887), (6, 1049, 891), (8, 1058, 896),
+                                                     (10, 1066, 900)])
+def test_table2_params(t, conv1x1_k, shuffle_k):
+    assert round(count_params(MRNet(num_recursion=t, fusion='conv1x1')) / 1000) == conv1x1_k
+    assert round(count_params(MRNet(num_recursion=t, shuffle_kernel=3)) / 1000) == shuffle_k
+
+
+def test_shuffleconv_has_1_over_c0_of_a_1x1_conv():
+    """Section 3.3: T*c0*s^2 weights, c0 times fewer than a 1x1 conv's T*c0*c0*s^2."""
+    sc = ShuffleConv(num_feat=64, num_recursion=4, upscale=2)
+    assert sc.fuse.weight.numel() == 4 * 64 * 4
+    assert sc.fuse.weight.numel() * 64 == torch.nn.Conv2d(4 * 64, 64 * 4, 1).weight.numel()
+
+
+@pytest.mark.parametrize('scale, t, paper_gmacs', [(2, 4, 776.5), (3, 6, 526.6), (4, 8, 403.8)])
+def test_macs_table3(scale, t, paper_gmacs):
+    """MACs for a 1280x720 output, torch.utils.flop_counter, within 0.5% of Table 3."""
+    macs = count_macs(MRNet(upscale=scale, num_recursion=t), scale=scale) / 1e9
+    assert abs(macs - paper_gmacs) / paper_gmacs < 0.005, macs
+
+
+def test_multiscale_macs_equal_mrnet_s_per_scale():
+    """Table 3 lists the same MACs for MRNet and MRNet-S: sharing the MRM changes params, not compute."""
+    ms = MultiScaleMRNet()
+    for scale, t in ((2, 4), (3, 6), (4, 8)):
+        assert count_macs(ms, scale=scale) == count_macs(MRNet(upscale=scale, num_recursion=t), scale=scale)
+
+
+TINY = dict(num_feat=8, num_block=1)
+
+
+@pytest.mark.parametrize('scale', [2, 3, 4])
+@pytest.mark.parametrize('hw', [(7, 9), (16, 16), (13, 4)])
+def test_forward_shapes_any_size(scale, hw):
+    x = torch.rand(2, 3, *hw)
+    assert MRNet(upscale=scale, num_recursion=2, **TINY)(x).shape == (2, 3, scale * hw[0], scale * hw[1])
+    ms = MultiScaleMRNet(num_recursions=(2, 3, 2), **TINY)
+    assert ms(x, scale=scale).shape == (2, 3, scale * hw[0], scale * hw[1])
+
+
+@pytest.mark.parametrize('module', ['mrm', 'baseline', 'residual', 'input_encoder', 'memory_updater'])
+@pytest.mark.parametrize('fusion, kernel', [('shuffleconv', 1), ('shuffleconv', 3), ('conv1x1', 1)])
+def test_variants_forward_and_backward(module, fusion, kernel):
+    net = MRNet(upscale=2, num_recursion=3, recursive_module=module, fusion=fusion, shuffle_kernel=kernel, **TINY)
+    y = net(torch.rand(1, 3, 6, 5))
+    y.mean().backward()
+    assert y.shape == (1, 3, 12, 10)
+    assert all(p.grad is not None for p in net.parameters())  # every layer takes part
+
+
+def test_single_channel_model():
+    net = MRNet(num_in_ch=1, num_out_ch=1, upscale=3, num_recursion=2, **TINY)
+    assert net(torch.rand(1, 1, 5, 5)).shape == (1, 1, 15, 15)
+
+
+def test_mrm_step_implements_equations_8_to_11():
+    torch.manual_seed(0)
+    mrm = MRM(num_feat=8, num_block=1)
+    x0, h = torch.rand(1, 8, 5, 5), torch.rand(1, 8, 5, 5)
+    x, h_new = mrm.step(x0, h)
+    m = mrm.input_encoder(torch.cat([x0, h], 1))  # (8)
+    r = mrm.conv_block(m)  # (9)
+    torch.testing.assert_close(x, r + x0)  # (10)
+    torch.testing.assert_close(h_new, mrm.memory_updater(torch.cat([r, h], 1)))  # (11)
+
+
+def test_mrm_unrolls_with_h0_equal_x0_and_shared_weights():
+    torch.manual_seed(0)
+    mrm = MRM(num_feat=8, num_block=1)
+    x0 = torch.rand(1, 8, 4, 4)
+    outs = mrm(x0, 3)
+    x1, h1 = mrm.step(x0, x0)  # h_0 = x_0
+    x2, h2 = mrm.step(x0, h1)
+    x3, _ = mrm.step(x0, h2)
+    for a, b in zip(outs, (x1, x2, x3)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('module, rule', [
+    ('baseline', lambda cb, x0, prev: cb(prev)),  # eq. 1
+    ('residual', lambda cb, x0, prev: x0 + cb(prev)),  # eq. 3
+])
+def test_ablation_recursions(module, rule):
+    torch.manual_seed(0)
+    mrm = MRM(num_feat=8, num_block=1, recursive_module=module)
+    x0 = torch.rand(1, 8, 4, 4)
+    prev = x0
+    for out in mrm(x0, 3):
+        prev = rule(mrm.conv_block, x0, prev)
+        torch.testing.assert_close(out, prev)
+
+
+def test_shuffleconv_groups_by_channel_index():
+    """HR channel j depends on channel j of every recursion output and on nothing else (Fig. 4)."""
+    sc = ShuffleConv(num_feat=4, num_recursion=3, upscale=2)
+    feats = [torch.rand(1, 4, 3, 3, requires_grad=True) for _ in range(3)]
+    out = sc(feats)
+    assert out.shape == (1, 4, 6, 6)
+    out[:, 2].sum().backward()
+    for f in feats:
+        grad_per_channel = f.grad.abs().sum(dim=(0, 2, 3))
+        assert grad_per_channel[2] > 0
+        assert torch.count_nonzero(grad_per_channel) == 1
+
+
+def test_mean_shift_not_in_state_dict():
+    keys = MRNet(**TINY).state_dict().keys()
+    assert not any('mean' in k for k in keys)
+    assert set(MultiScaleMRNet(**TINY).state_dict()) >= {'mrm.conv_block.1.weight', 'sfe.x3.0.weight'}
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match='recursive_module'):
+        MRNet(recursive_module='lstm')
+    with pytest.raises(ValueError, match='fusion'):
+        MRNet(fusion='dense')
+    with pytest.raises(ValueError, match='scale 5'):
+        MultiScaleMRNet(**TINY)(torch.rand(1, 3, 4, 4), scale=5)
+
+
+def test_registered_and_built_by_basicsr():
+    assert ARCH_REGISTRY.get('MRNet') is MRNet
+    assert ARCH_REGISTRY.get('MultiScaleMRNet') is MultiScaleMRNet
+    net = build_network({'type': 'MRNet', 'upscale': 3, 'num_recursion': 6})
+    assert count_params(net) == 881_091
+
+
+def test_arch_file_drops_into_a_basicsr_checkout(tmp_path):
+    """Copied into (a temporary copy of) basicsr/archs/, the file is found by BasicSR's own scan."""
+    import basicsr
+    src = osp.dirname(basicsr.__file__)
+    dst = tmp_path / 'basicsr'
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(ARCH_FILE, dst / 'archs' / 'mrnet_arch.py')
+    compat = osp.join(osp.dirname(mrnet_arch.__file__), 'compat.py')
+    code = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('standalone_compat', {compat!r})
+compat = importlib.util.module_from_spec(spec); spec.loader.exec_module(compat); compat.apply()
+import basicsr
+assert basicsr.__file__.startswith({str(tmp_path)!r}), basicsr.__file__
+assert 'mrnet_arch' not in sys.modules
+from basicsr.archs import build_network
+from basicsr.utils.registry import ARCH_REGISTRY
+cls = ARCH_REGISTRY.get('MRNet')
+print(cls.__module__, sum(p.numel() for p in build_network({{'type': 'MRNet'}}).parameters()))
+"""
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = subprocess.run([sys.executable, '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ['basicsr.archs.mrnet_arch', '878339']
