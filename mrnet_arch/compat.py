@@ -24,6 +24,24 @@ README ("How the plugin hooks into BasicSR").
    ``--launcher pytorch`` fails without GPUs. Without CUDA we use gloo; with CUDA it is unchanged
    (nccl). ``BaseModel.model_to_device`` wraps DDP with ``device_ids=[cuda.current_device()]``; on
    CPU we wrap without device ids. Drop when upstream selects the backend by device.
+5. ``basicsr.utils.options.copy_opt_file`` overwrites ``experiments/<name>/<opt>.yml`` on every resume (the
+   record of the options the run started with is lost, and ``-opt`` pointing at that copy raises
+   ``SameFileError``), and writes in place. ``copy_opt_file`` below keeps an existing copy and writes the new
+   one beside it as ``<opt>_<time>.yml``, atomically. ``patch_train_pipeline()`` installs it.
+6. ``basicsr.utils.misc.mkdir_and_rename`` archives an existing experiment folder as
+   ``<folder>_archived_<time>`` with a one-second timestamp; a second fresh start within the same second
+   fails on the rename (or, onto an empty folder, silently replaces it). ``mkdir_and_rename`` below adds a
+   counter until the archive name is free, so an earlier experiment folder is always kept.
+   ``patch_train_pipeline()`` installs it.
+7. A kill during an atomic checkpoint write (``mrnet_arch.models.mrnet_model.atomic_torch_save``) leaves a
+   ``.<name>.<random>.tmp`` file in ``models/`` or ``training_states/``. ``load_resume_state`` removes
+   them on rank 0 when it resumes, so repeated kills do not fill the disk.
+8. basicsr's ``PairedImageDataset`` and ``SingleImageDataset`` decode with ``imfrombytes``, which returns
+   None for a file that cannot be decoded; the sample then fails with ``'NoneType' object has no
+   attribute 'astype'`` inside a DataLoader worker, naming no file. ``apply()`` wraps their ``__getitem__``
+   so that any error while loading a sample is re-raised as ``RuntimeError`` naming the sample's file(s).
+   (``mrnet_arch.checks`` catches most bad files before training starts; this covers the rest.)
+   Drop when basicsr reports the path itself.
 """
 import collections
 import os
@@ -81,6 +99,34 @@ def _model_to_device(self, net):
     return net
 
 
+def _sample_paths(dataset, index):
+    """Fix 8: the file(s) behind sample ``index`` of a basicsr image dataset, as text."""
+    try:
+        entry = dataset.paths[index]
+    except Exception:  # noqa: BLE001  (a dataset without ``paths``: name the index only)
+        return f'sample {index}'
+    if isinstance(entry, dict):
+        return ', '.join(f'{key[:-5]}={value}' for key, value in entry.items() if key.endswith('_path'))
+    return str(entry)
+
+
+def _name_files_on_error(getitem):
+    """Fix 8: wrap a dataset's ``__getitem__`` so that a failure names the sample's files."""
+    if getattr(getitem, '_mrnet_names_files', False):
+        return getitem
+
+    def __getitem__(self, index):
+        try:
+            return getitem(self, index)
+        except Exception as e:  # noqa: BLE001  (re-raised with the file names)
+            raise RuntimeError(f'{type(self).__name__}: could not load {_sample_paths(self, index)}: '
+                               f'{type(e).__name__}: {e}. Is the file a complete, readable image?') from e
+
+    __getitem__._mrnet_names_files = True
+    __getitem__.__doc__ = getitem.__doc__
+    return __getitem__
+
+
 def apply():
     """Apply all fixes (idempotent). Must run before ``basicsr.data`` is first imported."""
     global _APPLIED
@@ -92,6 +138,10 @@ def apply():
     dist_util._init_dist_pytorch = _init_dist_pytorch
     from basicsr.models import base_model
     base_model.BaseModel.model_to_device = _model_to_device
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    from basicsr.data.single_image_dataset import SingleImageDataset
+    for cls in (PairedImageDataset, SingleImageDataset):
+        cls.__getitem__ = _name_files_on_error(cls.__getitem__)
     _APPLIED = True
 
 
@@ -110,9 +160,18 @@ def load_resume_state(opt):
 
     With ``--auto_resume`` it takes the newest state in ``opt['path']['training_states']`` whose
     ``.state`` file and matching ``net_g_<iter>.pth`` both load; cut-short ones are skipped with a warning.
+    Without one it starts fresh (basicsr then archives an existing experiment folder, fix 6). Messages go
+    to stderr: basicsr's log file is set up only after this runs, and calling ``get_root_logger`` here
+    would set the logger up without it.
+
+    Args:
+        opt (dict): Parsed training options.
+
+    Returns:
+        dict | None: The training state, on the current CUDA device or the CPU.
     """
     import torch
-    from basicsr.utils import check_resume, get_root_logger
+    from basicsr.utils import check_resume
     path = None
     if opt['auto_resume']:
         state_dir = opt['path']['training_states']
@@ -126,10 +185,14 @@ def load_resume_state(opt):
             if _is_complete(candidate) and _is_complete(net):
                 path = candidate
                 break
-            get_root_logger().warning(f'Skipping incomplete training state {candidate} (or its {net}).')
-            print(f'[mrnet] skipping incomplete training state {candidate}', file=sys.stderr)
+            print(f'[mrnet] skipping incomplete training state {candidate} (or its {net})', file=sys.stderr)
         if path is not None:
             opt['path']['resume_state'] = path
+            if opt.get('rank', 0) == 0:
+                remove_stale_temp_files(opt)
+        elif os.path.isdir(opt['path']['experiments_root']):
+            print(f"[mrnet] no complete training state in {state_dir}; starting fresh, the existing "
+                  f"{opt['path']['experiments_root']} is kept as <name>_archived_<time>", file=sys.stderr)
     elif opt['path'].get('resume_state'):
         path = opt['path']['resume_state']
     if path is None:
@@ -140,8 +203,96 @@ def load_resume_state(opt):
     return state
 
 
+def remove_stale_temp_files(opt):
+    """Fix 7: remove the ``.<name>.<random>.tmp`` files that a kill during a checkpoint write left behind.
+
+    Args:
+        opt (dict): Parsed training options; ``opt['path']['models']`` and ``['training_states']`` are
+            cleaned.
+
+    Returns:
+        list[str]: The removed files.
+    """
+    removed = []
+    for key in ('models', 'training_states'):
+        folder = opt['path'].get(key)
+        if not folder or not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name.startswith('.') and name.endswith('.tmp'):
+                path = os.path.join(folder, name)
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    if removed:
+        print(f'[mrnet] removed {len(removed)} unfinished checkpoint file(s) left by an interrupted save',
+              file=sys.stderr)
+    return removed
+
+
+def _free_name(path):
+    """Fix 5/6: ``path`` itself if it does not exist, else ``path`` with ``_1``, ``_2``, ... before the extension."""
+    stem, ext = os.path.splitext(path)
+    candidate, n = path, 0
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = f'{stem}_{n}{ext}'
+    return candidate
+
+
+def mkdir_and_rename(path):
+    """Fix 6: basicsr's ``mkdir_and_rename`` that never reuses an archive name.
+
+    Args:
+        path (str): Folder to create; an existing one is renamed to ``<path>_archived_<time>[_<n>]``.
+    """
+    from basicsr.utils.misc import get_time_str
+    if os.path.exists(path):
+        new_name = _free_name(f'{path}_archived_{get_time_str()}')
+        print(f'Path already exists. Rename it to {new_name}', flush=True)
+        os.rename(path, new_name)
+    os.makedirs(path, exist_ok=True)
+
+
+def copy_opt_file(opt_file, experiments_root):
+    """Fix 5: copy the option file into the experiment folder without overwriting an earlier copy.
+
+    The copy starts with the time and the command line, like basicsr's. On rank 0 only.
+
+    Args:
+        opt_file (str): The ``-opt`` file.
+        experiments_root (str): The experiment folder.
+
+    Returns:
+        str | None: The written copy (None on other ranks).
+    """
+    import time
+    from basicsr.utils.dist_util import get_dist_info
+    from basicsr.utils.misc import get_time_str
+    if get_dist_info()[0] != 0:
+        return None
+    stem, ext = os.path.splitext(os.path.basename(opt_file))
+    target = os.path.join(experiments_root, stem + ext)
+    if os.path.lexists(target):
+        target = _free_name(os.path.join(experiments_root, f'{stem}_{get_time_str()}{ext}'))
+    with open(opt_file, 'r', encoding='utf-8') as f:
+        text = f.read()
+    tmp = f'{target}.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(f"# GENERATE TIME: {time.asctime()}\n# CMD:\n# {' '.join(sys.argv)}\n\n{text}")
+    os.replace(tmp, target)
+    return target
+
+
 def patch_train_pipeline():
-    """Fix 2: install ``load_resume_state`` into ``basicsr.train``. Called by the train entry points only,
-    because ``basicsr.train`` imports every basicsr model and dataset."""
+    """Fixes 2, 5 and 6: install ``load_resume_state``, ``copy_opt_file`` and ``mkdir_and_rename`` into
+    ``basicsr.train`` (and ``mkdir_and_rename`` into ``basicsr.utils.misc``, where ``make_exp_dirs`` looks
+    it up). Called by the train entry points only."""
     import basicsr.train
+    import basicsr.utils.misc
     basicsr.train.load_resume_state = load_resume_state
+    basicsr.train.copy_opt_file = copy_opt_file
+    basicsr.train.mkdir_and_rename = mkdir_and_rename
+    basicsr.utils.misc.mkdir_and_rename = mkdir_and_rename

@@ -3,12 +3,15 @@
 BasicSR's pipelines read ``sys.argv`` and resolve relative paths (``datasets/...``) against the working
 directory; these wrappers make ``-opt`` absolute, then run the pipeline from the project root
 (``mrnet_arch.utils.project_root``), so a command gives the same result from any working directory.
+Right after BasicSR parses the options (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
+``mrnet_arch.checks.check_options`` validates them and the dataset files; a problem stops the command with
+a message naming the option or file, before any experiment folder is created or renamed.
 """
 import os
 import sys
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
-from mrnet_arch import compat
+from mrnet_arch import checks, compat
 from mrnet_arch.utils import project_root
 
 
@@ -26,16 +29,34 @@ def _prepare_argv(argv, prog):
     return root
 
 
+def _checked_parse_options(prog):
+    """BasicSR's ``parse_options`` followed by ``checks.check_options``; a problem exits with its message."""
+    from basicsr.utils.options import parse_options
+
+    def parse(root_path, is_train=True):
+        opt, args = parse_options(root_path, is_train=is_train)
+        try:
+            checks.check_options(opt)
+        except checks.CheckError as e:
+            raise SystemExit(f'{prog}: {args.opt}: {e}') from None
+        return opt, args
+
+    return parse
+
+
 def train(argv=None):
-    """``basicsr.train.train_pipeline`` with the plugin's fixes; experiments land in ``<root>/experiments``."""
+    """``basicsr.train.train_pipeline`` with the plugin's fixes and checks; experiments land in
+    ``<root>/experiments``."""
     root = _prepare_argv(argv, 'mrnet train')
     compat.patch_train_pipeline()
-    from basicsr.train import train_pipeline
-    train_pipeline(root)
+    import basicsr.train
+    basicsr.train.parse_options = _checked_parse_options('mrnet train')
+    basicsr.train.train_pipeline(root)
 
 
 def test(argv=None):
-    """``basicsr.test.test_pipeline``; results land in ``<root>/results``."""
+    """``basicsr.test.test_pipeline`` with the plugin's checks; results land in ``<root>/results``."""
     root = _prepare_argv(argv, 'mrnet test')
-    from basicsr.test import test_pipeline
-    test_pipeline(root)
+    import basicsr.test
+    basicsr.test.parse_options = _checked_parse_options('mrnet test')
+    basicsr.test.test_pipeline(root)

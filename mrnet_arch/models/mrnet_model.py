@@ -1,5 +1,11 @@
 """BasicSR model class for MRNet: SRModel with atomic checkpoints, a stop on non-finite losses and
-optional bf16 autocast / channels_last."""
+optional bf16 autocast / channels_last.
+
+``MRNET_DUMP_RANK_WEIGHTS=<folder>`` (an environment variable, for checking distributed training) makes
+every rank write ``<folder>/net_g_rank<rank>.pth`` after the final save and after each validation:
+``{'params': weights, 'rank': int, 'iter': int, 'validations': int}``, where ``validations`` counts the
+validation passes this rank ran itself.
+"""
 import math
 import os
 import tempfile
@@ -39,7 +45,8 @@ class MRNetModel(SRModel):
       write raises (BasicSR 1.4.2 logs and goes on) and leaves the previous files valid;
     - training stops with an error naming the iteration when the loss is NaN or infinite, before the
       optimizer step, so the last saved checkpoint is the last good one;
-    - ``train: amp: bf16|fp16`` autocast on CUDA (bf16 also on CPU) and ``train: channels_last: true``.
+    - ``train: amp: bf16|fp16`` autocast on CUDA (bf16 also on CPU) and ``train: channels_last: true``;
+    - per-rank weight dumps for checking distributed training (``MRNET_DUMP_RANK_WEIGHTS``, see the module).
     """
 
     def __init__(self, opt):
@@ -55,6 +62,7 @@ class MRNetModel(SRModel):
         self.scaler = None
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
+        self.validations_run = 0
 
     def feed_data(self, data):
         super().feed_data(data)
@@ -81,11 +89,13 @@ class MRNetModel(SRModel):
                 if value is not None:
                     l_total += value
                     loss_dict[name] = value
-        if not math.isfinite(float(l_total)):
-            raise FloatingPointError(
-                f'Loss is {float(l_total)} at iteration {current_iter}; stopping before the optimizer step. '
-                f"The last saved checkpoint in {self.opt['path'].get('models')} is the last good one; "
-                'resume from it with --auto_resume after lowering the learning rate.')
+        loss_value = float(l_total.detach()) if torch.is_tensor(l_total) else float(l_total)
+        if not math.isfinite(loss_value):
+            message = (f'Loss is {loss_value} at iteration {current_iter}; stopping before the optimizer step. '
+                       f"The last saved checkpoint in {self.opt['path'].get('models')} is the last good one; "
+                       'resume from it with --auto_resume after lowering the learning rate.')
+            get_root_logger().error(message)
+            raise FloatingPointError(message)
         if self.scaler is not None:
             self.scaler.scale(l_total).backward()
             self.scaler.step(self.optimizer_g)
@@ -104,6 +114,33 @@ class MRNetModel(SRModel):
         with torch.no_grad(), self._autocast():
             self.output = net(self.lq).float()
         net.train(was_training)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """SRModel's validation pass, counted in ``validations_run``."""
+        self.validations_run += 1
+        super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+
+    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        """SRModel's validation (rank 0 only when distributed), then the optional per-rank dump."""
+        super().validation(dataloader, current_iter, tb_logger, save_img)
+        self._dump_rank_weights(current_iter)
+
+    def save(self, epoch, current_iter):
+        """SRModel's save; after the final one (``current_iter == -1``) the optional per-rank dump."""
+        super().save(epoch, current_iter)
+        if current_iter == -1:
+            self._dump_rank_weights(current_iter)
+
+    def _dump_rank_weights(self, current_iter):
+        """Write this rank's weights to ``$MRNET_DUMP_RANK_WEIGHTS/net_g_rank<rank>.pth`` if the variable is set."""
+        folder = os.environ.get('MRNET_DUMP_RANK_WEIGHTS')
+        if not folder:
+            return
+        os.makedirs(folder, exist_ok=True)
+        params = {k: v.detach().cpu().clone() for k, v in self.get_bare_model(self.net_g).state_dict().items()}
+        dump = {'params': params, 'rank': self.opt['rank'], 'iter': current_iter,
+                'validations': self.validations_run}
+        atomic_torch_save(dump, os.path.join(folder, f"net_g_rank{self.opt['rank']}.pth"))
 
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params'):
