@@ -38,7 +38,6 @@ import multiprocessing
 import os
 import shutil
 import sys
-from functools import partial
 from os import path as osp
 
 import cv2
@@ -419,7 +418,7 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
             f.flush()
     if small:
         print(f'[prepare div2k] skipped {len(small)} image(s) smaller than {crop_size} px: {small[:10]}')
-    for key, (folder, lmdb_path) in paths.items():
+    for folder, lmdb_path in paths.values():
         if not build_lmdb(folder, lmdb_path, workers=workers):
             print(f'[prepare div2k] {lmdb_path} is up to date')
     return paths

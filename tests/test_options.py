@@ -93,7 +93,8 @@ def test_test_yamls(s, monkeypatch):
     assert opt['path']['pretrain_network_g'] == f'experiments/MRNet_x{s}/models/net_g_latest.pth'
     assert [d['name'] for d in opt['datasets'].values()] == BENCHMARKS
     for d in opt['datasets'].values():
-        assert (d['dataroot_gt'], d['dataroot_lq']) == (f"datasets/{d['name']}/GTmod12", f"datasets/{d['name']}/LRbicx{s}")
+        name = d['name']
+        assert (d['dataroot_gt'], d['dataroot_lq']) == (f'datasets/{name}/GTmod12', f'datasets/{name}/LRbicx{s}')
     for metric in opt['val']['metrics'].values():
         assert (metric['crop_border'], metric['test_y_channel']) == (s, True)
     assert _count(build(opt)) == {2: 878339, 3: 881091, 4: 886275}[s]

@@ -91,7 +91,8 @@ class MultiScalePairedImageDataset(data.Dataset):
                            'or "dataroot_lq" for a single scale')
         if len(roots) != len(self.scales):
             raise ValueError(f'dataset {name}: "dataroots_lq" needs one entry per scale {self.scales}, got {roots}')
-        for key, root in [('dataroot_gt', opt['dataroot_gt'])] + [(f'LR of x{s}', r) for s, r in zip(self.scales, roots)]:
+        named = [('dataroot_gt', opt['dataroot_gt'])] + [(f'LR of x{s}', r) for s, r in zip(self.scales, roots)]
+        for key, root in named:
             if not isinstance(root, str) or not os.path.exists(root):
                 raise FileNotFoundError(f'dataset {name}: {key} not found: {root}')
         if opt['phase'] == 'train':
