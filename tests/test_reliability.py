@@ -61,7 +61,7 @@ def _loads(path):
 # ------------------------------------------------------------------------------------------- resume
 
 
-def test_auto_resume_without_complete_state_starts_fresh_and_keeps_old_folder(root, capsys):
+def test_auto_resume_without_complete_state_starts_fresh_and_keeps_old_folder(root, capsys, monkeypatch):
     opt, yml = _setup(root, total_iter=2, save_freq=2, val=False)
     exp = root / 'experiments' / 'tiny'
     (exp / 'models').mkdir(parents=True)
@@ -79,7 +79,8 @@ def test_auto_resume_without_complete_state_starts_fresh_and_keeps_old_folder(ro
     assert open(osp.join(archived[0], 'training_states', '4.state'), 'rb').read() == b'PK\x03\x04cut'
     assert _loads(exp / 'training_states' / '2.state')['iter'] == 2
 
-    # a second fresh start within the same second still keeps both earlier folders
+    # fresh starts within the same second (same archive time stamp) still keep every earlier folder
+    monkeypatch.setattr('basicsr.utils.misc.get_time_str', lambda: '20260101_000000')
     entry.train(['-opt', yml])
     entry.train(['-opt', yml])
     assert len(glob.glob(str(root / 'experiments' / 'tiny_archived_*'))) == 3
