@@ -43,6 +43,8 @@ class MRNetModel(SRModel):
 
     - checkpoints (``net_g_*.pth``) and training states (``*.state``) written atomically; a failed
       write raises (BasicSR 1.4.2 logs and goes on) and leaves the previous files valid;
+    - pretrained weights load without running code from the file (``weights_only=True``), also from
+      ``.safetensors``;
     - training stops with an error naming the iteration when the loss is NaN or infinite, before the
       optimizer step, so the last saved checkpoint is the last good one;
     - ``train: amp: bf16|fp16`` autocast on CUDA (bf16 also on CPU) and ``train: channels_last: true``;
@@ -63,6 +65,17 @@ class MRNetModel(SRModel):
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
         self.validations_run = 0
+
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """BaseModel.load_network that never runs code from the file and also reads ``.safetensors``:
+        ``.pth`` files are read with ``torch.load(weights_only=True)`` whatever torch's default."""
+        from mrnet_arch.weights import read_state_dict
+        state_dict, _ = read_state_dict(load_path, prefer_ema=param_key == 'params_ema')
+        net = self.get_bare_model(net)
+        get_root_logger().info(
+            f'Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].')
+        self._print_different_keys_loading(net, state_dict, strict)
+        net.load_state_dict(state_dict, strict=strict)
 
     def feed_data(self, data):
         super().feed_data(data)
