@@ -483,6 +483,7 @@ def _parser():
     p.add_argument('--no-channels-last', dest='channels_last', action='store_false')
     p.add_argument('--compile', action='store_true', help='torch.compile the models (CUDA only)')
     p.add_argument('--compile-mode', default=None, help="torch.compile mode, e.g. 'reduce-overhead' (CUDA graphs)")
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (torch.set_num_threads)')
     p.add_argument('--no-tf32', dest='tf32', action='store_false', help='CUDA fp32 without TF32 (default: TF32 on)')
     p.add_argument('--skip-latency', action='store_true', help='params, MACs and metrics only')
     p.add_argument('--output-dir', default=None, help='default: benchmarks/results/ under the project root')
@@ -551,6 +552,8 @@ def run(argv=None):
     """Run the benchmark; returns the result dict (also written to files)."""
     args = _parser().parse_args(argv)
     device = _resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if device.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
