@@ -30,6 +30,7 @@ fi
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | sed 's/[^A-Za-z0-9._-]\+/-/g; s/^-//; s/-$//')
 DATE=$(date -u +%Y%m%d-%H%M)
 RES="benchmarks/results/${CARD}_${DATE}"
+export RES
 mkdir -p "$RES"
 exec > >(tee "$RES/gpu_check.log") 2>&1
 BUDGET_S=${BUDGET_S:-150}
@@ -41,7 +42,11 @@ step() {  # step NAME TIMEOUT_S CMD...: run, time and record one check; keep goi
     local name=$1 limit=$2 t0=$SECONDS rc
     shift 2
     echo "=== [$((SECONDS - START)) s] $name: $*"
-    timeout --kill-after=10 "$limit" "$@"
+    if declare -F "$1" >/dev/null; then  # a shell function of this script (exported): run it in bash
+        timeout --kill-after=10 "$limit" bash -c "$*"
+    else
+        timeout --kill-after=10 "$limit" "$@"
+    fi
     rc=$?
     echo "$name: rc=$rc, $((SECONDS - t0)) s" | tee -a "$RES/steps.txt"
     if [ "$rc" -ne 0 ]; then FAILED+=("$name"); fi
@@ -63,6 +68,7 @@ install() {
         python -c 'import skimage' 2>/dev/null || pip install -q "${pip_args[@]}" scikit-image
     fi
 }
+export -f install
 step install 180 install
 python -c 'import mrnet_arch, torch, basicsr; print("mrnet_arch", mrnet_arch.__version__, "basicsr", basicsr.__version__)' \
     | tee -a "$RES/versions.txt"
@@ -75,6 +81,7 @@ cuda_tests() {
     if grep -q 'skipped' "$RES/pytest_cuda.txt"; then echo 'CUDA tests were skipped'; return 1; fi
     return "$rc"
 }
+export -f cuda_tests
 step cuda_tests 150 cuda_tests
 
 # 3. data
@@ -82,8 +89,7 @@ step photo_data 120 python benchmarks/make_photo_data.py --output datasets/photo
 
 # 4. inference benchmark, 1280x720 output, x2
 step bench_720p 150 python -m mrnet_arch bench --models MRNet EDSR-baseline Bicubic --scale 2 --device cuda \
-    --precision fp32 bf16 --repeat 50 --warmup 5 --benchmarks datasets/photos_bench/holdout \
-    --output-dir "$RES" --name bench_x2_720p --plot
+    --precision fp32 bf16 --repeat 50 --warmup 5 --output-dir "$RES" --name bench_x2_720p --plot
 step bench_720p_others 150 python -m mrnet_arch bench --models RCAN SwinIR --scale 2 --device cuda \
     --precision fp32 bf16 --repeat 5 --warmup 2 --output-dir "$RES" --name bench_x2_720p_rcan_swinir
 if [ "${COMPILE:-0}" = 1 ]; then
@@ -113,6 +119,7 @@ ddp_smoke() {
     cp "$log" "$RES/ddp_smoke.log" 2>/dev/null
     grep -q 'dist: True' "$log" && grep -q 'End of training' "$log"
 }
+export -f ddp_smoke
 step torchrun_ddp 120 ddp_smoke
 
 {

@@ -25,7 +25,6 @@ import sys
 import time
 from os import path as osp
 
-import cv2
 import numpy as np
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
@@ -39,8 +38,10 @@ TRAIN_PHOTOS = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png', 'motorcycle
 HELDOUT_PHOTOS = ('chelsea.png', 'coffee.png')
 SCALE = 2
 NAME = 'MRNet_demo_x2'
-TRAIN_YML = 'options/demo/train_MRNet_demo_x2.yml'
-TEST_YML = 'options/demo/test_MRNet_demo_x2.yml'
+CHECKOUT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TRAIN_YML = osp.join(CHECKOUT, 'options', 'demo', 'train_MRNet_demo_x2.yml')
+TEST_YML = osp.join(CHECKOUT, 'options', 'demo', 'test_MRNet_demo_x2.yml')
+DEMO_WEIGHTS = osp.join(osp.dirname(osp.abspath(__file__)), 'demo_weights', 'MRNet_demo_x2.pth')
 DATA_DIR = 'datasets/demo'
 SUB_IMAGE = (120, 60)  # HR sub-image size and step; training crops 64 px HR patches from them
 
@@ -123,6 +124,10 @@ def main(argv=None):
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     start = time.time()
     root = project_root()
+    for path in (TRAIN_YML, TEST_YML) + (() if args.from_scratch else (DEMO_WEIGHTS, )):
+        if not osp.isfile(path):
+            raise SystemExit(f'mrnet demo: {path} not found; the demo runs from a source checkout '
+                             '(pip install -e .)')
     print(f'[demo 1/3] real-photo dataset under {osp.join(root, DATA_DIR)} '
           f'(train: {", ".join(TRAIN_PHOTOS)}; held out: {", ".join(HELDOUT_PHOTOS)})', flush=True)
     folders = build_dataset(root)
@@ -133,16 +138,16 @@ def main(argv=None):
         force.append(f'train:total_iter={args.iters}')
     if args.lr is not None:
         force.append(f'train:optim_g:lr={args.lr}')
-    if args.from_scratch:
-        force.append('path:pretrain_network_g=~')
-    print(f'[demo 2/3] training MRNet x{SCALE} ({TRAIN_YML}) through BasicSR\'s train pipeline', flush=True)
+    force.append('path:pretrain_network_g=' + ('~' if args.from_scratch else DEMO_WEIGHTS))
+    print(f'[demo 2/3] training MRNet x{SCALE} ({osp.relpath(TRAIN_YML, CHECKOUT)}) '
+          "through BasicSR's train pipeline", flush=True)
     mrnet = [sys.executable, '-m', 'mrnet_arch']
-    _run(mrnet + ['train', '-opt', osp.join(root, TRAIN_YML), '--force_yml'] + force, 'training')
+    _run(mrnet + ['train', '-opt', TRAIN_YML, '--force_yml'] + force, 'training')
     weights = osp.join(root, 'experiments', name, 'models', 'net_g_latest.pth')
 
-    print(f'[demo 3/3] testing on the held-out photos ({TEST_YML}) through BasicSR\'s test pipeline', flush=True)
-    _run(mrnet + ['test', '-opt', osp.join(root, TEST_YML), '--force_yml', f'path:pretrain_network_g={weights}'],
-         'testing')
+    print(f'[demo 3/3] testing on the held-out photos ({osp.relpath(TEST_YML, CHECKOUT)}) '
+          "through BasicSR's test pipeline", flush=True)
+    _run(mrnet + ['test', '-opt', TEST_YML, '--force_yml', f'path:pretrain_network_g={weights}'], 'testing')
     sr_dir = osp.join(root, 'results', NAME, 'visualization', 'DemoHeldout')
     rows = evaluate(sr_dir, folders['gt'], folders[SCALE])
     out = osp.join(root, 'results', NAME, 'demo_results.json')
