@@ -70,8 +70,8 @@ def main(argv=None):
         for r in result['models']:
             lat = r['latency_ms']['fp32']
             summary.setdefault(str(threads), {})[r['label']] = lat['median']
-            lines.append(f"| {threads} | {r['label']} | {r['params']:,} | {r['macs'] / 1e9:.1f}G | {lat['median']:.0f} | "
-                         f"{lat['min']:.0f} | {lat['max']:.0f} |")
+            lines.append(f"| {threads} | {r['label']} | {r['params']:,} | {r['macs'] / 1e9:.1f}G | "
+                         f"{lat['median']:.0f} | {lat['min']:.0f} | {lat['max']:.0f} |")
     lines.append('')
     for threads, lat in summary.items():
         lines.append(f"- {threads} thread(s): MRNet / EDSR-baseline latency ratio "

@@ -59,8 +59,9 @@ def run_config(config, args):
     force = [f'name={name}', f'train:total_iter={args.iters}', f'logger:print_freq={args.print_freq}',
              f"train:amp={'~' if amp == 'fp32' else amp}", f"train:channels_last={'true' if cl else 'false'}"]
     if args.cpu:
-        force += ['datasets:train:prefetch_mode=~', 'datasets:train:pin_memory=false', 'datasets:train:persistent_workers=false',
-                  f'datasets:train:num_worker_per_gpu={args.workers}', f'datasets:train:batch_size_per_gpu={args.batch}']
+        force += ['datasets:train:prefetch_mode=~', 'datasets:train:pin_memory=false',
+                  'datasets:train:persistent_workers=false', f'datasets:train:num_worker_per_gpu={args.workers}',
+                  f'datasets:train:batch_size_per_gpu={args.batch}']
     cmd = [sys.executable, '-m', 'mrnet_arch', 'train', '-opt', yml, '--force_yml', *force, *args.force_yml]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)

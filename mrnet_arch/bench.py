@@ -26,7 +26,6 @@ import copy
 import datetime
 import inspect
 import json
-import math
 import os
 import os.path as osp
 import platform
@@ -602,7 +601,7 @@ def run(argv=None):
     if args.plot:
         markdown += f"\nPlot: {osp.basename(paths['png'])}: {result['plot']['title']}\n"
     with open(paths['json'], 'w', encoding='utf-8') as f:
-        json.dump(result, f, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o))
+        json.dump(result, f, indent=1, default=str)
     with open(paths['md'], 'w', encoding='utf-8') as f:
         f.write(markdown)
     print(markdown)
