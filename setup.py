@@ -21,7 +21,7 @@ setup(
         'safetensors',
     ],
     extras_require={
-        'test': ['pytest', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib'],
+        'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib'],
         'export': ['onnx', 'onnxruntime'],
         'spandrel': ['spandrel'],
         'bench': ['matplotlib'],

@@ -17,7 +17,8 @@ In the reduced precisions the output head (every convolution with the output cha
 last convolution, e.g. ``conv_last``, or SwinIR's upsampling conv) runs in float32 by default
 (``fp32_head``): bfloat16 has an 8-bit mantissa, so a bf16 output in BasicSR's 0-255 feature range (or
 after the mean shift in [0, 1]) is quantised to about one 8-bit grey level, which would cost PSNR on its
-own. The head is a tiny share of the MACs (MRNet x2: 64->3 channels, 3x3, about 0.2%).
+own. The head is a tiny share of the MACs (MRNet x2: 64->3 channels, 3x3, about 0.2%). MRNet itself
+also de-normalises in float32; archs that do not (BasicSR's EDSR, RCAN) depend on the head for that.
 """
 import contextlib
 

@@ -182,8 +182,8 @@ def test_fast_fp32_channels_last_equals_plain_forward(tiny_mrnet):
 
 @pytest.mark.parametrize('precision', ['bf16', 'bf16-cast'])
 def test_fast_bf16_runs_and_stays_close(tiny_mrnet, precision):
-    """Random weights, real photo. Measured on CPU (torch 2.14): max |bf16 - fp32| ~1.7e-4 (autocast) and
-    ~2.3e-4 (cast) with the float32 output head, ~1.5e-3 without it (about half an 8-bit grey level)."""
+    """Random weights, real photo: max |bf16 - fp32| stays below 5e-4 (measured on CPU, torch 2.14: ~1.7e-4
+    with autocast, ~2.3e-4 with cast weights)."""
     img = _photo(48, 64)
     with torch.no_grad():
         ref = tiny_mrnet(img)
@@ -191,10 +191,7 @@ def test_fast_bf16_runs_and_stays_close(tiny_mrnet, precision):
     out = fast(img)
     assert out.dtype == torch.float32 and out.shape == ref.shape
     assert fast.fp32_modules == ['reconstruction.conv_last']
-    err_head = (out - ref).abs().max().item()
-    err_plain = (prepare_fast(copy.deepcopy(tiny_mrnet), 'cpu', precision, fp32_head=False)(img) - ref).abs().max()
-    assert 0 < err_head < 5e-4
-    assert err_head < err_plain.item() / 3  # the float32 head is what keeps the output precise
+    assert 0 < (out - ref).abs().max().item() < 5e-4
 
 
 def test_fast_refuses_what_cpu_cannot_do(tiny_mrnet):

@@ -207,6 +207,7 @@ class _MeanShift(nn.Module):
         return (x - self._mean(x)) * self.img_range
 
     def denormalize(self, x):
+        x = x.float()  # under bf16/fp16 autocast the last conv is half precision; the image is not rounded to it
         return x / self.img_range + self._mean(x)
 
 
