@@ -28,7 +28,6 @@ import inspect
 import json
 import os
 import os.path as osp
-import platform
 import re
 import statistics
 import sys
@@ -42,6 +41,7 @@ from torch import nn
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
 from mrnet_arch.fast import PRECISIONS, prepare_fast
+from mrnet_arch.machine import machine_info
 
 MRNET_RECURSIONS = {2: 4, 3: 6, 4: 8}  # section 4.1 of the paper
 
@@ -310,47 +310,6 @@ def evaluate(fast, pairs, scale):
 # --------------------------------------------------------------------------------------------------
 # Machine info, report
 # --------------------------------------------------------------------------------------------------
-def _cpu_model():
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            for line in f:
-                if line.lower().startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device):
-    """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC)."""
-    info = {
-        'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S'),
-        'cpu_model': _cpu_model(),
-        'cpu_count': os.cpu_count(),
-        'torch_threads': torch.get_num_threads(),
-        'load_average_1_5_15': list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
-        'python': platform.python_version(),
-        'torch': torch.__version__,
-        'cuda_build': torch.version.cuda,
-        'platform': platform.platform(),
-        'device': str(device),
-        'device_name': _cpu_model(),
-    }
-    try:
-        import basicsr
-        info['basicsr'] = basicsr.__version__
-    except Exception:  # noqa: BLE001
-        info['basicsr'] = None
-    if device.type == 'cuda':
-        props = torch.cuda.get_device_properties(device)
-        info['device_name'] = props.name
-        info['gpu_memory_gib'] = round(props.total_memory / 2**30, 1)
-        info['cudnn'] = torch.backends.cudnn.version()
-        info['tf32_matmul'] = torch.backends.cuda.matmul.allow_tf32
-        info['tf32_cudnn'] = torch.backends.cudnn.allow_tf32
-    return info
-
-
 def _fmt(value, spec, none='n/a'):
     return none if value is None else format(value, spec)
 

@@ -26,10 +26,12 @@ import time
 from os import path as osp
 
 import numpy as np
+import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
+from mrnet_arch.machine import machine_info
 from mrnet_arch.prepare import prepare_benchmark, prepare_div2k, read_image
 from mrnet_arch.utils import project_root
 
@@ -121,7 +123,8 @@ def main(argv=None):
     parser.add_argument('--lr', type=float, default=None, help='learning rate (default: from the YAML)')
     parser.add_argument('--name', default=None, help=f'experiment name (default: {NAME}; '
                         'an existing experiment of that name is archived by BasicSR, not overwritten)')
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     start = time.time()
     root = project_root()
     for path in (TRAIN_YML, TEST_YML) + (() if args.from_scratch else (DEMO_WEIGHTS, )):
@@ -152,7 +155,13 @@ def main(argv=None):
     rows = evaluate(sr_dir, folders['gt'], folders[SCALE])
     out = osp.join(root, 'results', NAME, 'demo_results.json')
     with open(out, 'w', encoding='utf-8') as f:
-        json.dump({'weights': weights, 'minutes': (time.time() - start) / 60, 'results': rows}, f, indent=1)
+        json.dump({
+            'command': ' '.join(['mrnet demo'] + argv),
+            'weights': weights,
+            'minutes': (time.time() - start) / 60,
+            'machine': machine_info(torch.device('cuda' if torch.cuda.is_available() else 'cpu')),
+            'results': rows,
+        }, f, indent=1)
     print('\nY-channel PSNR (dB) / SSIM on the held-out photos, x2, crop border 2:')
     print(report(rows))
     gain = rows['_mean']['mrnet']['psnr'] - rows['_mean']['bicubic']['psnr']

@@ -12,24 +12,17 @@ import datetime
 import glob
 import hashlib
 import os
-import platform
 import re
 import sys
 from os import path as osp
 
 import torch
 
+from mrnet_arch.machine import cpu_model
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EXP = osp.join(ROOT, 'experiments', 'MRNet_demo_x2_pretrain')
 OUT = osp.join(ROOT, 'mrnet_arch', 'demo_weights')
-
-
-def _cpu_model():
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        return platform.processor() or 'unknown CPU'
 
 
 def main():
@@ -63,7 +56,7 @@ motorcycle_left, motorcycle_right, rocket; 120 px sub-images, MATLAB-bicubic x2 
 | model | MRNet x2, num_feat 32, num_block 4, T = 3 ({n_params:,} parameters) |
 | training | {max(iters) if iters else '?'} iterations, batch 8, LR patch 32, Adam lr 5e-4 halved at 2500 and 3500, L1 |
 | wall time | {consumed.group(1) if consumed else '?'} (started {stamps[0] if stamps else '?'}) |
-| machine | {_cpu_model()}, {os.cpu_count()} cores, CPU only, torch {torch.__version__}, 1 thread, shared with other jobs |
+| machine | {cpu_model()}, {os.cpu_count()} cores, CPU only, torch {torch.__version__}, 1 thread, shared with other jobs |
 | validation Y-PSNR on the held-out photos (monitoring only: the last weights were shipped, not the best-scoring) | {' → '.join(psnr)} dB (every 500 iterations, then final) |
 | file | `{osp.basename(dst)}`: `{{'params': state_dict}}`, float32, loaded with `weights_only=True` |
 | sha256 | `{sha}` |
