@@ -22,10 +22,12 @@ COMMANDS = {
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    width = max(map(len, COMMANDS))
     parser = argparse.ArgumentParser(
-        prog='mrnet', description='MRNet super-resolution for BasicSR. "mrnet COMMAND --help" for details.')
-    parser.add_argument('command', choices=sorted(COMMANDS), metavar='COMMAND',
-                        help='; '.join(f'{k}: {v[1]}' for k, v in COMMANDS.items()))
+        prog='mrnet', formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='MRNet super-resolution for BasicSR. "mrnet COMMAND --help" for details.',
+        epilog='commands:\n' + '\n'.join(f'  {k:<{width}}  {v[1]}' for k, v in COMMANDS.items()))
+    parser.add_argument('command', choices=sorted(COMMANDS), metavar='COMMAND', help='one of the commands below')
     if not argv or argv[0] in ('-h', '--help'):
         parser.print_help()
         return 0 if argv else 2
