@@ -213,11 +213,11 @@ def check_pretrained(opt, nets):
         nets (dict): Built networks by option key ('network_g': module), from ``check_network``.
 
     Raises:
-        CheckError: For a missing or unreadable file, a missing ``param_key``, tensors whose shapes differ
+        CheckError: For a missing or unreadable file (or one holding code), tensors whose shapes differ
             from the configured arch (expected vs found), or, with ``strict_load_*`` (default true),
             missing or unexpected tensors.
     """
-    import torch
+    from mrnet_arch.weights import WeightsError, read_state_dict
     for option, weights in (opt.get('path') or {}).items():
         if not option.startswith('pretrain_network_') or not weights:
             continue
@@ -226,21 +226,13 @@ def check_pretrained(opt, nets):
         where = f'path:{option}'
         if not osp.isfile(weights):
             raise CheckError(f'{where}: weight file not found: {weights}')
-        try:
-            loaded = torch.load(weights, map_location='cpu', weights_only=True)
-        except Exception as e:  # noqa: BLE001  (unreadable for any reason)
-            raise CheckError(f'{where}: {weights} is not a readable PyTorch weight file ({e})') from e
+        param_key = opt['path'].get(f'param_key_{suffix}', 'params')
+        try:  # the same reader as MRNetModel.load_network: BasicSR checkpoints, plain state dicts, safetensors
+            loaded, _ = read_state_dict(weights, prefer_ema=param_key == 'params_ema')
+        except WeightsError as e:
+            raise CheckError(f'{where}: {e}') from e
         if net_key not in nets:
             continue
-        param_key = opt['path'].get(f'param_key_{suffix}', 'params')
-        if param_key is not None:
-            if param_key not in loaded and 'params' in loaded:
-                param_key = 'params'
-            if param_key not in loaded:
-                raise CheckError(f'{where}: {weights} has no {param_key!r} entry (it has {sorted(loaded)[:8]}); '
-                                 f'set path:param_key_{suffix}')
-            loaded = loaded[param_key]
-        loaded = {k[7:] if k.startswith('module.') else k: v for k, v in loaded.items()}
         expected = nets[net_key].state_dict()
         arch = f"{opt[net_key]['type']}({', '.join(f'{k}={v}' for k, v in opt[net_key].items() if k != 'type')})"
         shapes = [

@@ -31,8 +31,9 @@ README ("How the plugin hooks into BasicSR").
 6. ``basicsr.utils.misc.mkdir_and_rename`` archives an existing experiment folder as
    ``<folder>_archived_<time>`` with a one-second timestamp; a second fresh start within the same second
    fails on the rename (or, onto an empty folder, silently replaces it). ``mkdir_and_rename`` below adds a
-   counter until the archive name is free, so an earlier experiment folder is always kept.
-   ``patch_train_pipeline()`` installs it.
+   counter until the archive name is free, so an earlier experiment or results folder is always kept.
+   ``apply()`` installs it where ``make_exp_dirs`` (both pipelines) looks it up, ``patch_train_pipeline()``
+   in ``basicsr.train``.
 7. A kill during an atomic checkpoint write (``mrnet_arch.models.mrnet_model.atomic_torch_save``) leaves a
    ``.<name>.<random>.tmp`` file in ``models/`` or ``training_states/``. ``load_resume_state`` removes
    them on rank 0 when it resumes, so repeated kills do not fill the disk.
@@ -118,6 +119,8 @@ def _name_files_on_error(getitem):
     def __getitem__(self, index):
         try:
             return getitem(self, index)
+        except IndexError:  # the end of ``for sample in dataset``, not a bad file
+            raise
         except Exception as e:  # noqa: BLE001  (re-raised with the file names)
             raise RuntimeError(f'{type(self).__name__}: could not load {_sample_paths(self, index)}: '
                                f'{type(e).__name__}: {e}. Is the file a complete, readable image?') from e
@@ -142,6 +145,8 @@ def apply():
     from basicsr.data.single_image_dataset import SingleImageDataset
     for cls in (PairedImageDataset, SingleImageDataset):
         cls.__getitem__ = _name_files_on_error(cls.__getitem__)
+    from basicsr.utils import misc
+    misc.mkdir_and_rename = mkdir_and_rename  # fix 6, for make_exp_dirs of both pipelines
     _APPLIED = True
 
 
@@ -288,11 +293,8 @@ def copy_opt_file(opt_file, experiments_root):
 
 def patch_train_pipeline():
     """Fixes 2, 5 and 6: install ``load_resume_state``, ``copy_opt_file`` and ``mkdir_and_rename`` into
-    ``basicsr.train`` (and ``mkdir_and_rename`` into ``basicsr.utils.misc``, where ``make_exp_dirs`` looks
-    it up). Called by the train entry points only."""
+    ``basicsr.train``. Called by the train entry points only."""
     import basicsr.train
-    import basicsr.utils.misc
     basicsr.train.load_resume_state = load_resume_state
     basicsr.train.copy_opt_file = copy_opt_file
     basicsr.train.mkdir_and_rename = mkdir_and_rename
-    basicsr.utils.misc.mkdir_and_rename = mkdir_and_rename
