@@ -47,6 +47,7 @@ from tqdm import tqdm
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
+from mrnet_arch.utils import project_root
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 LMDB_DONE = 'mrnet_done.json'
@@ -131,6 +132,17 @@ def list_images(folder):
                    if f.lower().endswith(IMAGE_EXTENSIONS) and osp.isfile(osp.join(folder, f)))
     if not names:
         raise PrepareError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
+    return names
+
+
+def _images_with_unique_stems(folder):
+    """``list_images(folder)``, refusing two files that differ only in extension (outputs are ``<stem>...png``)."""
+    names = list_images(folder)
+    stems = [osp.splitext(n)[0] for n in names]
+    if len(set(stems)) != len(stems):
+        dup = sorted({k for k in stems if stems.count(k) > 1})
+        raise PrepareError(f'{folder}: several files share the name(s) {dup[:5]} (other extension); '
+                           'outputs are named <name>...png')
     return names
 
 
@@ -356,15 +368,19 @@ def _load_state(state_dir, kind, config):
     os.makedirs(state_dir, exist_ok=True)
     cfg_file = osp.join(state_dir, f'{kind}_config.json')
     if osp.isfile(cfg_file):
-        with open(cfg_file, encoding='utf-8') as f:
-            previous = json.load(f)
+        try:
+            with open(cfg_file, encoding='utf-8') as f:
+                previous = json.load(f)
+        except ValueError as e:
+            raise PrepareError(f'{cfg_file} is damaged ({e}); delete it to prepare into this --output again') from e
         if previous != config:
             changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
             raise PrepareError(f'{osp.dirname(state_dir)} was prepared with other settings ({", ".join(changed)}: '
                                f'{[previous.get(k) for k in changed]}); use another --output or delete it.')
     else:
-        with open(cfg_file, 'w', encoding='utf-8') as f:
+        with open(cfg_file + '.tmp', 'w', encoding='utf-8') as f:
             json.dump(config, f, indent=1)
+        os.replace(cfg_file + '.tmp', cfg_file)
     log = osp.join(state_dir, f'{kind}_done.txt')
     done = set()
     if osp.isfile(log):
@@ -398,7 +414,7 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
             raise PrepareError(f'{name} {value} must be a positive multiple of {mod} (every scale of {scales})')
     output = osp.abspath(output)
     paths = div2k_paths(output, scales)
-    names = list_images(hr_dir)
+    names = _images_with_unique_stems(hr_dir)
     lr_dirs = _official_lr_dirs(lr_root, scales) if lr_root else None
     config = {'hr': osp.abspath(hr_dir), 'lr_root': osp.abspath(lr_root) if lr_root else None, 'scales': scales,
               'crop_size': crop_size, 'step': step, 'thresh_size': thresh_size}
@@ -459,12 +475,7 @@ def prepare_benchmark(input_dir, output, scales=(2, 3, 4), workers=1):
     """
     scales = sorted({int(s) for s in scales})
     mod = _lcm([12] + scales)
-    names = list_images(input_dir)
-    stems = [osp.splitext(n)[0] for n in names]
-    if len(set(stems)) != len(stems):
-        dup = sorted({k for k in stems if stems.count(k) > 1})
-        raise PrepareError(f'{input_dir}: several files share the name(s) {dup[:5]} (other extension); '
-                           'outputs are <name>.png')
+    names = _images_with_unique_stems(input_dir)
     output = osp.abspath(output)
     folders = {'gt': osp.join(output, f'GTmod{mod}')}
     folders.update({s: osp.join(output, f'LRbicx{s}') for s in scales})
@@ -487,14 +498,17 @@ def _parser():
     p.add_argument('--hr', required=True, help='folder of HR images, e.g. DIV2K/DIV2K_train_HR')
     p.add_argument('--lr-root', help='folder holding DIV2K_train_LR_bicubic/X{s} (official LR); '
                    'omitted: LR generated with MATLAB bicubic')
-    p.add_argument('--output', default='datasets/DIV2K', help='output folder (default: datasets/DIV2K)')
+    p.add_argument('--output', default='datasets/DIV2K',
+                   help='output folder; a relative one is under the project root, where the option files '
+                   'read (default: datasets/DIV2K)')
     p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='default: 2 3 4')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     p.add_argument('--crop-size', type=int, default=480, help='HR tile size (default: 480)')
     p.add_argument('--step', type=int, default=240, help='HR tile step (default: 240)')
     p = sub.add_parser('benchmark', help='GTmod12 + LRbicx{s} of a benchmark (Set5, Set14, B100, Urban100, Manga109)')
     p.add_argument('--input', required=True, help='folder of HR images')
-    p.add_argument('--output', required=True, help='output folder, e.g. datasets/Set5')
+    p.add_argument('--output', required=True,
+                   help='output folder, e.g. datasets/Set5; a relative one is under the project root')
     p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='default: 2 3 4')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     return parser
@@ -505,6 +519,7 @@ def main(argv=None):
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if any(s < 1 for s in args.scales):
         raise SystemExit(f'mrnet prepare: --scales must be positive, got {args.scales}')
+    args.output = osp.join(project_root(), args.output)  # an absolute --output stays as it is
     try:
         if args.dataset == 'div2k':
             paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,

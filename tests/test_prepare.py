@@ -191,3 +191,31 @@ def test_gray_y_psnr_follows_published_convention(tmp_path):
     published = 10 * math.log10(255**2 / (mse_gray * (219 / 255)**2))
     assert calculate_psnr(sr, gt, crop_border=0, test_y_channel=True) == pytest.approx(published, abs=0.02)
     assert calculate_psnr(sr, gt, crop_border=0, test_y_channel=True) - 10 * math.log10(255**2 / mse_gray) > 1.3
+
+
+def test_relative_output_lands_under_the_project_root(tmp_path, monkeypatch):
+    """``--output datasets/X`` is where the option files read, whatever the working directory."""
+    src = write_photos(str(tmp_path / 'HR'), {'a.png': ('astronaut', 48, 48)})
+    root, elsewhere = tmp_path / 'project', tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.setenv('MRNET_ROOT', str(root))
+    monkeypatch.chdir(elsewhere)
+    assert main(['benchmark', '--input', src, '--output', 'datasets/Set5', '--scales', '2', '--workers', '1']) == 0
+    assert sorted(os.listdir(root / 'datasets' / 'Set5')) == ['GTmod12', 'LRbicx2']
+    assert os.listdir(elsewhere) == []
+
+
+def test_div2k_refuses_names_differing_only_in_extension(tmp_path):
+    hr = write_photos(str(tmp_path / 'HR'), {'a.png': ('astronaut', 48, 48), 'a.jpg': ('coffee', 48, 48)})
+    with pytest.raises(prepare.PrepareError, match=r"share the name\(s\) \['a'\]"):
+        prepare.prepare_div2k(hr, str(tmp_path / 'out'), scales=[2], crop_size=24, step=24)
+
+
+def test_damaged_state_file_is_named(tmp_path):
+    hr = write_photos(str(tmp_path / 'HR'), {'a.png': ('astronaut', 48, 48)})
+    out = tmp_path / 'out'
+    prepare.prepare_div2k(hr, str(out), scales=[2], crop_size=24, step=24)
+    cfg = out / prepare.STATE_DIR / 'div2k_config.json'
+    cfg.write_text('{"hr": ')  # cut short by a kill
+    with pytest.raises(prepare.PrepareError, match='div2k_config.json is damaged'):
+        prepare.prepare_div2k(hr, str(out), scales=[2], crop_size=24, step=24)
