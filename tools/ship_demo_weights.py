@@ -5,8 +5,9 @@
     python tools/ship_demo_weights.py
 
 Writes ``mrnet_arch/demo_weights/MRNet_demo_x2.pth`` (``{'params': state_dict}``, float32) and
-``PROVENANCE.md`` beside it: command, iterations, wall time, validation PSNR on the held-out photos, machine
-and sha256, all read from the run's own log and files.
+``PROVENANCE.md`` beside it: the training settings (from the option file copied into the experiment), the
+iterations, wall time and validation PSNR on the held-out photos (from its log), the machine this script
+runs on (run it where the training ran) and the sha256 of the written file.
 """
 import datetime
 import glob
@@ -17,6 +18,7 @@ import sys
 from os import path as osp
 
 import torch
+import yaml
 
 from mrnet_arch.machine import cpu_model
 
@@ -31,6 +33,12 @@ def main():
     if not osp.isfile(src) or not logs:
         sys.exit(f'no finished pre-training run in {EXP}: run mrnet train -opt options/demo/pretrain_MRNet_demo_x2.yml')
     log = open(logs[-1], encoding='utf-8').read()
+    with open(osp.join(EXP, 'pretrain_MRNet_demo_x2.yml'), encoding='utf-8') as f:
+        opt = yaml.safe_load(f)
+    data, train = opt['datasets']['train'], opt['train']
+    setting = (f"batch {data['batch_size_per_gpu']}, LR patch {data['gt_size'] // opt['scale']}, "
+               f"Adam lr {train['optim_g']['lr']} x{train['scheduler']['gamma']} at "
+               f"{', '.join(map(str, train['scheduler']['milestones']))}, {train['pixel_opt']['type']}")
     iters = [int(i.replace(',', '')) for i in re.findall(r'iter:\s+([\d,]+)', log)]
     stamps = re.findall(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ INFO: (?:Start training|End of training)', log, re.M)
     psnr = re.findall(r'# psnr: ([\d.]+)', log)
@@ -54,9 +62,9 @@ motorcycle_left, motorcycle_right, rocket; 120 px sub-images, MATLAB-bicubic x2 
 | | |
 |---|---|
 | model | MRNet x2, num_feat 32, num_block 4, T = 3 ({n_params:,} parameters) |
-| training | {max(iters) if iters else '?'} iterations, batch 8, LR patch 32, Adam lr 5e-4 halved at 2500 and 3500, L1 |
+| training | {max(iters) if iters else '?'} iterations, {setting} |
 | wall time | {consumed.group(1) if consumed else '?'} (started {stamps[0] if stamps else '?'}) |
-| machine | {cpu_model()}, {os.cpu_count()} cores, CPU only, torch {torch.__version__}, 1 thread, shared with other jobs |
+| machine | {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'} |
 | validation Y-PSNR on the held-out photos (monitoring only: the last weights were shipped, not the best-scoring) | {' → '.join(psnr)} dB (every 500 iterations, then final) |
 | file | `{osp.basename(dst)}`: `{{'params': state_dict}}`, float32, loaded with `weights_only=True` |
 | sha256 | `{sha}` |

@@ -2,10 +2,13 @@
 
 One ``PairedImageDataset`` per scale (same HR, one LR per scale). PyTorch's ``DataLoader`` hands a whole
 batch of indices to ``__getitems__``, which serves all of them at one scale, so every batch has a single
-scale (``data['scale']``, read by ``MultiScaleMRNetModel``). The scale of the k-th batch of an epoch is
-drawn from a seeded, balanced schedule (each round of ``len(scales)`` batches visits every scale once in
-a random order), so it depends only on ``(seed, k)``: every process of a distributed run, with the same
-number of loader workers, trains the same scale at the same iteration.
+scale (``data['scale']``, read by ``MultiScaleMRNetModel``). The scale of the k-th batch is drawn from a
+seeded, balanced schedule (each round of ``len(scales)`` batches visits every scale once in a random
+order), so it depends only on ``(seed, k)``: every process of a distributed run, with the same number of
+loader workers, trains the same scale at the same iteration. k counts the batches this process (or
+loader worker) has served: it restarts with every epoch when the loader's workers are re-created (the
+default), runs on across epochs with ``num_worker_per_gpu: 0`` or persistent workers, and restarts at 0
+after ``--auto_resume``; the ranks agree in every case.
 
 It works with BasicSR's ``build_dataloader`` and ``EnlargedSampler`` unchanged; batch k is recognised
 from how many batches this process (or loader worker, which PyTorch serves round-robin) has produced.

@@ -12,8 +12,8 @@ class MultiScaleMRNetModel(MRNetModel):
     ``upscale``).
 
     - Each batch runs at its own scale: ``feed_data`` sets the bare network's ``upscale`` (and the EMA
-      network's) from ``data['scale']`` (``MultiScalePairedImageDataset``), or, for data without it,
-      from the dataset's single ``scales`` entry, else from the top-level ``scale`` option.
+      network's) from ``data['scale']`` (``MultiScalePairedImageDataset``), or, for data without it, from
+      the top-level ``scale`` option.
     - Validation and testing run each val/test set at its scale, and every metric's ``crop_border`` is
       set to that scale (the convention of the published tables), whatever the YAML says.
 
