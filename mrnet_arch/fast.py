@@ -3,7 +3,7 @@ on CUDA when asked, ``torch.compile``.
 
 ``prepare_fast(net, device, precision)`` returns a ``FastSR`` module: call it with an NCHW float image
 batch (any device, values in [0, 1]); it returns a float32 NCHW batch on ``device``. It is used by
-``mrnet bench`` and can serve ``mrnet infer``.
+``mrnet bench`` and ``mrnet infer`` (the latter with ``channels_last=False`` and fp32, bf16 or fp16).
 
 Precisions:
 

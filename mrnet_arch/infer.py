@@ -10,6 +10,11 @@ Image kinds are kept:
   interpolation (``cv2.INTER_CUBIC``) and clipped to its range.
 
 The output keeps the input's file format (JPEG written at quality 95) and name, plus ``--suffix``.
+The file types are ``mrnet prepare``'s (``mrnet_arch.prepare.IMAGE_EXTENSIONS``); ``.ppm`` files are
+read as colour and ``.pgm`` files as grayscale, so their outputs can be written in the same format.
+
+``--precision bf16`` / ``fp16`` runs the network through ``mrnet_arch.fast.prepare_fast`` (autocast, the
+output head kept in float32); ``fp16`` needs ``--device cuda``.
 
 Tiling (``--tile N``) cuts the input into N x N tiles, runs each with ``--tile-pad P`` extra input
 pixels on every side and keeps only the tile's own part of the output. The default pad is the
@@ -26,10 +31,11 @@ import cv2
 import numpy as np
 import torch
 
+from mrnet_arch.fast import prepare_fast
+from mrnet_arch.prepare import IMAGE_EXTENSIONS
 from mrnet_arch.weights import WeightsError, add_weights_arguments, load_model, receptive_radius
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.bmp')
-PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+PRECISIONS = ('fp32', 'bf16', 'fp16')
 _MAX_VALUES = {np.dtype(np.uint8): 255., np.dtype(np.uint16): 65535.}
 
 
@@ -99,10 +105,11 @@ class Upscaler:
     """Applies a loaded network to images (numpy, BGR(A) float [0, 1]), keeping their kind.
 
     Args:
-        net (torch.nn.Module): The network, on ``device``.
+        net (torch.nn.Module): The network; prepared in place by ``mrnet_arch.fast.prepare_fast``
+            (eval mode, moved to ``device``; in bf16/fp16 its output head wrapped to run in float32).
         config (dict): Its config (``mrnet_arch.weights.load_model``).
         device (torch.device): Device to run on.
-        precision (str): 'fp32', 'bf16' or 'fp16'. Default: 'fp32'.
+        precision (str): 'fp32', 'bf16' or 'fp16' (autocast; fp16 needs CUDA). Default: 'fp32'.
         tile (int | None): Tile size in input pixels (None: whole image). Default: None.
         tile_pad (int | None): Tile overlap; None: the receptive-field radius. Default: None.
     """
@@ -110,9 +117,10 @@ class Upscaler:
     def __init__(self, net, config, device, precision='fp32', tile=None, tile_pad=None):
         from basicsr.utils import img2tensor, tensor2img
         self._img2tensor, self._tensor2img = img2tensor, tensor2img
-        self.dtype = PRECISIONS[precision]
-        self.net = net.to(device=device, dtype=self.dtype).eval()
-        self.device = device
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+        self.device = torch.device(device)
+        self.net = prepare_fast(net, self.device, precision, channels_last=False)
         self.scale = int(config['upscale'])
         self.in_ch = int(config['num_in_ch'])
         self.tile = tile
@@ -127,7 +135,7 @@ class Upscaler:
             x = x.transpose(0, 1)
         elif self.in_ch == 3 and c == 1:  # RGB model, gray image: replicate
             x = x.expand(-1, 3, -1, -1)
-        x = x.to(device=self.device, dtype=self.dtype)
+        x = x.to(self.device)
         y = tiled_forward(self.net, x, self.scale, self.tile, self.tile_pad).float()
         if self.in_ch == 1 and c > 1:
             y = y.transpose(0, 1)
@@ -175,12 +183,18 @@ def plan_outputs(inputs, output_dir, suffix, overwrite):
     """Map inputs to output paths, refusing to overwrite inputs and (without ``overwrite``) outputs.
 
     Raises:
-        ValueError: The output folder is an input folder, two inputs map to one output, an output
-            is an input file, or outputs exist and ``overwrite`` is False.
+        ValueError: The output folder is an input folder, two inputs map to output names that differ
+            only in case (one file on case-insensitive file systems), an output is an input file, or
+            outputs exist and ``overwrite`` is False.
     """
     real = osp.realpath
+
+    def folded(p):  # one file on a case-insensitive file system (macOS, Windows) whatever the case
+        return osp.normcase(real(p)).casefold()
+
     input_dirs = {real(osp.dirname(osp.abspath(f))) for f in inputs}
-    if real(output_dir) in input_dirs:
+    if real(output_dir) in input_dirs or (osp.isdir(output_dir)
+                                          and any(osp.samefile(output_dir, d) for d in input_dirs)):
         raise ValueError(f'--output {output_dir} is the folder of the inputs: choose another folder, inputs are '
                          'never overwritten')
     outputs = [output_path(f, output_dir, suffix) for f in inputs]
@@ -188,9 +202,13 @@ def plan_outputs(inputs, output_dir, suffix, overwrite):
     clash = [o for o in outputs if real(o) in input_set]
     if clash:
         raise ValueError(f'output paths {clash} are input files: inputs are never overwritten')
-    if len({real(o) for o in outputs}) != len(outputs):
-        raise ValueError('several inputs map to the same output name (e.g. a.png and A.PNG): '
-                         'process them separately')
+    seen = {}
+    for i, o in enumerate(outputs):
+        j = seen.setdefault(folded(o), i)
+        if j != i:
+            raise ValueError(f'{inputs[j]} and {inputs[i]} map to output names that differ only in case ({osp.basename(o)}), '
+                             'which is the same file on case-insensitive file systems: process them separately '
+                             'or rename one')
     existing = [o for o in outputs if osp.exists(o)]
     if existing and not overwrite:
         raise ValueError(f'{len(existing)} output file(s) exist, e.g. {existing[:3]}: pass --overwrite to replace')
@@ -208,12 +226,13 @@ def write_image(path, img, dtype):
 
 
 def resolve_device(name):
-    """'auto' -> CUDA if available else CPU; 'cuda' without CUDA is an error."""
+    """'auto' -> CUDA if available else CPU; 'cuda' or 'cuda:N' without CUDA is a ``ValueError``."""
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda: CUDA is not available (use --device cpu or auto)')
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {name}: CUDA is not available (use --device cpu or auto)')
+    return device
 
 
 def build_parser():
@@ -229,7 +248,8 @@ def build_parser():
                         help="tile overlap in input pixels; default the model's receptive-field radius "
                         '(tiled output then equals untiled up to float rounding)')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
-    parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                        help='fp32 (default), bf16 or fp16 (CUDA only): autocast, output head in float32')
     parser.add_argument('--suffix', default='', help='added to each output file name before the extension')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     return parser
@@ -240,7 +260,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
     try:
+        for option, value in (('--tile', args.tile), ('--tile-pad', args.tile_pad)):
+            if value is not None and value < 0:
+                raise ValueError(f'{option} must be >= 0, got {value}')
         device = resolve_device(args.device)
+        if args.precision == 'fp16' and device.type != 'cuda':
+            raise ValueError(f'--precision fp16 needs CUDA (the device is {device}): use --device cuda, or '
+                             '--precision bf16 or fp32 on the CPU')
         inputs = list_inputs(args.input)
         if not inputs:
             raise ValueError(f'--input {args.input}: no images ({", ".join(IMAGE_EXTENSIONS)})')

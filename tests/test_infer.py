@@ -1,4 +1,6 @@
 """``mrnet infer``: image kinds, tiling, bad files, and never overwriting."""
+import copy
+
 import cv2
 import numpy as np
 import pytest
@@ -147,3 +149,56 @@ def test_one_channel_model_on_color_image(tmp_path):
     assert _infer(str(weights), tmp_path / 'c.png', tmp_path / 'out') == 0
     result = cv2.imread(str(tmp_path / 'out' / 'c.png'), cv2.IMREAD_UNCHANGED)
     assert result.shape == (20, 24, 3)
+
+
+def test_bf16_keeps_the_output_head_in_float32(net):
+    """bf16 goes through ``prepare_fast`` (autocast, output head in float32): close to fp32 on a photo."""
+    from mrnet_arch.infer import Upscaler
+    config = infer_config(net.state_dict())
+    img = cv2.cvtColor(_astronaut(24, 32), cv2.COLOR_RGB2BGR).astype(np.float32) / 255
+    fp32 = Upscaler(copy.deepcopy(net), config, torch.device('cpu'), 'fp32').upscale(img)
+    bf16 = Upscaler(copy.deepcopy(net), config, torch.device('cpu'), 'bf16')
+    assert bf16.net.fp32_modules == ['reconstruction.conv_last']
+    assert next(net.parameters()).dtype == torch.float32
+    assert 0 < np.abs(bf16.upscale(img) - fp32).max() < 1e-3
+
+
+def test_fp16_on_cpu_is_a_clear_usage_error(tmp_path, weights, capsys):
+    src = tmp_path / 'a.png'
+    cv2.imwrite(str(src), _astronaut(10, 12))
+    assert _infer(weights, src, tmp_path / 'out', '--precision', 'fp16') == 2
+    assert '--precision fp16 needs CUDA' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('option', ['--tile', '--tile-pad'])
+def test_negative_tile_options_are_usage_errors(tmp_path, weights, capsys, option):
+    src = tmp_path / 'a.png'
+    cv2.imwrite(str(src), _astronaut(10, 12))
+    extra = ['--tile', '4'] if option == '--tile-pad' else []
+    assert _infer(weights, src, tmp_path / 'out', *extra, option, '-1') == 2
+    assert f'{option} must be >= 0, got -1' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_names_differing_only_in_case_are_refused(tmp_path, weights, capsys):
+    """a.png and A.PNG would be one output file on a case-insensitive file system."""
+    src = tmp_path / 'in'
+    src.mkdir()
+    cv2.imwrite(str(src / 'a.png'), _astronaut(10, 12))
+    cv2.imwrite(str(src / 'A.PNG'), _astronaut(10, 12))
+    assert _infer(weights, src, tmp_path / 'out') == 2
+    assert 'differ only in case' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_ppm_and_pgm_inputs_keep_their_format(tmp_path, weights):
+    """The file types of ``mrnet prepare``: .ppm (colour) and .pgm (gray) are read and written back."""
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    bgr = cv2.cvtColor(_astronaut(12, 10), cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(src / 'c.ppm'), bgr)
+    assert cv2.imwrite(str(src / 'g.pgm'), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert _infer(weights, src, out) == 0
+    assert cv2.imread(str(out / 'c.ppm'), cv2.IMREAD_UNCHANGED).shape == (24, 20, 3)
+    assert cv2.imread(str(out / 'g.pgm'), cv2.IMREAD_UNCHANGED).shape == (24, 20)
