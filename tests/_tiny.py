@@ -42,15 +42,14 @@ def make_pairs(root, n=4, size=48, scale=2, names=None):
     Returns:
         tuple[str, str]: The LR (LQ) and GT folders.
     """
-    from basicsr.utils.matlab_functions import imresize
+    from mrnet_arch.prepare import bicubic_downscale
     lq_dir, gt_dir = osp.join(root, 'LR'), osp.join(root, 'GT')
     os.makedirs(lq_dir, exist_ok=True)
     os.makedirs(gt_dir, exist_ok=True)
     for i in range(n):
         stem = names[i] if names else f'{i:04d}'
         gt = photo_crop(i, size)
-        lq = imresize(gt.astype(np.float64) / 255., 1 / scale)
-        lq = np.clip(np.round(lq * 255.), 0, 255).astype(np.uint8)
+        lq = bicubic_downscale(gt, scale)
         cv2.imwrite(osp.join(gt_dir, f'{stem}.png'), cv2.cvtColor(gt, cv2.COLOR_RGB2BGR))
         cv2.imwrite(osp.join(lq_dir, f'{stem}.png'), cv2.cvtColor(lq, cv2.COLOR_RGB2BGR))
     return lq_dir, gt_dir
