@@ -229,7 +229,10 @@ def resolve_device(name):
     """'auto' -> CUDA if available else CPU; 'cuda' or 'cuda:N' without CUDA is a ``ValueError``."""
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f'--device {name}: not a device ({err})') from err
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'--device {name}: CUDA is not available (use --device cpu or auto)')
     return device
