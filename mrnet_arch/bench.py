@@ -14,7 +14,9 @@ Models are given as:
   ``Bicubic``; a preset may take overrides: ``MRNet:num_feat=32,num_block=4``;
 - a registered arch with keyword arguments: ``EDSR:num_in_ch=3,num_out_ch=3,num_feat=64,num_block=16``
   (values are YAML: ``depths=[6,6,6,6]``; ``upscale`` defaults to ``--scale``);
-- an option YAML (its ``network_g``; its ``path: pretrain_network_g`` is used as weights);
+- an option YAML (its ``network_g``, whose ``upscale`` must equal ``--scale``; its
+  ``path: pretrain_network_g`` is used as weights, a relative path being relative to the project root
+  as in ``mrnet train``/``mrnet test``);
 - any of these with a label: ``small=MRNet:num_feat=32``.
 
 Outputs (``--output-dir``, default ``benchmarks/results/``): ``NAME.json``, ``NAME.md`` and with
@@ -41,7 +43,10 @@ from torch import nn
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
 from mrnet_arch.fast import PRECISIONS, prepare_fast
+from mrnet_arch.infer import resolve_device
 from mrnet_arch.machine import machine_info
+from mrnet_arch.utils import project_root
+from mrnet_arch.weights import WeightsError, read_state_dict
 
 MRNET_RECURSIONS = {2: 4, 3: 6, 4: 8}  # section 4.1 of the paper
 
@@ -66,11 +71,30 @@ PRESET_NAMES = tuple(_presets(2))
 
 
 class ModelSpec:
-    """One model to benchmark: label, arch type, kwargs, weights, input multiple (window size)."""
+    """One model to benchmark: label, arch type, kwargs, weights, input multiple (window size).
 
-    def __init__(self, label, arch, kwargs, weights=None, multiple=1, source=''):
+    ``weights`` is the path as given; ``weights_base`` the folder a relative one is relative to (the
+    project root for an option file's ``pretrain_network_g``; None: the working directory).
+    """
+
+    def __init__(self, label, arch, kwargs, weights=None, multiple=1, source='', weights_base=None):
         self.label, self.arch, self.kwargs = label, arch, kwargs
         self.weights, self.multiple, self.source = weights, multiple, source
+        self.weights_base = weights_base
+
+    def weights_path(self):
+        """The weights file to load (None: no weights)."""
+        if self.weights and self.weights_base and not osp.isabs(self.weights):
+            return osp.join(self.weights_base, self.weights)
+        return self.weights
+
+    def check_weights(self):
+        """Stop with a clear message when the weights file does not exist."""
+        path = self.weights_path()
+        if path and not osp.isfile(path):
+            where = (f' (path: pretrain_network_g of {self.source}, relative to the project root '
+                     f'{self.weights_base})' if self.weights_base else '')
+            raise SystemExit(f'mrnet bench: weights file not found: {path}{where}')
 
     def build(self):
         from basicsr.utils.registry import ARCH_REGISTRY
@@ -80,7 +104,8 @@ class ModelSpec:
             raise SystemExit(f'mrnet bench: arch {self.arch!r} (model {self.label!r}) is not registered') from e
         net = cls(**self.kwargs)
         if self.weights:
-            load_weights(net, self.weights)
+            self.check_weights()
+            load_weights(net, self.weights_path())
         return net
 
 
@@ -141,10 +166,15 @@ def parse_model_spec(text, scale):
         if 'type' not in net_opt:
             raise SystemExit(f'mrnet bench: {text} has no network_g: type')
         arch = net_opt.pop('type')
+        if 'upscale' in net_opt and net_opt['upscale'] != scale:
+            raise SystemExit(f"mrnet bench: {text} has network_g: upscale {net_opt['upscale']}, but --scale is "
+                             f"{scale}: pass --scale {net_opt['upscale']} or an option file for x{scale}")
         weights = (opt.get('path') or {}).get('pretrain_network_g')
+        if weights:
+            weights = osp.expanduser(weights)  # as BasicSR's parse_options
         multiple = net_opt.get('window_size', 1) if arch == 'SwinIR' else 1
         return ModelSpec(label or opt.get('name') or arch, arch, _fill_defaults(arch, net_opt, scale), weights,
-                         multiple, source=text)
+                         multiple, source=text, weights_base=project_root())
     name, _, args = text.partition(':')
     overrides = _parse_kwargs(args) if args else {}
     presets = _presets(scale)
@@ -159,17 +189,12 @@ def parse_model_spec(text, scale):
 
 
 def load_weights(net, path):
-    """Load BasicSR weights (``params_ema`` / ``params`` / a bare state dict; ``.pth`` or ``.safetensors``)."""
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        for key in ('params_ema', 'params'):
-            if isinstance(state, dict) and key in state:
-                state = state[key]
-                break
-    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
+    """Load BasicSR weights (``params_ema`` / ``params`` / a bare state dict; ``.pth`` or ``.safetensors``)
+    with ``mrnet_arch.weights.read_state_dict``; a file it refuses stops with its ``WeightsError`` message."""
+    try:
+        state = read_state_dict(path)[0]
+    except WeightsError as err:
+        raise SystemExit(f'mrnet bench: {err}') from err
     net.load_state_dict(state, strict=True)
 
 
@@ -452,12 +477,10 @@ def _parser():
 
 
 def _resolve_device(name):
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit('mrnet bench: --device cuda but torch.cuda.is_available() is False')
-    return device
+    try:
+        return resolve_device(name)
+    except ValueError as err:
+        raise SystemExit(f'mrnet bench: {err}') from err
 
 
 def bench_model(spec, args, device, lr_size, pairs):
@@ -475,7 +498,7 @@ def bench_model(spec, args, device, lr_size, pairs):
         macs_error = None
     result = {
         'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'source': spec.source,
-        'weights': spec.weights, 'multiple': spec.multiple, 'params': count_params(net), 'macs': macs,
+        'weights': spec.weights_path(), 'multiple': spec.multiple, 'params': count_params(net), 'macs': macs,
         'padded_lr_size': padded, 'latency_ms': {}, 'peak_memory': {}, 'metrics': {}, 'errors': {},
     }
     if macs_error:
@@ -527,9 +550,10 @@ def run(argv=None):
         label, eq, path = item.partition('=')
         if not eq or label not in labels:
             raise SystemExit(f'mrnet bench: --weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
-        if not osp.isfile(path):
-            raise SystemExit(f'mrnet bench: weights file not found: {path}')
-        specs[labels.index(label)].weights = path
+        spec = specs[labels.index(label)]
+        spec.weights, spec.weights_base = path, None
+    for spec in specs:
+        spec.check_weights()
     pairs = {osp.basename(osp.normpath(d)): _find_pairs(d, args.scale) for d in args.benchmarks}
     machine = machine_info(device)
     settings = {
@@ -548,7 +572,6 @@ def run(argv=None):
                    next((v['kind'] for r in models for v in r['peak_memory'].values()), 'not measured'))
     result = {'machine': machine, 'settings': settings, 'memory_kind': memory_kind, 'models': models}
 
-    from mrnet_arch.utils import project_root
     out_dir = args.output_dir or osp.join(project_root(), 'benchmarks', 'results')
     os.makedirs(out_dir, exist_ok=True)
     stem = args.name or f"bench_{device.type}_x{args.scale}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -201,3 +201,57 @@ def test_fast_refuses_what_cpu_cannot_do(tiny_mrnet):
         prepare_fast(copy.deepcopy(tiny_mrnet), 'cpu', 'fp32', compile=True)
     with pytest.raises(ValueError, match='precision must be one of'):
         prepare_fast(copy.deepcopy(tiny_mrnet), 'cpu', 'int8')
+
+
+# --------------------------------------------------------------------------------------------------
+# option files, weights, devices
+# --------------------------------------------------------------------------------------------------
+def _tiny_option_file(path, weights, upscale=2):
+    path.write_text(f'name: tiny_opt\nnetwork_g:\n  type: MRNet\n  num_feat: 8\n  num_block: 1\n  num_recursion: 2\n'
+                    f'  upscale: {upscale}\npath:\n  pretrain_network_g: {weights}\n', encoding='utf-8')
+    return str(path)
+
+
+def test_option_file_weights_are_relative_to_the_project_root(tmp_path, monkeypatch):
+    root, elsewhere = tmp_path / 'root', tmp_path / 'elsewhere'
+    (root / 'experiments').mkdir(parents=True)
+    elsewhere.mkdir()
+    torch.manual_seed(0)
+    torch.save({'params': _net(TINY_MRNET).state_dict()}, root / 'experiments' / 'w.pth')
+    yml = _tiny_option_file(tmp_path / 'opt.yml', 'experiments/w.pth')
+    monkeypatch.setenv('MRNET_ROOT', str(root))
+    monkeypatch.chdir(elsewhere)  # not the working directory
+    result = run(['--models', yml, '--device', 'cpu', '--precision', 'fp32', '--skip-latency', '--lr-size', '8', '8',
+                  '--output-dir', str(tmp_path / 'out'), '--name', 'opt'])
+    assert result['models'][0]['weights'] == str(root / 'experiments' / 'w.pth')
+    missing = _tiny_option_file(tmp_path / 'missing.yml', 'experiments/nope.pth')
+    with pytest.raises(SystemExit, match=r'weights file not found: .*root/experiments/nope\.pth .*missing\.yml'):
+        run(['--models', missing, '--device', 'cpu', '--skip-latency', '--output-dir', str(tmp_path / 'out')])
+
+
+def test_option_file_scale_must_match(tmp_path):
+    yml = _tiny_option_file(tmp_path / 'x4.yml', '~', upscale=4)
+    with pytest.raises(SystemExit, match=r'x4\.yml has network_g: upscale 4, but --scale is 2'):
+        parse_model_spec(yml, 2)
+    assert parse_model_spec(yml, 4).kwargs['upscale'] == 4
+
+
+def test_unsafe_weights_stop_with_the_weights_error(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ('ran',))
+
+    path = tmp_path / 'evil.pth'
+    torch.save({'params': Evil()}, path)
+    spec = parse_model_spec(TINY_MRNET, 2)
+    spec.weights = str(path)
+    with pytest.raises(SystemExit, match='mrnet bench: refusing to load'):
+        spec.build()
+
+
+def test_device_errors_are_infers(monkeypatch):
+    from mrnet_arch.bench import _resolve_device
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert _resolve_device('auto') == torch.device('cpu')
+    with pytest.raises(SystemExit, match='--device cuda:1: CUDA is not available'):
+        _resolve_device('cuda:1')
