@@ -26,12 +26,15 @@ import time
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes + registration)
-from mrnet_arch.bench import _find_pairs, evaluate, machine_info, parse_model_spec  # noqa: E402
+from mrnet_arch.bench import _find_pairs, evaluate, parse_model_spec  # noqa: E402
 from mrnet_arch.complexity import count_params  # noqa: E402
 from mrnet_arch.fast import prepare_fast  # noqa: E402
+from mrnet_arch.infer import resolve_device  # noqa: E402
+from mrnet_arch.machine import machine_info  # noqa: E402
 
 
 def _parser():
@@ -42,7 +45,7 @@ def _parser():
     p.add_argument('--budget-iters', type=int, default=None, help='stop at this many iterations instead')
     p.add_argument('--eval-every-s', type=float, default=30., help='held-out PSNR every this many training s')
     p.add_argument('--eval-every-iters', type=int, default=None, help='... or every this many iterations')
-    p.add_argument('--device', default='auto')
+    p.add_argument('--device', default='auto', help='auto (cuda if available), cpu, cuda or cuda:N')
     p.add_argument('--amp', default=None, choices=[None, 'fp32', 'bf16', 'fp16'])
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--batch', type=int, default=16)
@@ -53,7 +56,7 @@ def _parser():
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     p.add_argument('--pytorch-init', nargs='*', default=[], metavar='LABEL')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--output-dir', default=osp.join('benchmarks', 'results'))
+    p.add_argument('--output-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
     p.add_argument('--name', default=None)
     p.add_argument('--note', default=None)
     return p
@@ -194,7 +197,10 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        raise SystemExit(f'equal_budget.py: {err}') from err
     with open(osp.join(args.data, 'paths.json'), encoding='utf-8') as f:
         data = json.load(f)
     specs = [parse_model_spec(m, data['scale']) for m in args.models]
