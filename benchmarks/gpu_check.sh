@@ -32,7 +32,6 @@ DATE=$(date -u +%Y%m%d-%H%M)
 RES="benchmarks/results/${CARD}_${DATE}"
 export RES
 mkdir -p "$RES"
-exec > >(tee "$RES/gpu_check.log") 2>&1
 BUDGET_S=${BUDGET_S:-150}
 START=$SECONDS
 FAILED=()
@@ -53,6 +52,7 @@ step() {  # step NAME TIMEOUT_S CMD...: run, time and record one check; keep goi
     return 0
 }
 
+checks() {  # every step; its output goes through tee into $RES/gpu_check.log (see the end of this file)
 echo "gpu_check.sh on $CARD, $(date -u '+%Y-%m-%d %H:%M UTC'), results in $RES"
 nvidia-smi > "$RES/nvidia-smi.txt"
 python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), torch.cuda.get_device_name(0))' | tee "$RES/versions.txt"
@@ -97,8 +97,9 @@ if [ "${COMPILE:-0}" = 1 ]; then
         --precision bf16 --compile --repeat 50 --output-dir "$RES" --name bench_x2_720p_compiled
 fi
 
-# 5. training throughput of the real `mrnet train` loop
-step train_throughput 200 python benchmarks/train_throughput.py --iters 300 --skip 100 \
+# 5. training throughput of the real `mrnet train` loop: 4 configs x at most 45 s fit the step's 200 s, and
+#    train_throughput.py rewrites its results after each config
+step train_throughput 200 python benchmarks/train_throughput.py --iters 300 --skip 100 --timeout 45 \
     --configs MRNet:fp32 MRNet:bf16-cl EDSR-baseline:fp32 EDSR-baseline:bf16-cl --output-dir "$RES"
 
 # 6. equal budget
@@ -135,9 +136,15 @@ step torchrun_ddp 120 ddp_smoke
     done
 } > "$RES/summary.md"
 cat "$RES/summary.md"
-if [ -n "${OUT:-}" ]; then mkdir -p "$OUT/results" && cp -r "$RES" "$OUT/results/"; fi
 if [ "${#FAILED[@]}" -ne 0 ]; then
     echo "gpu_check.sh: FAILED steps: ${FAILED[*]}" >&2
-    exit 1
+    return 1
 fi
 echo "gpu_check.sh: all steps passed in $((SECONDS - START)) s"
+}
+
+# The pipeline ends when tee has written the last line, so the log is complete before it is copied.
+checks 2>&1 | tee "$RES/gpu_check.log"
+rc=${PIPESTATUS[0]}
+if [ -n "${OUT:-}" ]; then mkdir -p "$OUT/results" && cp -r "$RES" "$OUT/results/"; fi
+exit "$rc"

@@ -10,7 +10,9 @@ left out, and everything else of the loop (data loader, prefetcher, logging, the
         --iters 300 --skip 100 --output-dir benchmarks/results/<card>_<date>
 
 A configuration is MODEL:PRECISION with PRECISION one of fp32 (TF32 convolutions as cuDNN defaults),
-bf16, fp32-cl, bf16-cl (-cl: channels_last).
+bf16, fp32-cl, bf16-cl (-cl: channels_last). Each configuration's run is stopped after ``--timeout``
+seconds (then reported as failed); the JSON and Markdown files are rewritten after every configuration,
+so an interrupted run keeps the results of the configurations done.
 """
 import argparse
 import datetime
@@ -64,11 +66,20 @@ def run_config(config, args):
                   f'datasets:train:batch_size_per_gpu={args.batch}']
     cmd = [sys.executable, '-m', 'mrnet_arch', 'train', '-opt', yml, '--force_yml', *force, *args.force_yml]
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired as err:
+        proc, timeout_error = None, f'timed out after {args.timeout} s'
+        output = (_text(err.stdout)[-2000:] + _text(err.stderr)[-3000:]).strip()
     wall = time.time() - t0
     logs = sorted(glob.glob(osp.join(ROOT, 'experiments', name, f'train_{name}_*.log')))
-    result = {'config': config, 'model': model, 'precision': precision, 'returncode': proc.returncode,
-              'process_wall_s': wall, 'command': ' '.join(cmd[1:])}
+    result = {'config': config, 'model': model, 'precision': precision,
+              'returncode': None if proc is None else proc.returncode, 'process_wall_s': wall,
+              'command': ' '.join(cmd[1:])}
+    if proc is None:
+        result['error'] = f'{timeout_error}\n{output}'.strip()
+        print(f'[throughput] {config}: FAILED ({timeout_error})', flush=True)
+        return result
     if proc.returncode != 0 or not logs:
         result['error'] = (proc.stdout[-2000:] + proc.stderr[-3000:]).strip()
         print(f'[throughput] {config}: FAILED\n{result["error"]}', flush=True)
@@ -79,13 +90,48 @@ def run_config(config, args):
     return result
 
 
+def _text(output):
+    """``TimeoutExpired.stdout``/``stderr``: bytes, str or None."""
+    if isinstance(output, bytes):
+        return output.decode('utf-8', errors='replace')
+    return output or ''
+
+
+def write_report(machine, args, results):
+    """Write ``NAME.json`` and ``NAME.md`` for the configurations run so far; returns the Markdown."""
+    os.makedirs(args.output_dir, exist_ok=True)
+    lines = [f"# Training throughput of `mrnet train`, {machine['device_name']}", '',
+             f"- Date (UTC): {machine['date_utc']}; torch {machine['torch']}; CPU {machine['cpu_model']} "
+             f"({machine['cpu_count']} cores)",
+             f"- {args.iters} iterations per run, timed from logged iteration {args.skip} to the last (BasicSR log "
+             f"timestamps, print_freq {args.print_freq}); batch {args.batch if args.cpu else 16} x 48x48 LR, x2; "
+             f'data loading, CUDA prefetcher and logging included; each run stopped after {args.timeout} s', '',
+             '| Config | ms / iteration | it/s | timed iterations |', '|---|---|---|---|']
+    for r in results:
+        if 'step_ms' in r:
+            lines.append(f"| {r['config']} | {r['step_ms']:.2f} | {r['iters_per_s']:.1f} | {r['measured_iters']} |")
+        elif r['returncode'] is None:
+            lines.append(f"| {r['config']} | failed (timed out after {args.timeout} s) | | |")
+        else:
+            lines.append(f"| {r['config']} | failed (rc {r['returncode']}) | | |")
+    not_run = args.configs[len(results):]
+    if not_run:
+        lines += ['', f"Not run (yet): {', '.join(not_run)}"]
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(args.output_dir, args.name + '.json'), 'w', encoding='utf-8') as f:
+        json.dump({'machine': machine, 'settings': vars(args), 'results': results}, f, indent=1)
+    with open(osp.join(args.output_dir, args.name + '.md'), 'w', encoding='utf-8') as f:
+        f.write(text)
+    return text
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--configs', nargs='+', default=['MRNet:fp32', 'MRNet:bf16-cl', 'EDSR-baseline:fp32'])
     p.add_argument('--iters', type=int, default=300)
     p.add_argument('--skip', type=int, default=100, help='first logged iteration that is timed')
     p.add_argument('--print-freq', type=int, default=50)
-    p.add_argument('--timeout', type=int, default=300)
+    p.add_argument('--timeout', type=int, default=300, help='seconds per configuration (default 300)')
     p.add_argument('--cpu', action='store_true', help='CPU smoke run: no CUDA prefetcher, --workers, --batch')
     p.add_argument('--workers', type=int, default=0)
     p.add_argument('--batch', type=int, default=16)
@@ -94,28 +140,13 @@ def main(argv=None):
     p.add_argument('--name', default='train_throughput')
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
-    from mrnet_arch.bench import machine_info
+    from mrnet_arch.machine import machine_info
     import torch
     machine = machine_info(torch.device('cuda' if torch.cuda.is_available() and not args.cpu else 'cpu'))
-    results = [run_config(c, args) for c in args.configs]
-    os.makedirs(args.output_dir, exist_ok=True)
-    lines = [f"# Training throughput of `mrnet train`, {machine['device_name']}", '',
-             f"- Date (UTC): {machine['date_utc']}; torch {machine['torch']}; CPU {machine['cpu_model']} "
-             f"({machine['cpu_count']} cores)",
-             f"- {args.iters} iterations per run, timed from logged iteration {args.skip} to the last (BasicSR log "
-             f"timestamps, print_freq {args.print_freq}); batch {args.batch if args.cpu else 16} x 48x48 LR, x2; "
-             'data loading, CUDA prefetcher and logging included', '',
-             '| Config | ms / iteration | it/s | timed iterations |', '|---|---|---|---|']
-    for r in results:
-        if 'step_ms' in r:
-            lines.append(f"| {r['config']} | {r['step_ms']:.2f} | {r['iters_per_s']:.1f} | {r['measured_iters']} |")
-        else:
-            lines.append(f"| {r['config']} | failed (rc {r['returncode']}) | | |")
-    text = '\n'.join(lines) + '\n'
-    with open(osp.join(args.output_dir, args.name + '.json'), 'w', encoding='utf-8') as f:
-        json.dump({'machine': machine, 'settings': vars(args), 'results': results}, f, indent=1)
-    with open(osp.join(args.output_dir, args.name + '.md'), 'w', encoding='utf-8') as f:
-        f.write(text)
+    results = []
+    for config in args.configs:
+        results.append(run_config(config, args))
+        text = write_report(machine, args, results)
     print(text)
     return 1 if any('step_ms' not in r for r in results) else 0
 

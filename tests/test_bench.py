@@ -255,3 +255,51 @@ def test_device_errors_are_infers(monkeypatch):
     assert _resolve_device('auto') == torch.device('cpu')
     with pytest.raises(SystemExit, match='--device cuda:1: CUDA is not available'):
         _resolve_device('cuda:1')
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmark scripts
+# --------------------------------------------------------------------------------------------------
+def _script(name):
+    import importlib.util
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmarks', name + '.py')
+    spec = importlib.util.spec_from_file_location(f'_bench_script_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_throughput_writes_results_after_each_config(tmp_path, monkeypatch):
+    """A run cut short (here: the second config raises) keeps the first config's results on disk."""
+    script = _script('train_throughput')
+    calls = []
+
+    def fake_run_config(config, args):
+        calls.append(config)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as when the step's time limit stops the script
+        return {'config': config, 'returncode': 0, 'step_ms': 12.5, 'iters_per_s': 80., 'measured_iters': 200}
+
+    monkeypatch.setattr(script, 'run_config', fake_run_config)
+    with pytest.raises(KeyboardInterrupt):
+        script.main(['--configs', 'MRNet:fp32', 'MRNet:bf16-cl', '--cpu', '--timeout', '45',
+                     '--output-dir', str(tmp_path), '--name', 'tp'])
+    saved = json.loads((tmp_path / 'tp.json').read_text(encoding='utf-8'))
+    assert [r['config'] for r in saved['results']] == ['MRNet:fp32'] and saved['settings']['timeout'] == 45
+    markdown = (tmp_path / 'tp.md').read_text(encoding='utf-8')
+    assert '| MRNet:fp32 | 12.50 | 80.0 | 200 |' in markdown and 'Not run (yet): MRNet:bf16-cl' in markdown
+
+
+
+def test_train_throughput_config_timeout_is_a_failed_row(monkeypatch):
+    import argparse
+    import subprocess
+    script = _script('train_throughput')
+
+    def timeout(cmd, timeout, **kwargs):
+        raise subprocess.TimeoutExpired(cmd, timeout, output=b'partial output')
+
+    monkeypatch.setattr(script.subprocess, 'run', timeout)
+    args = argparse.Namespace(iters=300, print_freq=50, cpu=False, force_yml=[], timeout=45)
+    result = script.run_config('MRNet:fp32', args)
+    assert result['returncode'] is None and result['error'].startswith('timed out after 45 s')
