@@ -4,8 +4,8 @@ CPU with 2 torch threads (and 1, for comparison), one process, the same run.
     python benchmarks/cpu_bench.py [--repeat 5] [--output-dir benchmarks/results]
 
 Writes ``cpu_<date>.json`` and ``cpu_<date>.md`` with the CPU model, the load average before and after and
-the number of other busy processes seen at the start (the machine may be shared: then the figures are
-upper bounds of what an idle machine gives, and say so).
+the number of other busy processes seen at the start (when the machine was busy, the figures are upper
+bounds of what an idle machine gives, and the report says so, with the measured load).
 """
 import argparse
 import datetime
@@ -35,6 +35,16 @@ def busy_processes(min_cpu=10.0):
     return busy
 
 
+def load_note(load_before, load_after, busy):
+    """(busy, the report's line on it): busy means a 1-min load average above 0.5 or other busy processes."""
+    shared = (busy is not None and len(busy) > 0) or load_before[0] > 0.5
+    if not shared:
+        return shared, '- No other busy process was seen at the start and the load average was low.'
+    return shared, (f'- **The machine was busy (load average {load_before[0]:.2f} at the start, '
+                    f'{load_after[0]:.2f} at the end; {len(busy) if busy is not None else "unknown"} other '
+                    'process(es) using >= 10% CPU at the start), so these are not idle-machine figures.**')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--repeat', type=int, default=5)
@@ -53,7 +63,7 @@ def main(argv=None):
     load_after = list(os.getloadavg())
     first = runs[args.threads[0]]
     m = first['machine']
-    shared = (busy is not None and len(busy) > 0) or load_before[0] > 0.5
+    shared, note = load_note(load_before, load_after, busy)
     lines = [
         f'# CPU latency, MRNet vs EDSR-baseline, 256x256 input, x2, fp32 ({m["cpu_model"]})', '',
         f'- Date (UTC): {m["date_utc"]}; CPU {m["cpu_model"]}, {m["cpu_count"]} cores; torch {m["torch"]}; '
@@ -61,8 +71,7 @@ def main(argv=None):
         f'- Load average (1/5/15 min) before: {[round(v, 2) for v in load_before]}, after: '
         f'{[round(v, 2) for v in load_after]}; other busy processes (>= 10% CPU) at the start: '
         f'{len(busy) if busy is not None else "unknown"}',
-        ('- **The machine was shared: other engineers\' processes were running during the measurement, so these '
-         'are not idle-machine figures.**' if shared else '- No other busy process was seen at the start.'), '',
+        note, '',
         '| torch threads | Model | Params | MACs | median ms | min ms | max ms |', '|---|---|---|---|---|---|---|',
     ]
     summary = {}

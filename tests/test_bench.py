@@ -290,6 +290,13 @@ def test_train_throughput_writes_results_after_each_config(tmp_path, monkeypatch
     assert '| MRNet:fp32 | 12.50 | 80.0 | 200 |' in markdown and 'Not run (yet): MRNet:bf16-cl' in markdown
 
 
+def test_cpu_bench_reports_measured_load_not_guesses():
+    load_note = _script('cpu_bench').load_note
+    busy, note = load_note([2.36, 2.9, 3.31], [2.64, 2.86, 3.25], ['python -m mrnet_arch'])
+    assert busy and 'machine was busy (load average 2.36 at the start, 2.64 at the end; 1 other' in note
+    assert 'engineer' not in note
+    assert load_note([0.1, 0.2, 0.3], [0.2, 0.2, 0.3], [])[0] is False
+
 
 def test_train_throughput_config_timeout_is_a_failed_row(monkeypatch):
     import argparse
