@@ -68,3 +68,30 @@ def test_through_basicsr_test_pipeline(tmp_path, scale):
     log = open(glob.glob(str(tmp_path / 'results' / f'Bicubic_x{scale}' / 'test_*.log'))[0]).read()
     logged = float(re.search(r'Validation Set5\n\s+# psnr: (\d+\.\d+)', log).group(1))
     assert logged == pytest.approx(np.mean(psnrs), abs=2e-3)
+
+
+def test_resize_matrices_are_cached_not_rebuilt(monkeypatch):
+    """The second forward at a size builds no matrix and gives the same result; a matrix first built in
+    inference mode still works with autograd."""
+    from mrnet_arch.archs import bicubic_arch
+    calls = []
+    build = bicubic_arch.calculate_weights_indices
+
+    def counting(*args):
+        calls.append(args[:3])
+        return build(*args)
+
+    monkeypatch.setattr(bicubic_arch, 'calculate_weights_indices', counting)
+    bicubic_arch._cached_resize_matrix.cache_clear()
+    net = build_network({'type': 'Bicubic', 'upscale': 2})
+    x = torch.rand(1, 3, 13, 19)
+    with torch.inference_mode():
+        first = net(x)
+    assert len(calls) == 2  # height and width
+    second = net(x.clone().requires_grad_())
+    assert len(calls) == 2
+    torch.testing.assert_close(second.detach(), first, atol=0, rtol=0)
+    second.sum().backward()
+    matrix = bicubic_arch.resize_matrix(13, 26, 2)
+    matrix.zero_()  # the public function hands out a copy: the cache is untouched
+    torch.testing.assert_close(net(x), first, atol=0, rtol=0)

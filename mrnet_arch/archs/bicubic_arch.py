@@ -3,8 +3,10 @@
 ``matlab_resize`` is basicsr's ``matlab_functions.imresize`` (MATLAB ``imresize(..., 'bicubic')``: the
 Keys cubic kernel with a = -0.5, a kernel widened by 1/scale when downscaling with antialiasing, and
 symmetric (half-sample) border padding) written as two dense resampling matrices, so it runs batched on
-``(B, C, H, W)`` tensors on any device and inside BasicSR's test pipeline.
+``(B, C, H, W)`` tensors on any device and inside BasicSR's test pipeline. The matrices of the last few
+sizes are cached (on the CPU, float32) rather than rebuilt on every forward.
 """
+import functools
 import math
 
 import torch
@@ -12,6 +14,9 @@ from torch import nn as nn
 
 from basicsr.utils.matlab_functions import calculate_weights_indices
 from basicsr.utils.registry import ARCH_REGISTRY
+
+
+MATRIX_CACHE_SIZE = 16  # matrices kept; 2 per image size (height, width)
 
 
 def resize_matrix(in_length, out_length, scale, antialiasing=True):
@@ -27,8 +32,24 @@ def resize_matrix(in_length, out_length, scale, antialiasing=True):
         antialiasing (bool): Widen the kernel when downsampling. Default: True.
 
     Returns:
-        Tensor: float32 matrix ``M`` with ``out = M @ in`` along that axis.
+        Tensor: float32 CPU matrix ``M`` with ``out = M @ in`` along that axis (a new tensor: the cached
+        one is not handed out).
     """
+    return _cached_resize_matrix(in_length, out_length, scale, antialiasing).clone()
+
+
+@functools.lru_cache(maxsize=MATRIX_CACHE_SIZE)
+def _cached_resize_matrix(in_length, out_length, scale, antialiasing):
+    """``resize_matrix``, cached by its arguments; callers must not modify the result in place.
+
+    Built outside inference mode, so that a matrix first made under ``torch.inference_mode`` can later
+    take part in autograd (inference tensors cannot be saved for backward).
+    """
+    with torch.inference_mode(False):
+        return _build_resize_matrix(in_length, out_length, scale, antialiasing)
+
+
+def _build_resize_matrix(in_length, out_length, scale, antialiasing):
     weights, indices, sym_len_s, _ = calculate_weights_indices(in_length, out_length, scale, 'cubic', 4,
                                                                antialiasing)
     src = indices.long() - sym_len_s  # basicsr's indices address the padded signal
@@ -55,8 +76,8 @@ def matlab_resize(x, scale, antialiasing=True):
     """
     h, w = x.shape[-2:]
     out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
-    mh = resize_matrix(h, out_h, scale, antialiasing).to(device=x.device, dtype=x.dtype)
-    mw = resize_matrix(w, out_w, scale, antialiasing).to(device=x.device, dtype=x.dtype)
+    mh = _cached_resize_matrix(h, out_h, scale, antialiasing).to(device=x.device, dtype=x.dtype)
+    mw = _cached_resize_matrix(w, out_w, scale, antialiasing).to(device=x.device, dtype=x.dtype)
     return torch.einsum('oh,...hw,pw->...op', mh, x, mw)
 
 
