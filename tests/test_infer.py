@@ -132,11 +132,18 @@ def test_inputs_never_overwritten(tmp_path, weights, capsys):
     assert (src / 'a.png').read_bytes() == before
 
 
-def test_wrong_scale_is_a_usage_error(tmp_path, weights, capsys):
+@pytest.mark.parametrize('args,message', [
+    (['--scale', '4'], 'scale x4 was asked for'),
+    (['--precision', 'fp16'], '--precision fp16 needs CUDA'),  # _infer passes --device cpu
+    (['--tile', '-1'], '--tile must be >= 0, got -1'),
+    (['--tile', '4', '--tile-pad', '-1'], '--tile-pad must be >= 0, got -1'),
+])
+def test_usage_errors(tmp_path, weights, capsys, args, message):
+    """Wrong scale, fp16 without CUDA, negative tile options: exit status 2, a message, nothing written."""
     src = tmp_path / 'a.png'
     cv2.imwrite(str(src), _astronaut(10, 12))
-    assert _infer(weights, src, tmp_path / 'out', '--scale', '4') == 2
-    assert 'scale x4 was asked for' in capsys.readouterr().err
+    assert _infer(weights, src, tmp_path / 'out', *args) == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
 
 
@@ -161,24 +168,6 @@ def test_bf16_keeps_the_output_head_in_float32(net):
     assert bf16.net.fp32_modules == ['reconstruction.conv_last']
     assert next(net.parameters()).dtype == torch.float32
     assert 0 < np.abs(bf16.upscale(img) - fp32).max() < 1e-3
-
-
-def test_fp16_on_cpu_is_a_clear_usage_error(tmp_path, weights, capsys):
-    src = tmp_path / 'a.png'
-    cv2.imwrite(str(src), _astronaut(10, 12))
-    assert _infer(weights, src, tmp_path / 'out', '--precision', 'fp16') == 2
-    assert '--precision fp16 needs CUDA' in capsys.readouterr().err
-    assert not (tmp_path / 'out').exists()
-
-
-@pytest.mark.parametrize('option', ['--tile', '--tile-pad'])
-def test_negative_tile_options_are_usage_errors(tmp_path, weights, capsys, option):
-    src = tmp_path / 'a.png'
-    cv2.imwrite(str(src), _astronaut(10, 12))
-    extra = ['--tile', '4'] if option == '--tile-pad' else []
-    assert _infer(weights, src, tmp_path / 'out', *extra, option, '-1') == 2
-    assert f'{option} must be >= 0, got -1' in capsys.readouterr().err
-    assert not (tmp_path / 'out').exists()
 
 
 def test_names_differing_only_in_case_are_refused(tmp_path, weights, capsys):
