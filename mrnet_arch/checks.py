@@ -25,7 +25,8 @@ import os
 import re
 from os import path as osp
 
-IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+from mrnet_arch.prepare import IMAGE_EXTENSIONS
+
 MAX_LISTED = 5
 _TAIL_BYTES = 1024
 _END_MARKERS = {'.png': b'IEND', '.jpg': b'\xff\xd9', '.jpeg': b'\xff\xd9'}
@@ -265,8 +266,8 @@ def image_size(path):
     """
     from PIL import Image
     ext = osp.splitext(path)[1].lower()
-    if ext not in IMG_EXTS:
-        return None, f'{path}: not an image (extension {ext!r}; expected one of {" ".join(IMG_EXTS)})'
+    if ext not in IMAGE_EXTENSIONS:
+        return None, f'{path}: not an image (extension {ext!r}; expected one of {" ".join(IMAGE_EXTENSIONS)})'
     try:
         with Image.open(path) as img:
             w, h = img.size
@@ -305,7 +306,7 @@ def _folder_images(folder, where):
     if not names:
         raise CheckError(f'{where}: no images in {folder} (the folder is empty)')
     _raise_problems(f'{where}: {folder} holds files that are not images (move them out)', [
-        f'{n} (expected one of {" ".join(IMG_EXTS)})' for n in names if osp.splitext(n)[1].lower() not in IMG_EXTS
+        f'{n} (expected one of {" ".join(IMAGE_EXTENSIONS)})' for n in names if osp.splitext(n)[1].lower() not in IMAGE_EXTENSIONS
     ])
     return names
 

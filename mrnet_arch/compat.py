@@ -150,14 +150,14 @@ def apply():
     _APPLIED = True
 
 
-def _is_complete(path):
-    """True when ``path`` is a readable torch file (a kill can leave a cut-short one behind)."""
+def _load_complete(path, map_location='cpu'):
+    """The contents of the torch file ``path``, or None when it does not load (a kill can leave a cut-short
+    one behind)."""
     import torch
     try:
-        torch.load(path, map_location='cpu', weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # noqa: BLE001  (any unreadable file is incomplete)
-        return False
-    return True
+        return None
 
 
 def load_resume_state(opt):
@@ -177,7 +177,8 @@ def load_resume_state(opt):
     """
     import torch
     from basicsr.utils import check_resume
-    path = None
+    device = torch.device('cuda', torch.cuda.current_device()) if opt.get('num_gpu', 0) else torch.device('cpu')
+    path = state = None
     if opt['auto_resume']:
         state_dir = opt['path']['training_states']
         iters = []
@@ -187,9 +188,11 @@ def load_resume_state(opt):
         for it in iters:
             candidate = os.path.join(state_dir, f'{it}.state')
             net = os.path.join(opt['path']['models'], f'net_g_{it}.pth')
-            if _is_complete(candidate) and _is_complete(net):
+            state = _load_complete(candidate, device)
+            if state is not None and _load_complete(net) is not None:
                 path = candidate
                 break
+            state = None
             print(f'[mrnet] skipping incomplete training state {candidate} (or its {net})', file=sys.stderr)
         if path is not None:
             opt['path']['resume_state'] = path
@@ -202,8 +205,8 @@ def load_resume_state(opt):
         path = opt['path']['resume_state']
     if path is None:
         return None
-    device = torch.device('cuda', torch.cuda.current_device()) if opt.get('num_gpu', 0) else torch.device('cpu')
-    state = torch.load(path, map_location=device, weights_only=True)
+    if state is None:  # an explicit path:resume_state
+        state = torch.load(path, map_location=device, weights_only=True)
     check_resume(opt, state['iter'])
     return state
 

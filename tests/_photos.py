@@ -10,7 +10,7 @@ import yaml
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from _tiny import REPO, env  # noqa: E402,F401  (REPO is re-exported for the tests)
 
 
 def photo(name, height, width, top=0, left=0):
@@ -50,8 +50,7 @@ def save_yaml(opt, path):
 
 def run_mrnet(args, root, timeout=600):
     """Run ``python -m mrnet_arch ARGS`` in a subprocess with ``MRNET_ROOT=root`` and one thread."""
-    env = dict(os.environ, MRNET_ROOT=str(root), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch'] + list(args), env=env, cwd=str(root),
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch'] + list(args), env=env(str(root)), cwd=str(root),
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f'mrnet {" ".join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
