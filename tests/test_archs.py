@@ -184,3 +184,22 @@ print(cls.__module__, sum(p.numel() for p in build_network({{'type': 'MRNet'}}).
     out = subprocess.run([sys.executable, '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ['basicsr.archs.mrnet_arch', '878339']
+
+
+def test_mrm_built_by_name_from_the_registry():
+    """MRM is registered, so other archs build it by name; paper size: ConvBlock (10 EDSR blocks + conv)
+    plus the two 1x1 convs."""
+    mrm = ARCH_REGISTRY.get('MRM')(num_feat=64, num_block=10)
+    block = 2 * (64 * 64 * 9 + 64)
+    expected = 10 * block + (64 * 64 * 9 + 64) + 2 * (128 * 64 + 64)
+    assert sum(p.numel() for p in mrm.parameters()) == expected == 781_696
+    x0 = torch.randn(1, 64, 6, 5)
+    outs = mrm(x0, 4)
+    assert len(outs) == 4 and all(o.shape == x0.shape for o in outs)
+
+
+def test_shuffleconv_built_by_name_from_the_registry():
+    sc = ARCH_REGISTRY.get('ShuffleConv')(num_feat=64, num_recursion=4, upscale=2)
+    assert sum(p.numel() for p in sc.parameters()) == 4 * 64 * 4 + 64 * 4
+    out = sc([torch.randn(2, 64, 5, 7) for _ in range(4)])
+    assert out.shape == (2, 64, 10, 14)

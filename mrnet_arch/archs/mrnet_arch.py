@@ -13,6 +13,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 
 RECURSIVE_MODULES = ('mrm', 'baseline', 'residual', 'input_encoder', 'memory_updater')
 FUSIONS = ('shuffleconv', 'conv1x1')
+PAPER_RECURSIONS = {2: 4, 3: 6, 4: 8}  # recursion count T of each scale (section 4.1)
 
 
 class ShallowFeatureExtraction(nn.Sequential):
@@ -43,6 +44,7 @@ class ConvBlock(nn.Sequential):
             nn.Conv2d(num_feat, num_feat, 3, 1, 1))
 
 
+@ARCH_REGISTRY.register()
 class MRM(nn.Module):
     """Memory recursive module (section 3.2, eq. 8-11).
 
@@ -109,6 +111,7 @@ class MRM(nn.Module):
         return outs
 
 
+@ARCH_REGISTRY.register()
 class ShuffleConv(nn.Module):
     """ShuffleConv (section 3.3, Fig. 4).
 
