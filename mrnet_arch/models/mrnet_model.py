@@ -17,17 +17,23 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
-_AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
-def atomic_torch_save(obj, path):
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``: a kill or a full
-    disk at any moment leaves either the old file or the complete new one, never a cut-short file."""
+def atomic_write(path, write, binary=True):
+    """Write ``path`` through a temporary file in the same folder, fsync, then ``os.replace``: a kill or a
+    full disk at any moment leaves either the old file or the complete new one, never a cut-short file.
+
+    Args:
+        path (str): The file to write.
+        write (callable): ``write(f)`` writes the contents to the open file object ``f``.
+        binary (bool): Open the temporary file in binary mode (else text, UTF-8). Default: True.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=folder)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+        with (os.fdopen(fd, 'wb') if binary else os.fdopen(fd, 'w', encoding='utf-8')) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -35,6 +41,11 @@ def atomic_torch_save(obj, path):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` through ``atomic_write``."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 @MODEL_REGISTRY.register()
@@ -54,9 +65,9 @@ class MRNetModel(SRModel):
     def __init__(self, opt):
         train_opt = opt.get('train') or {}
         amp = train_opt.get('amp')
-        if amp not in _AMP_DTYPES:
+        if amp not in AMP_DTYPES:
             raise ValueError(f"train:amp must be one of fp32, bf16, fp16 (or absent), got {amp!r}")
-        self.amp_dtype = _AMP_DTYPES[amp]
+        self.amp_dtype = AMP_DTYPES[amp]
         self.channels_last = bool(train_opt.get('channels_last', False))
         super().__init__(opt)
         if self.channels_last:
