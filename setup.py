@@ -1,4 +1,20 @@
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class BuildWithOptions(build_py):
+    """Also install the top-level ``options/`` folder as package data (``mrnet_arch/options/``), so that
+    ``mrnet demo`` and ``mrnet contribute`` find the shipped option files in a wheel install."""
+
+    def run(self):
+        super().run()
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'options')
+        if os.path.isdir(source) and not getattr(self, 'editable_mode', False):
+            shutil.copytree(source, os.path.join(self.build_lib, 'mrnet_arch', 'options'), dirs_exist_ok=True)
+
 
 setup(
     name='mrnet_arch',
@@ -26,5 +42,6 @@ setup(
         'spandrel': ['spandrel'],
         'bench': ['matplotlib'],
     },
+    cmdclass={'build_py': BuildWithOptions},
     entry_points={'console_scripts': ['mrnet = mrnet_arch.cli:main']},
 )

@@ -1,11 +1,14 @@
 """MRNet (Memory Recursive Network, ACM MM 2020) as a BasicSR plugin.
 
-Importing this package applies the basicsr 1.4.2 compatibility fixes (``mrnet_arch.compat``) and
-registers the plugin's archs, models and datasets in BasicSR's registries.
+Importing this package registers the plugin's archs (``MRNet``, ``MultiScaleMRNet``, ``MRM``,
+``ShuffleConv``, ``Bicubic``), models (``MRNetModel``, ``MultiScaleMRNetModel``) and dataset
+(``MultiScalePairedImageDataset``) in BasicSR's registries, and does nothing else: it changes no attribute
+of basicsr or torch. The one addition is the module alias without which basicsr 1.4.2 cannot be imported
+on torchvision >= 0.17 (``mrnet_arch.compat.install_import_alias``).
 """
 from mrnet_arch import compat
 
-compat.apply()
+compat.install_import_alias()
 
 from mrnet_arch import archs, data, models  # noqa: E402,F401  (registration)
 from mrnet_arch.archs.mrnet_arch import MRM, MRNet, MultiScaleMRNet, ShuffleConv  # noqa: E402

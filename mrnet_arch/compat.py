@@ -1,59 +1,55 @@
 """Make PyPI basicsr 1.4.2 (the last release, 2022) work on current PyTorch / torchvision, without
-editing site-packages.
+editing site-packages and without changing basicsr for other code in the same process.
 
-``apply()`` is idempotent and runs when ``mrnet_arch`` is imported, before anything imports basicsr.
-This module imports nothing from the plugin, so it can also be loaded on its own (the drop-in test
-does that). Each fix names the upstream problem and when it can be dropped; the list is also in the
-README ("How the plugin hooks into BasicSR").
+Two kinds of fixes:
 
-1. ``torchvision.transforms.functional_tensor`` was removed in torchvision 0.17; basicsr 1.4.2's
-   ``basicsr/data/degradations.py`` imports ``rgb_to_grayscale`` from it, so ``import basicsr``
-   fails. Fixed on BasicSR's master branch (not released). We register an alias module.
-   Drop when a basicsr release after 1.4.2 imports on current torchvision.
-2. ``basicsr.train.load_resume_state`` maps resume states onto ``torch.cuda.current_device()``
-   (fails on CPU-only machines), looks for ``--auto_resume`` states relative to the working directory,
-   and picks the highest-numbered ``.state`` file even if it was cut short by a kill. Replaced by
-   ``load_resume_state`` below (CPU or CUDA, ``opt['path']['training_states']``, newest *complete*
-   state, ``weights_only=True``). ``patch_train_pipeline()`` installs it; drop the device part when
-   upstream maps to the current device.
-3. ``torch.load`` defaults to ``weights_only=True`` since torch 2.6. basicsr's training states hold
-   the scheduler's ``collections.Counter`` of milestones, which the safe unpickler refuses. We allow
-   exactly that type (``torch.serialization.add_safe_globals``); no code-executing load is enabled.
-   Drop when basicsr stores plain dicts.
-4. ``basicsr.utils.dist_util._init_dist_pytorch`` hard-codes NCCL and ``torch.cuda.set_device``, so
-   ``--launcher pytorch`` fails without GPUs. Without CUDA we use gloo; with CUDA it is unchanged
-   (nccl). ``BaseModel.model_to_device`` wraps DDP with ``device_ids=[cuda.current_device()]``; on
-   CPU we wrap without device ids. Drop when upstream selects the backend by device.
-5. ``basicsr.utils.options.copy_opt_file`` overwrites ``experiments/<name>/<opt>.yml`` on every resume (the
-   record of the options the run started with is lost, and ``-opt`` pointing at that copy raises
-   ``SameFileError``), and writes in place. ``copy_opt_file`` below keeps an existing copy and writes the new
-   one beside it as ``<opt>_<time>.yml``, atomically. ``patch_train_pipeline()`` installs it.
-6. ``basicsr.utils.misc.mkdir_and_rename`` archives an existing experiment folder as
-   ``<folder>_archived_<time>`` with a one-second timestamp; a second fresh start within the same second
-   fails on the rename (or, onto an empty folder, silently replaces it). ``mkdir_and_rename`` below adds a
-   counter until the archive name is free, so an earlier experiment or results folder is always kept.
-   ``apply()`` installs it where ``make_exp_dirs`` (both pipelines) looks it up, ``patch_train_pipeline()``
-   in ``basicsr.train``.
-7. A kill during an atomic checkpoint write (``mrnet_arch.models.mrnet_model.atomic_torch_save``) leaves a
-   ``.<name>.<random>.tmp`` file in ``models/`` or ``training_states/``. ``load_resume_state`` removes
-   them on rank 0 when it resumes, so repeated kills do not fill the disk.
-8. basicsr's ``PairedImageDataset`` and ``SingleImageDataset`` decode with ``imfrombytes``, which returns
-   None for a file that cannot be decoded; the sample then fails with ``'NoneType' object has no
-   attribute 'astype'`` inside a DataLoader worker, naming no file. ``apply()`` wraps their ``__getitem__``
-   so that any error while loading a sample is re-raised as ``RuntimeError`` naming the sample's file(s).
-   (``mrnet_arch.checks`` catches most bad files before training starts; this covers the rest.)
-   Drop when basicsr reports the path itself.
+- ``install_import_alias()`` runs when ``mrnet_arch`` is imported. It is the only change an import makes:
+  ``torchvision.transforms.functional_tensor`` was removed in torchvision 0.17 and basicsr 1.4.2's
+  ``basicsr/data/degradations.py`` imports ``rgb_to_grayscale`` from it, so without the alias
+  ``import basicsr`` fails. It adds a module to ``sys.modules`` only when torchvision lacks it, and
+  replaces nothing. Fixed on BasicSR's master branch (commit 8d56e3a, unreleased); drop when a basicsr
+  release after 1.4.2 imports on current torchvision.
+- ``pipeline_fixes()`` is a context manager that the plugin's own entry points (``mrnet train``,
+  ``mrnet test``, ``mrnet_arch/train.py``, ``mrnet_arch/test.py``) wrap around BasicSR's
+  ``train_pipeline`` / ``test_pipeline``. Inside it, and only there, basicsr functions are replaced;
+  every replaced attribute is restored when the block ends. The fixes:
+
+  1. ``basicsr.train.load_resume_state`` maps resume states onto ``torch.cuda.current_device()`` (fails
+     on CPU-only machines), looks for ``--auto_resume`` states relative to the working directory, and
+     picks the highest-numbered ``.state`` file even if a kill cut it short. ``load_resume_state`` below
+     maps to the CPU or the current CUDA device, reads ``opt['path']['training_states']``, takes the
+     newest *complete* state and loads with ``weights_only=True``; when it resumes it removes the
+     ``.<name>.<random>.tmp`` files that a kill during an atomic checkpoint write left behind.
+  2. ``basicsr.utils.dist_util._init_dist_pytorch`` hard-codes NCCL and ``torch.cuda.set_device``, so
+     ``--launcher pytorch`` fails without GPUs. Without CUDA we use gloo; with CUDA it is unchanged.
+     (``MRNetModel.model_to_device`` wraps DDP without device ids on the CPU.)
+  3. ``basicsr.train.copy_opt_file`` overwrites ``experiments/<name>/<opt>.yml`` on every resume, so the
+     record of the options the run started with is lost (and ``-opt`` pointing at that copy raises
+     ``SameFileError``). ``copy_opt_file`` below keeps an existing copy and writes the new one beside it
+     as ``<opt>_<time>.yml``, atomically.
+  4. ``basicsr.utils.misc.mkdir_and_rename`` archives an existing experiment or results folder as
+     ``<folder>_archived_<time>`` with a one-second time stamp; a second fresh start within the same
+     second fails on the rename. ``mkdir_and_rename`` below adds a counter until the name is free.
+  5. basicsr's ``PairedImageDataset`` and ``SingleImageDataset`` decode with ``imfrombytes``, which returns
+     None for a file that cannot be decoded; the sample then fails with ``'NoneType' object has no
+     attribute 'astype'``, naming no file. Inside the block their ``__getitem__`` re-raises any error as
+     ``RuntimeError`` naming the sample's file(s). The option files keep BasicSR's own dataset types so
+     that they run unchanged in a BasicSR checkout; there a load error reads as basicsr writes it.
+     Drop when basicsr reports the path itself.
+
+  Fixes 1 and 2 cover limits of BasicSR's own ``basicsr/train.py`` (resume onto CUDA only, NCCL only):
+  a BasicSR checkout running the drop-in files trains and tests on the CPU, and resumes and runs
+  ``torchrun`` on GPUs.
 """
 import collections
+import contextlib
 import os
 import sys
 import types
 
-_APPLIED = False
 
-
-def _alias_functional_tensor():
-    """Fix 1: provide ``torchvision.transforms.functional_tensor``."""
+def install_import_alias():
+    """Provide ``torchvision.transforms.functional_tensor`` where torchvision lacks it (idempotent)."""
     name = 'torchvision.transforms.functional_tensor'
     if name in sys.modules:
         return
@@ -69,14 +65,8 @@ def _alias_functional_tensor():
     sys.modules[name] = module
 
 
-def _safe_globals():
-    """Fix 3: let ``weights_only=True`` loads read basicsr's training states."""
-    import torch
-    torch.serialization.add_safe_globals([collections.Counter])
-
-
 def _init_dist_pytorch(backend='nccl', **kwargs):
-    """Fix 4: basicsr's ``_init_dist_pytorch`` with gloo when CUDA is absent."""
+    """Fix 2: basicsr's ``_init_dist_pytorch`` with gloo when CUDA is absent."""
     import torch
     import torch.distributed as dist
     if torch.cuda.is_available() and torch.cuda.device_count() > 0:
@@ -86,22 +76,8 @@ def _init_dist_pytorch(backend='nccl', **kwargs):
     dist.init_process_group(backend=backend, **kwargs)
 
 
-def _model_to_device(self, net):
-    """Fix 4: ``BaseModel.model_to_device`` that also wraps DDP on CPU."""
-    import torch
-    from torch.nn.parallel import DataParallel, DistributedDataParallel
-    net = net.to(self.device)
-    if self.opt['dist']:
-        find_unused_parameters = self.opt.get('find_unused_parameters', False)
-        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
-        net = DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
-    elif self.opt['num_gpu'] > 1:
-        net = DataParallel(net)
-    return net
-
-
 def _sample_paths(dataset, index):
-    """Fix 8: the file(s) behind sample ``index`` of a basicsr image dataset, as text."""
+    """Fix 5: the file(s) behind sample ``index`` of a basicsr image dataset, as text."""
     try:
         entry = dataset.paths[index]
     except Exception:  # noqa: BLE001  (a dataset without ``paths``: name the index only)
@@ -112,7 +88,7 @@ def _sample_paths(dataset, index):
 
 
 def _name_files_on_error(getitem):
-    """Fix 8: wrap a dataset's ``__getitem__`` so that a failure names the sample's files."""
+    """Fix 5: wrap a dataset's ``__getitem__`` so that a failure names the sample's files."""
     if getattr(getitem, '_mrnet_names_files', False):
         return getitem
 
@@ -130,42 +106,29 @@ def _name_files_on_error(getitem):
     return __getitem__
 
 
-def apply():
-    """Apply all fixes (idempotent). Must run before ``basicsr.data`` is first imported."""
-    global _APPLIED
-    if _APPLIED:
-        return
-    _alias_functional_tensor()
-    _safe_globals()
-    from basicsr.utils import dist_util
-    dist_util._init_dist_pytorch = _init_dist_pytorch
-    from basicsr.models import base_model
-    base_model.BaseModel.model_to_device = _model_to_device
-    from basicsr.data.paired_image_dataset import PairedImageDataset
-    from basicsr.data.single_image_dataset import SingleImageDataset
-    for cls in (PairedImageDataset, SingleImageDataset):
-        cls.__getitem__ = _name_files_on_error(cls.__getitem__)
-    from basicsr.utils import misc
-    misc.mkdir_and_rename = mkdir_and_rename  # fix 6, for make_exp_dirs of both pipelines
-    _APPLIED = True
+def _torch_load(path, map_location='cpu'):
+    """``torch.load(weights_only=True)``, also allowing the ``collections.Counter`` that basicsr's training
+    states hold (the scheduler's milestones), which some torch releases do not allow by default."""
+    import torch
+    with torch.serialization.safe_globals([collections.Counter]):
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def _load_complete(path, map_location='cpu'):
     """The contents of the torch file ``path``, or None when it does not load (a kill can leave a cut-short
     one behind)."""
-    import torch
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return _torch_load(path, map_location)
     except Exception:  # noqa: BLE001  (any unreadable file is incomplete)
         return None
 
 
 def load_resume_state(opt):
-    """Fix 2: basicsr's ``load_resume_state`` without its CUDA and working-directory assumptions.
+    """Fix 1: basicsr's ``load_resume_state`` without its CUDA and working-directory assumptions.
 
     With ``--auto_resume`` it takes the newest state in ``opt['path']['training_states']`` whose
     ``.state`` file and matching ``net_g_<iter>.pth`` both load; cut-short ones are skipped with a warning.
-    Without one it starts fresh (basicsr then archives an existing experiment folder, fix 6). Messages go
+    Without one it starts fresh (basicsr then archives an existing experiment folder, fix 4). Messages go
     to stderr: basicsr's log file is set up only after this runs, and calling ``get_root_logger`` here
     would set the logger up without it.
 
@@ -206,13 +169,13 @@ def load_resume_state(opt):
     if path is None:
         return None
     if state is None:  # an explicit path:resume_state
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = _torch_load(path, device)
     check_resume(opt, state['iter'])
     return state
 
 
 def remove_stale_temp_files(opt):
-    """Fix 7: remove the ``.<name>.<random>.tmp`` files that a kill during a checkpoint write left behind.
+    """Fix 1: remove the ``.<name>.<random>.tmp`` files that a kill during a checkpoint write left behind.
 
     Args:
         opt (dict): Parsed training options; ``opt['path']['models']`` and ``['training_states']`` are
@@ -241,7 +204,7 @@ def remove_stale_temp_files(opt):
 
 
 def _free_name(path):
-    """Fix 5/6: ``path`` itself if it does not exist, else ``path`` with ``_1``, ``_2``, ... before the extension."""
+    """Fixes 3/4: ``path`` itself if it does not exist, else ``path`` with ``_1``, ``_2``, ... before the extension."""
     stem, ext = os.path.splitext(path)
     candidate, n = path, 0
     while os.path.lexists(candidate):
@@ -251,7 +214,7 @@ def _free_name(path):
 
 
 def mkdir_and_rename(path):
-    """Fix 6: basicsr's ``mkdir_and_rename`` that never reuses an archive name.
+    """Fix 4: basicsr's ``mkdir_and_rename`` that never reuses an archive name.
 
     Args:
         path (str): Folder to create; an existing one is renamed to ``<path>_archived_<time>[_<n>]``.
@@ -265,7 +228,7 @@ def mkdir_and_rename(path):
 
 
 def copy_opt_file(opt_file, experiments_root):
-    """Fix 5: copy the option file into the experiment folder without overwriting an earlier copy.
+    """Fix 3: copy the option file into the experiment folder without overwriting an earlier copy.
 
     The copy starts with the time and the command line, like basicsr's. On rank 0 only.
 
@@ -277,8 +240,10 @@ def copy_opt_file(opt_file, experiments_root):
         str | None: The written copy (None on other ranks).
     """
     import time
+
     from basicsr.utils.dist_util import get_dist_info
     from basicsr.utils.misc import get_time_str
+    from mrnet_arch.models.mrnet_model import atomic_write
     if get_dist_info()[0] != 0:
         return None
     stem, ext = os.path.splitext(os.path.basename(opt_file))
@@ -287,17 +252,35 @@ def copy_opt_file(opt_file, experiments_root):
         target = _free_name(os.path.join(experiments_root, f'{stem}_{get_time_str()}{ext}'))
     with open(opt_file, 'r', encoding='utf-8') as f:
         text = f.read()
-    tmp = f'{target}.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(f"# GENERATE TIME: {time.asctime()}\n# CMD:\n# {' '.join(sys.argv)}\n\n{text}")
-    os.replace(tmp, target)
+    header = f"# GENERATE TIME: {time.asctime()}\n# CMD:\n# {' '.join(sys.argv)}\n\n"
+    atomic_write(target, lambda f: f.write(header + text), binary=False)
     return target
 
 
-def patch_train_pipeline():
-    """Fixes 2, 5 and 6: install ``load_resume_state``, ``copy_opt_file`` and ``mkdir_and_rename`` into
-    ``basicsr.train``. Called by the train entry points only."""
+@contextlib.contextmanager
+def pipeline_fixes():
+    """Fixes 1-5 for the duration of a ``with`` block; every replaced attribute is restored afterwards.
+
+    Used by the plugin's entry points around BasicSR's ``train_pipeline`` / ``test_pipeline``. Importing
+    ``mrnet_arch`` applies none of them.
+    """
+    install_import_alias()
     import basicsr.train
-    basicsr.train.load_resume_state = load_resume_state
-    basicsr.train.copy_opt_file = copy_opt_file
-    basicsr.train.mkdir_and_rename = mkdir_and_rename
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    from basicsr.data.single_image_dataset import SingleImageDataset
+    from basicsr.utils import dist_util, misc
+    replacements = [(basicsr.train, 'load_resume_state', load_resume_state),
+                    (basicsr.train, 'copy_opt_file', copy_opt_file),
+                    (basicsr.train, 'mkdir_and_rename', mkdir_and_rename),
+                    (misc, 'mkdir_and_rename', mkdir_and_rename),
+                    (dist_util, '_init_dist_pytorch', _init_dist_pytorch)]
+    replacements += [(cls, '__getitem__', _name_files_on_error(cls.__getitem__))
+                     for cls in (PairedImageDataset, SingleImageDataset)]
+    saved = [(obj, name, obj.__dict__[name]) for obj, name, _ in replacements]
+    try:
+        for obj, name, new in replacements:
+            setattr(obj, name, new)
+        yield
+    finally:
+        for obj, name, old in reversed(saved):
+            setattr(obj, name, old)

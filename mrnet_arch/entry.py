@@ -2,29 +2,33 @@
 
 BasicSR's pipelines read ``sys.argv`` and resolve relative paths (``datasets/...``) against the working
 directory; these wrappers make ``-opt`` absolute, then run the pipeline from the project root
-(``mrnet_arch.utils.project_root``), so a command gives the same result from any working directory.
+(``mrnet_arch.utils.project_root``), so a command gives the same result from any working directory. The
+pipeline runs inside ``compat.pipeline_fixes()``, whose changes to basicsr end with the call.
 Right after BasicSR parses the options (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
 ``mrnet_arch.checks.check_options`` validates them and the dataset files; a problem stops the command with
 a message naming the option or file, before any experiment folder is created or renamed.
 """
+import contextlib
 import os
 import sys
 
-import mrnet_arch  # noqa: F401  (compat fixes + registration)
+import mrnet_arch  # noqa: F401  (registration)
 from mrnet_arch import checks, compat
 from mrnet_arch.utils import project_root
 
 
 def _prepare_argv(argv, prog):
     argv = list(sys.argv[1:] if argv is None else argv)
+    opt_file = None
     for i, arg in enumerate(argv[:-1]):
         if arg == '-opt':
-            path = os.path.abspath(argv[i + 1])
-            if not os.path.isfile(path):
-                raise SystemExit(f'{prog}: option file not found: {argv[i + 1]} (looked at {path})')
-            argv[i + 1] = path
+            opt_file = os.path.abspath(argv[i + 1])
+            if not os.path.isfile(opt_file):
+                raise SystemExit(f'{prog}: option file not found: {argv[i + 1]} (looked at {opt_file})')
+            argv[i + 1] = opt_file
     sys.argv = [prog] + argv
-    root = project_root()
+    root = project_root(opt_file)
+    print(f'[mrnet] project root: {root}', file=sys.stderr)
     os.chdir(root)
     return root
 
@@ -44,19 +48,29 @@ def _checked_parse_options(prog):
     return parse
 
 
+@contextlib.contextmanager
+def _replaced(module, name, value):
+    """``module.name = value`` for the duration of a ``with`` block."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
 def train(argv=None):
     """``basicsr.train.train_pipeline`` with the plugin's fixes and checks; experiments land in
     ``<root>/experiments``."""
     root = _prepare_argv(argv, 'mrnet train')
-    compat.patch_train_pipeline()
     import basicsr.train
-    basicsr.train.parse_options = _checked_parse_options('mrnet train')
-    basicsr.train.train_pipeline(root)
+    with compat.pipeline_fixes(), _replaced(basicsr.train, 'parse_options', _checked_parse_options('mrnet train')):
+        basicsr.train.train_pipeline(root)
 
 
 def test(argv=None):
     """``basicsr.test.test_pipeline`` with the plugin's checks; results land in ``<root>/results``."""
     root = _prepare_argv(argv, 'mrnet test')
     import basicsr.test
-    basicsr.test.parse_options = _checked_parse_options('mrnet test')
-    basicsr.test.test_pipeline(root)
+    with compat.pipeline_fixes(), _replaced(basicsr.test, 'parse_options', _checked_parse_options('mrnet test')):
+        basicsr.test.test_pipeline(root)

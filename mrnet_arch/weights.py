@@ -24,14 +24,11 @@ the one of the two that, like MRNet, adds x_0 after every recursion). Use
 it.
 """
 import json
-import os
-import pickle
 import re
 from collections import OrderedDict
 
-import torch
-
 from mrnet_arch.archs.mrnet_arch import MRNet, MultiScaleMRNet
+from mrnet_arch.models.mrnet_model import WeightsError, read_state_dict  # noqa: F401  (re-exported)
 
 CONFIG_METADATA_KEY = 'mrnet_config'
 # Keys every MRNet / MultiScaleMRNet state dict has (the shared MRM); used to recognise MRNet weights.
@@ -39,67 +36,6 @@ MRM_KEYS = ('mrm.conv_block.0.0.conv1.weight', 'mrm.conv_block.1.weight')
 ARCH_TYPES = {'MRNet': MRNet, 'MultiScaleMRNet': MultiScaleMRNet}
 _MULTI_SCALE_SFE = re.compile(r'^sfe\.x(\d+)\.0\.weight$')
 _BLOCK = re.compile(r'^mrm\.conv_block\.0\.(\d+)\.conv1\.weight$')
-
-
-class WeightsError(ValueError):
-    """A weight file that cannot be read, is not MRNet weights, or does not fit what was asked."""
-
-
-def _unwrap(obj, path, prefer_ema):
-    """The state dict inside a loaded checkpoint (``params_ema``/``params``/``state_dict`` or plain)."""
-    if not isinstance(obj, dict):
-        raise WeightsError(f'{path}: expected a state dict or a BasicSR checkpoint dict, found {type(obj).__name__}')
-    order = ('params_ema', 'params') if prefer_ema else ('params', 'params_ema')
-    for key in order + ('state_dict', ):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if obj and all(k.startswith('module.') for k in obj):
-        obj = OrderedDict((k[len('module.'):], v) for k, v in obj.items())
-    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        raise WeightsError(f'{path}: not a state dict: entries {not_tensors[:5]} are not tensors '
-                           f'(top-level keys: {list(obj)[:10]})')
-    return obj
-
-
-def read_state_dict(path, prefer_ema=True):
-    """Read a state dict without running any code from the file.
-
-    Args:
-        path (str): A ``.safetensors`` file, a BasicSR checkpoint or a plain state dict (``.pth``).
-        prefer_ema (bool): Use ``params_ema`` over ``params`` when a checkpoint has both. Default: True.
-
-    Returns:
-        tuple[dict, dict]: The state dict (tensors on the CPU) and the file's metadata (safetensors
-        metadata; ``{}`` for pickle files).
-
-    Raises:
-        WeightsError: The file is missing, unreadable, holds code or objects other than tensors, or is
-            no state dict.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsError(f'weight file not found: {path}')
-    if path.lower().endswith('.safetensors'):
-        from safetensors import safe_open
-        try:
-            with safe_open(path, framework='pt', device='cpu') as f:
-                metadata = dict(f.metadata() or {})
-                state_dict = OrderedDict((k, f.get_tensor(k)) for k in f.keys())
-        except Exception as err:  # safetensors raises its own error types
-            raise WeightsError(f'{path}: cannot read as safetensors: {err}') from err
-        return state_dict, metadata
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise WeightsError(
-            f'refusing to load {path}: it holds Python objects other than tensors, which could run code when '
-            f'unpickled (loaded with weights_only=True). Only load it if you trust it, then re-save its state '
-            f'dict. Details: {err}') from err
-    except Exception as err:  # corrupt or truncated files raise RuntimeError, EOFError, ...
-        raise WeightsError(f'{path}: cannot read weights: {type(err).__name__}: {err}') from err
-    return _unwrap(obj, path, prefer_ema), {}
 
 
 def _fusion_config(state_dict, prefix, num_feat):

@@ -1,17 +1,24 @@
-"""BasicSR model class for MRNet: SRModel with atomic checkpoints, a stop on non-finite losses and
-optional bf16 autocast / channels_last.
+"""BasicSR model classes for MRNet: single-scale ``MRNetModel`` and ``MultiScaleMRNetModel``.
 
-``MRNET_DUMP_RANK_WEIGHTS=<folder>`` (an environment variable, for checking distributed training) makes
-every rank write ``<folder>/net_g_rank<rank>.pth`` after the final save and after each validation:
-``{'params': weights, 'rank': int, 'iter': int, 'validations': int}``, where ``validations`` counts the
-validation passes this rank ran itself.
+``MRNetModel`` is BasicSR's ``SRModel`` with atomic checkpoints, a stop on non-finite losses, pretrained
+weights read without running code from the file (also ``.safetensors``), DDP on the CPU, and optional
+bf16 autocast / channels_last. ``MultiScaleMRNetModel`` runs each batch and each val/test set at its own
+scale (MRNet section 4.5).
+
+This file imports only torch and basicsr (safetensors when a ``.safetensors`` file is loaded), so it can
+also be copied into a BasicSR checkout's ``basicsr/models/`` folder, where BasicSR's own scan registers
+both classes.
 """
+import copy
 import math
 import os
+import pickle
 import tempfile
 from collections import OrderedDict
 
 import torch
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
@@ -48,6 +55,67 @@ def atomic_torch_save(obj, path):
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
+class WeightsError(ValueError):
+    """A weight file that cannot be read, is not MRNet weights, or does not fit what was asked."""
+
+
+def _unwrap(obj, path, prefer_ema):
+    """The state dict inside a loaded checkpoint (``params_ema``/``params``/``state_dict`` or plain)."""
+    if not isinstance(obj, dict):
+        raise WeightsError(f'{path}: expected a state dict or a BasicSR checkpoint dict, found {type(obj).__name__}')
+    order = ('params_ema', 'params') if prefer_ema else ('params', 'params_ema')
+    for key in order + ('state_dict', ):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if obj and all(k.startswith('module.') for k in obj):
+        obj = OrderedDict((k[len('module.'):], v) for k, v in obj.items())
+    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise WeightsError(f'{path}: not a state dict: entries {not_tensors[:5]} are not tensors '
+                           f'(top-level keys: {list(obj)[:10]})')
+    return obj
+
+
+def read_state_dict(path, prefer_ema=True):
+    """Read a state dict without running any code from the file.
+
+    Args:
+        path (str): A ``.safetensors`` file, a BasicSR checkpoint or a plain state dict (``.pth``).
+        prefer_ema (bool): Use ``params_ema`` over ``params`` when a checkpoint has both. Default: True.
+
+    Returns:
+        tuple[dict, dict]: The state dict (tensors on the CPU) and the file's metadata (safetensors
+        metadata; ``{}`` for pickle files).
+
+    Raises:
+        WeightsError: The file is missing, unreadable, holds code or objects other than tensors, or is
+            no state dict.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f'weight file not found: {path}')
+    if path.lower().endswith('.safetensors'):
+        from safetensors import safe_open
+        try:
+            with safe_open(path, framework='pt', device='cpu') as f:
+                metadata = dict(f.metadata() or {})
+                state_dict = OrderedDict((k, f.get_tensor(k)) for k in f.keys())
+        except Exception as err:  # safetensors raises its own error types
+            raise WeightsError(f'{path}: cannot read as safetensors: {err}') from err
+        return state_dict, metadata
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise WeightsError(
+            f'refusing to load {path}: it holds Python objects other than tensors, which could run code when '
+            f'unpickled (loaded with weights_only=True). Only load it if you trust it, then re-save its state '
+            f'dict. Details: {err}') from err
+    except Exception as err:  # corrupt or truncated files raise RuntimeError, EOFError, ...
+        raise WeightsError(f'{path}: cannot read weights: {type(err).__name__}: {err}') from err
+    return _unwrap(obj, path, prefer_ema), {}
+
+
 @MODEL_REGISTRY.register()
 class MRNetModel(SRModel):
     """SRModel for MRNet (and any other BasicSR SR arch) with:
@@ -59,7 +127,10 @@ class MRNetModel(SRModel):
     - training stops with an error naming the iteration when the loss is NaN or infinite, before the
       optimizer step, so the last saved checkpoint is the last good one;
     - ``train: amp: bf16|fp16`` autocast on CUDA (bf16 also on CPU) and ``train: channels_last: true``;
-    - per-rank weight dumps for checking distributed training (``MRNET_DUMP_RANK_WEIGHTS``, see the module).
+    - distributed training on the CPU too: DDP without device ids when the model runs on the CPU.
+
+    Args:
+        opt (dict): Options.
     """
 
     def __init__(self, opt):
@@ -75,12 +146,10 @@ class MRNetModel(SRModel):
         self.scaler = None
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
-        self.validations_run = 0
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         """BaseModel.load_network that never runs code from the file and also reads ``.safetensors``:
         ``.pth`` files are read with ``torch.load(weights_only=True)`` whatever torch's default."""
-        from mrnet_arch.weights import read_state_dict
         state_dict, _ = read_state_dict(load_path, prefer_ema=param_key == 'params_ema')
         net = self.get_bare_model(net)
         get_root_logger().info(
@@ -139,32 +208,16 @@ class MRNetModel(SRModel):
             self.output = net(self.lq).float()
         net.train(was_training)
 
-    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
-        """SRModel's validation pass, counted in ``validations_run``."""
-        self.validations_run += 1
-        super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
-
-    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
-        """SRModel's validation (rank 0 only when distributed), then the optional per-rank dump."""
-        super().validation(dataloader, current_iter, tb_logger, save_img)
-        self._dump_rank_weights(current_iter)
-
-    def save(self, epoch, current_iter):
-        """SRModel's save; after the final one (``current_iter == -1``) the optional per-rank dump."""
-        super().save(epoch, current_iter)
-        if current_iter == -1:
-            self._dump_rank_weights(current_iter)
-
-    def _dump_rank_weights(self, current_iter):
-        """Write this rank's weights to ``$MRNET_DUMP_RANK_WEIGHTS/net_g_rank<rank>.pth`` if the variable is set."""
-        folder = os.environ.get('MRNET_DUMP_RANK_WEIGHTS')
-        if not folder:
-            return
-        os.makedirs(folder, exist_ok=True)
-        params = {k: v.detach().cpu().clone() for k, v in self.get_bare_model(self.net_g).state_dict().items()}
-        dump = {'params': params, 'rank': self.opt['rank'], 'iter': current_iter,
-                'validations': self.validations_run}
-        atomic_torch_save(dump, os.path.join(folder, f"net_g_rank{self.opt['rank']}.pth"))
+    def model_to_device(self, net):
+        """BaseModel.model_to_device that also wraps DDP on the CPU (without device ids)."""
+        net = net.to(self.device)
+        if self.opt['dist']:
+            device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+            net = DistributedDataParallel(
+                net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+        elif self.opt['num_gpu'] > 1:
+            net = DataParallel(net)
+        return net
 
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params'):
@@ -203,3 +256,72 @@ class MRNetModel(SRModel):
             raise OSError(f'Could not write training state {save_path}: {e}. '
                           'The previous state is unchanged.') from e
         get_root_logger().info(f'Saved training state {save_path}.')
+
+
+@MODEL_REGISTRY.register()
+class MultiScaleMRNetModel(MRNetModel):
+    """MRNetModel for a network with several scales (``MultiScaleMRNet``: ``upscales`` and a settable
+    ``upscale``).
+
+    - Each batch runs at its own scale: ``feed_data`` sets the bare network's ``upscale`` (and the EMA
+      network's) from ``data['scale']`` (``MultiScalePairedImageDataset``), or, for data without it, from
+      the top-level ``scale`` option.
+    - Validation and testing run each val/test set at its scale, and every metric's ``crop_border`` is
+      set to that scale (the convention of the published tables), whatever the YAML says.
+
+    Args:
+        opt (dict): Options.
+    """
+
+    def _nets(self):
+        nets = [self.get_bare_model(self.net_g)]
+        if hasattr(self, 'net_g_ema'):
+            nets.append(self.get_bare_model(self.net_g_ema))
+        return nets
+
+    def set_scale(self, scale):
+        """Make the network(s) run at ``scale``.
+
+        Raises:
+            ValueError: The network has no such scale.
+        """
+        scale = int(scale)
+        for net in self._nets():
+            supported = getattr(net, 'upscales', None)
+            if supported is None:
+                raise TypeError(f'{type(net).__name__} has no "upscales": MultiScaleMRNetModel needs a multi-scale '
+                                'network such as MultiScaleMRNet')
+            if scale not in supported:
+                raise ValueError(f'scale {scale} is not one of the network\'s upscales {tuple(supported)}')
+            net.upscale = scale
+        self.scale = scale
+
+    def feed_data(self, data):
+        if 'scale' in data:
+            scales = {int(s) for s in data['scale']}
+            if len(scales) != 1:
+                raise ValueError(f'a batch mixes scales {sorted(scales)}; each batch must have one scale')
+            self.set_scale(scales.pop())
+        elif self.opt.get('scale') is not None:
+            self.set_scale(self.opt['scale'])
+        super().feed_data(data)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        dataset = dataloader.dataset
+        scales = getattr(dataset, 'scales', None)
+        scales = [self.opt['scale']] if scales is None and self.opt.get('scale') else scales
+        if not scales or len(scales) != 1:
+            raise ValueError(f"val/test set {dataset.opt['name']}: give it one scale (type "
+                             'MultiScalePairedImageDataset with scales: [s])')
+        scale = int(scales[0])
+        self.set_scale(scale)
+        metrics = self.opt['val'].get('metrics')
+        if metrics is None:
+            return super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        saved = copy.deepcopy(metrics)
+        for metric in metrics.values():
+            metric['crop_border'] = scale
+        try:
+            return super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        finally:
+            self.opt['val']['metrics'] = saved

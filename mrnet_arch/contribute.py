@@ -1,0 +1,314 @@
+"""``mrnet contribute basicsr DIR``: write MRNet into a BasicSR checkout, as a model-zoo pull request has it.
+
+What it writes into the checkout at DIR (a folder holding ``basicsr/archs/``, ``basicsr/models/``,
+``basicsr/data/`` and ``basicsr/train.py``; BasicSR 1.4.2's layout and GitHub master's):
+
+- the plugin's drop-in files, byte for byte the files the plugin itself imports: ``mrnet_arch.py`` and
+  ``bicubic_arch.py`` into ``basicsr/archs/``, ``mrnet_model.py`` into ``basicsr/models/`` and
+  ``multiscale_dataset.py`` into ``basicsr/data/``, where BasicSR's scan registers their classes;
+- every option file the plugin ships: ``train_*.yml`` (with ``ablation/`` and ``demo/``) under
+  ``options/train/MRNet/``, ``test_*.yml`` under ``options/test/MRNet/``, with BasicSR's relative dataset
+  paths (``datasets/DIV2K/...``, ``datasets/Set5/...``); the demo's shipped weights go to
+  ``experiments/pretrained_models/`` and its option file points there;
+- a section in ``docs/ModelZoo.md`` (between ``<!-- MRNet -->`` markers) with the models, their
+  parameter counts and option files;
+- with ``--weights W``: the weights under ``experiments/pretrained_models/``, their model card beside them,
+  test option files that point at them, and a row for them in the model-zoo section.
+
+Rerunning it is idempotent. A file that exists with other contents is never overwritten without
+``--overwrite``; the command then writes nothing and names the files. In ``docs/ModelZoo.md`` it only
+adds: its section is inserted or, keeping every earlier line (earlier weight rows included), extended; an
+MRNet section edited by hand is replaced only with ``--overwrite``.
+"""
+import argparse
+import copy
+import hashlib
+import os
+import re
+import sys
+from os import path as osp
+
+import yaml
+
+from mrnet_arch.utils import package_dir, shipped_options_dir
+
+CHECKOUT_PARTS = ('basicsr/archs', 'basicsr/models', 'basicsr/data', 'basicsr/train.py')
+DROP_INS = {  # file of the plugin -> folder of the checkout
+    'archs/mrnet_arch.py': 'basicsr/archs',
+    'archs/bicubic_arch.py': 'basicsr/archs',
+    'models/mrnet_model.py': 'basicsr/models',
+    'data/multiscale_dataset.py': 'basicsr/data',
+}
+DEMO_WEIGHTS = 'demo_weights/MRNet_demo_x2.pth'
+PRETRAINED = 'experiments/pretrained_models'
+ZOO_FILE = 'docs/ModelZoo.md'
+ZOO_BEGIN, ZOO_END = '<!-- MRNet -->', '<!-- /MRNet -->'
+
+
+class ContributeError(RuntimeError):
+    """The checkout, the weights or an existing file stop the contribution; the message says which."""
+
+
+def check_checkout(folder):
+    """Raise ``ContributeError`` unless ``folder`` is a BasicSR checkout (the parts it needs exist)."""
+    if not osp.isdir(folder):
+        raise ContributeError(f'{folder}: no such folder (expected a BasicSR checkout)')
+    missing = [p for p in CHECKOUT_PARTS if not osp.exists(osp.join(folder, p))]
+    if missing:
+        raise ContributeError(f'{folder} is not a BasicSR checkout: it lacks {", ".join(missing)} '
+                              '(clone https://github.com/XPixelGroup/BasicSR and pass its folder)')
+
+
+def _read(path, binary=False):
+    with open(path, 'rb' if binary else 'r', **({} if binary else {'encoding': 'utf-8'})) as f:
+        return f.read()
+
+
+def _option_target(rel):
+    """Where the shipped option file ``rel`` (relative to ``options/``) goes in the checkout."""
+    head, name = osp.split(rel)
+    kind = 'test' if name.startswith('test_') else 'train'
+    return osp.join('options', kind, 'MRNet', head, name)
+
+
+def option_files():
+    """``{checkout path: text}`` of every shipped option file, as the checkout runs them."""
+    root = shipped_options_dir()
+    files = {}
+    for folder, _, names in sorted(os.walk(root)):
+        for name in sorted(names):
+            if not name.endswith('.yml'):
+                continue
+            rel = osp.relpath(osp.join(folder, name), root)
+            text = _read(osp.join(folder, name))
+            text = text.replace(f'mrnet_arch/{DEMO_WEIGHTS}', f'{PRETRAINED}/{osp.basename(DEMO_WEIGHTS)}')
+            files[_option_target(rel)] = text
+    return files
+
+
+def _params(network_g):
+    """Parameter count of a ``network_g`` option dict, built through BasicSR's ARCH_REGISTRY."""
+    from basicsr.archs import build_network
+    return sum(p.numel() for p in build_network(copy.deepcopy(network_g)).parameters())
+
+
+def zoo_rows(options):
+    """Model-zoo rows (Markdown) of the shipped training option files, parsed from their checkout texts."""
+    rows = []
+    for path, text in sorted(options.items()):
+        if not path.startswith('options/train/MRNet/train_'):
+            continue
+        opt = yaml.safe_load(text)
+        net = opt['network_g']
+        scales = net.get('upscales') or [net.get('upscale', opt.get('scale'))]
+        rows.append(f"| {opt['name']} | {net['type']} | {'/'.join(f'x{s}' for s in scales)} | "
+                    f"{_params(net):,} | `{path}` |")
+    return rows
+
+
+def zoo_section(options, weight_rows=()):
+    """The Markdown section for ``docs/ModelZoo.md``, between the MRNet markers."""
+    lines = [
+        ZOO_BEGIN,
+        '## MRNet',
+        '',
+        '*Memory Recursive Network for Single Image Super-Resolution* (ACM MM 2020): one memory recursive',
+        'module (MRM) applied T times with shared weights, its outputs fused by ShuffleConv. Archs in',
+        '`basicsr/archs/mrnet_arch.py` (`MRNet`, `MultiScaleMRNet`, `MRM`, `ShuffleConv`) and',
+        '`basicsr/archs/bicubic_arch.py` (`Bicubic`); model classes `MRNetModel` and `MultiScaleMRNetModel`',
+        'in `basicsr/models/mrnet_model.py`; `MultiScalePairedImageDataset` in',
+        '`basicsr/data/multiscale_dataset.py`. Train with',
+        '`PYTHONPATH=. python basicsr/train.py -opt options/train/MRNet/train_MRNet_x2.yml`,',
+        'test with `PYTHONPATH=. python basicsr/test.py -opt options/test/MRNet/test_MRNet_x2.yml`.',
+        '',
+        '| name | arch | scales | params | training options |',
+        '|:---|:---|:---|---:|:---|',
+        *zoo_rows(options),
+    ]
+    if weight_rows:
+        lines += ['', '| weights | arch | scales | params | sha256 | test options | model card |',
+                  '|:---|:---|:---|---:|:---|:---|:---|', *weight_rows]
+    return '\n'.join(lines + [ZOO_END]) + '\n'
+
+
+def _zoo_pattern():
+    return re.compile(re.escape(ZOO_BEGIN) + '.*?' + re.escape(ZOO_END) + r'\n?', re.S)
+
+
+def earlier_weight_rows(existing):
+    """The weight rows of an earlier MRNet section in ModelZoo text ``existing`` (None: no file)."""
+    found = _zoo_pattern().search(existing or '')
+    return [line for line in found.group(0).splitlines() if line.startswith(f'| `{PRETRAINED}/')] if found else []
+
+
+def merge_zoo(existing, section):
+    """``existing`` ModelZoo text with ``section`` in place of an earlier MRNet section, or appended."""
+    if existing is None:
+        return '# Model Zoo\n\n' + section
+    pattern = _zoo_pattern()
+    if pattern.search(existing):
+        return pattern.sub(lambda _: section, existing, count=1)
+    return existing.rstrip('\n') + '\n\n' + section
+
+
+def zoo_update_is_addition(existing, updated):
+    """Whether ``updated`` keeps every line of the MRNet section of ``existing`` (it only adds rows)."""
+    old, new = _zoo_pattern().search(existing), _zoo_pattern().search(updated)
+    if old is None:
+        return True
+    return new is not None and set(old.group(0).splitlines()) <= set(new.group(0).splitlines())
+
+
+def weight_files(weights, options, test_option=None, prefer_ema=True):
+    """The files ``--weights`` adds: the weights, their model card and test option files pointing at them.
+
+    Args:
+        weights (str): Weight file (BasicSR checkpoint, state dict or safetensors).
+        options (dict): ``option_files()``.
+        test_option (str | None): Checkout path of the test option file to derive from (its ``network_g``
+            must fit the weights). Default: the shipped ``test_MRNet_x<s>.yml`` of the weights' scale, or
+            ``test_MRNet_multiscale.yml``.
+        prefer_ema (bool): Use ``params_ema`` when the checkpoint has it. Default: True.
+
+    Returns:
+        tuple[dict, str]: ``{checkout path: text or bytes}`` and the model-zoo row.
+
+    Raises:
+        ContributeError: The weights cannot be read, or do not fit the test option file's network.
+    """
+    from basicsr.archs import build_network
+    from mrnet_arch.card import make_card
+    from mrnet_arch.weights import WeightsError, build_from_state_dict, read_state_dict
+    try:
+        state_dict, metadata = read_state_dict(weights, prefer_ema=prefer_ema)
+        net, config = build_from_state_dict(state_dict, weights, metadata)
+    except WeightsError as e:
+        raise ContributeError(f'--weights: {e}') from e
+    if test_option is None:
+        multi = config['type'] == 'MultiScaleMRNet'
+        test_option = f"options/test/MRNet/test_MRNet_{'multiscale' if multi else 'x%d' % config['upscale']}.yml"
+    if test_option not in options:
+        raise ContributeError(f'--test-options {test_option}: not a shipped test option file; choose one of '
+                              f'{sorted(p for p in options if "/test/" in p)}')
+    opt = yaml.safe_load(options[test_option])
+    expected = build_network(copy.deepcopy(opt['network_g'])).state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [k for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        raise ContributeError(
+            f'the weights {weights} do not match network_g of {test_option} ({dict(opt["network_g"])}): missing '
+            f'keys {missing[:5]}, unexpected keys {unexpected[:5]}, other shapes {shapes[:5]}; the weights are '
+            f'{config}. Pass --test-options with a test option file that fits them.')
+    stem = osp.splitext(osp.basename(weights))[0]
+    ext = osp.splitext(weights)[1].lower()
+    target = f'{PRETRAINED}/{stem}{ext}'
+    opt['name'] = stem
+    opt['path']['pretrain_network_g'] = target
+    opt['path']['param_key_g'] = 'params_ema' if prefer_ema else 'params'  # MRNetModel falls back to the other
+    test_path = f'options/test/MRNet/test_{stem}.yml'
+    header = (f'# {stem}: {test_option} with the pretrained weights {target}.\n'
+              f'# Written by `mrnet contribute basicsr`.\n')
+    data = _read(weights, binary=True)
+    digest = hashlib.sha256(data).hexdigest()
+    card_path = f'{PRETRAINED}/{stem}.md'
+    card = make_card(weights, prefer_ema=prefer_ema)
+    scales = '/'.join(f'x{s}' for s in (config.get('upscales') or [config['upscale']]))
+    row = (f'| `{target}` | {config["type"]} | {scales} | {sum(p.numel() for p in net.parameters()):,} | '
+           f'`{digest[:16]}…` | `{test_path}` | `{card_path}` |')
+    files = {target: data, card_path: card, test_path: header + yaml.safe_dump(opt, sort_keys=False)}
+    return files, row
+
+
+def plan(checkout, weights=None, test_option=None, prefer_ema=True):
+    """``{checkout path: text or bytes}`` of everything the contribution writes into ``checkout``."""
+    files = {}
+    pkg = package_dir()
+    for src, folder in DROP_INS.items():
+        files[f'{folder}/{osp.basename(src)}'] = _read(osp.join(pkg, src))
+    options = option_files()
+    files.update(options)
+    files[f'{PRETRAINED}/{osp.basename(DEMO_WEIGHTS)}'] = _read(osp.join(pkg, DEMO_WEIGHTS), binary=True)
+    rows = []
+    if weights is not None:
+        extra, row = weight_files(weights, options, test_option, prefer_ema)
+        clash = [p for p in extra if p in files]
+        if clash:
+            raise ContributeError(f'--weights {weights}: its files {clash} would replace shipped files; '
+                                  'rename the weight file')
+        files.update(extra)
+        rows.append(row)
+    zoo = osp.join(checkout, ZOO_FILE)
+    existing = _read(zoo) if osp.isfile(zoo) else None
+    new_targets = {row.split('`')[1] for row in rows}
+    rows = [r for r in earlier_weight_rows(existing) if r.split('`')[1] not in new_targets] + rows
+    files[ZOO_FILE] = merge_zoo(existing, zoo_section(options, rows))
+    return files
+
+
+def write(checkout, files, overwrite=False):
+    """Write ``files`` into ``checkout``; returns ``[(status, path)]`` with status wrote/unchanged/replaced.
+
+    Raises:
+        ContributeError: Some files exist with other contents and ``overwrite`` is False; nothing is written.
+    """
+    from mrnet_arch.models.mrnet_model import atomic_write
+    status = []
+    for rel, content in files.items():
+        path = osp.join(checkout, rel)
+        binary = isinstance(content, bytes)
+        if not osp.exists(path):
+            status.append(('wrote', rel))
+        elif _read(path, binary=binary) == content:
+            status.append(('unchanged', rel))
+        else:
+            status.append(('replaced', rel))
+    zoo = osp.join(checkout, ZOO_FILE)
+    zoo_adds = ZOO_FILE in files and osp.isfile(zoo) and zoo_update_is_addition(_read(zoo), files[ZOO_FILE])
+    differing = [rel for s, rel in status if s == 'replaced' and not (rel == ZOO_FILE and zoo_adds)]
+    if differing and not overwrite:
+        raise ContributeError(f'{checkout}: these files exist with other contents and would be overwritten: '
+                              f'{", ".join(differing)}. Nothing was written; pass --overwrite to replace them.')
+    for (state, rel) in status:
+        if state == 'unchanged':
+            continue
+        path = osp.join(checkout, rel)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        content = files[rel]
+        atomic_write(path, (lambda c: lambda f: f.write(c))(content), binary=isinstance(content, bytes))
+    return status
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='mrnet contribute', description='Write MRNet into a BasicSR checkout: drop-in arch, model and dataset '
+        'files, option files, a docs/ModelZoo.md section and, with --weights, pretrained weights.')
+    parser.add_argument('target', choices=['basicsr'], help='what to contribute to (a BasicSR checkout)')
+    parser.add_argument('dir', help='the BasicSR checkout (holds basicsr/archs, basicsr/models, basicsr/data, '
+                        'basicsr/train.py)')
+    parser.add_argument('--weights', help='pretrained weights to add under experiments/pretrained_models/')
+    parser.add_argument('--test-options', help='test option file (checkout path, e.g. '
+                        'options/test/MRNet/demo/test_MRNet_demo_x2.yml) whose network fits --weights; default: '
+                        "the shipped test file of the weights' scale")
+    parser.add_argument('--no-ema', action='store_true', help="use a checkpoint's params, not params_ema")
+    parser.add_argument('--overwrite', action='store_true', help='replace files that exist with other contents')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    checkout = osp.abspath(args.dir)
+    try:
+        check_checkout(checkout)
+        files = plan(checkout, args.weights, args.test_options, prefer_ema=not args.no_ema)
+        status = write(checkout, files, overwrite=args.overwrite)
+    except ContributeError as e:
+        print(f'mrnet contribute: {e}', file=sys.stderr)
+        return 2
+    for state, rel in status:
+        print(f'{state:9s} {rel}')
+    counts = {s: sum(1 for x, _ in status if x == s) for s in ('wrote', 'replaced', 'unchanged')}
+    print(f'{checkout}: {counts["wrote"]} written, {counts["replaced"]} replaced, {counts["unchanged"]} unchanged. '
+          f'Train with: cd {checkout} && PYTHONPATH=. python basicsr/train.py -opt '
+          'options/train/MRNet/train_MRNet_x2.yml')
+    return 0

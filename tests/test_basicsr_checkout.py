@@ -1,0 +1,169 @@
+"""MRNet from a BasicSR checkout: ``mrnet contribute basicsr DIR``, then the checkout's own
+``basicsr/train.py`` and ``basicsr/test.py`` run the contributed option files.
+
+The checkout is the installed basicsr package laid out as a git checkout (the sdist ships ``train.py`` and
+``test.py`` inside the package) with GitHub master's one-line torchvision fix applied to
+``basicsr/data/degradations.py`` (commit 8d56e3a), as a master checkout has it. It is put on
+``PYTHONPATH`` only; the plugin is never imported by those runs. Data: real photos from scikit-image,
+prepared by ``mrnet prepare``. The option files run with size overrides only (``--force_yml``).
+"""
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from os import path as osp
+
+import pytest
+import torch
+
+from _photos import env, run_mrnet, write_photos
+
+TORCHVISION_IMPORT = 'from torchvision.transforms.functional_tensor import rgb_to_grayscale'
+MASTER_IMPORT = 'from torchvision.transforms.functional import rgb_to_grayscale'
+BENCHMARKS = {  # benchmark -> real photos (skimage name, height, width)
+    'Set5': {'chelsea.png': ('chelsea', 96, 120)},
+    'Set14': {'coffee.png': ('coffee', 84, 96)},
+    'B100': {'astronaut.png': ('astronaut', 72, 108)},
+    'Urban100': {'rocket.png': ('rocket', 96, 84)},
+    'Manga109': {'hubble.png': ('hubble_deep_field', 60, 72)},
+}
+SMALL = ['num_gpu=0', 'manual_seed=3']
+SMALL_TRAIN = SMALL + ['logger:print_freq=1', 'datasets:train:num_worker_per_gpu=0', 'datasets:train:batch_size_per_gpu=2',
+                       'datasets:train:dataset_enlarge_ratio=1', 'train:total_iter=4', 'val:val_freq=2',
+                       'logger:save_checkpoint_freq=2', 'network_g:num_feat=8', 'network_g:num_block=1']
+
+
+def lay_out_checkout(folder):
+    """Copy the installed basicsr package into ``folder/basicsr`` with master's torchvision import."""
+    source = importlib.util.find_spec('basicsr').submodule_search_locations[0]
+    shutil.copytree(source, osp.join(folder, 'basicsr'), ignore=shutil.ignore_patterns('__pycache__'))
+    degradations = osp.join(folder, 'basicsr', 'data', 'degradations.py')
+    with open(degradations, encoding='utf-8') as f:
+        text = f.read()
+    if TORCHVISION_IMPORT in text:
+        with open(degradations, 'w', encoding='utf-8') as f:
+            f.write(text.replace(TORCHVISION_IMPORT, MASTER_IMPORT))
+    for script in ('train.py', 'test.py'):
+        assert osp.isfile(osp.join(folder, 'basicsr', script)), f'the installed basicsr lacks {script}'
+    return folder
+
+
+def run_checkout(checkout, script, opt, overrides, extra=(), timeout=400):
+    """``PYTHONPATH=. python basicsr/<script> -opt <opt> --force_yml ...`` in the checkout."""
+    e = dict(os.environ, PYTHONPATH=checkout, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    e.pop('MRNET_ROOT', None)
+    proc = subprocess.run([sys.executable, f'basicsr/{script}', '-opt', opt, *extra, '--force_yml', *overrides],
+                          cwd=checkout, env=e, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    return out
+
+
+@pytest.fixture(scope='module')
+def checkout(tmp_path_factory):
+    """A BasicSR checkout with the contribution and real-photo data for x2/x3/x4 and five benchmarks."""
+    root = tmp_path_factory.mktemp('checkout')
+    folder = lay_out_checkout(str(root / 'BasicSR'))
+    proc = run_mrnet(['contribute', 'basicsr', folder], root)
+    assert re.search(r'\d+ written, 0 replaced, 0 unchanged', proc.stdout), proc.stdout
+    hr = write_photos(str(root / 'hr'), {'astronaut.png': ('astronaut', 192, 192),
+                                         'coffee.png': ('coffee', 192, 192)})
+    run_mrnet(['prepare', 'div2k', '--hr', hr, '--output', osp.join(folder, 'datasets', 'DIV2K'), '--scales', '2',
+               '3', '4', '--crop-size', '96', '--step', '96', '--workers', '1'], root)
+    for name, photos in BENCHMARKS.items():
+        src = write_photos(str(root / 'benchmarks' / name), photos)
+        run_mrnet(['prepare', 'benchmark', '--input', src, '--output', osp.join(folder, 'datasets', name),
+                   '--scales', '2', '3', '4', '--workers', '1'], root)
+    return folder
+
+
+def test_contribution_is_idempotent_and_never_overwrites(checkout, tmp_path):
+    again = run_mrnet(['contribute', 'basicsr', checkout], tmp_path)
+    assert re.search(r': 0 written, 0 replaced, \d+ unchanged', again.stdout), again.stdout
+    zoo = osp.join(checkout, 'docs', 'ModelZoo.md')
+    with open(zoo, encoding='utf-8') as f:
+        assert f.read().count('<!-- MRNet -->') == 1
+    arch = osp.join(checkout, 'basicsr', 'archs', 'mrnet_arch.py')
+    with open(arch, 'a', encoding='utf-8') as f:
+        f.write('# a local edit\n')
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'basicsr', checkout], env=env(str(tmp_path)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert 'basicsr/archs/mrnet_arch.py' in proc.stderr and '--overwrite' in proc.stderr
+    with open(arch, encoding='utf-8') as f:
+        assert f.read().endswith('# a local edit\n')  # nothing was written
+    run_mrnet(['contribute', 'basicsr', checkout, '--overwrite'], tmp_path)
+    import mrnet_arch.archs.mrnet_arch as plugin_arch
+    with open(arch, 'rb') as a, open(plugin_arch.__file__, 'rb') as b:
+        assert a.read() == b.read()
+
+
+def test_checkout_trains_x2_tests_five_benchmarks_and_resumes_with_the_plugin(checkout):
+    train_yml = 'options/train/MRNet/train_MRNet_x2.yml'
+    out = run_checkout(checkout, 'train.py', train_yml, SMALL_TRAIN + ['datasets:train:gt_size=64'])
+    assert 'basicsr.models.mrnet_model' in out or 'MRNetModel' in out
+    assert len(re.findall(r'Validation Set5\s+# psnr: [0-9.]+', out)) == 3  # iterations 2, 4 and the end
+    exp = osp.join(checkout, 'experiments', 'MRNet_x2')
+    assert torch.load(osp.join(exp, 'training_states', '4.state'), weights_only=True)['iter'] == 4
+
+    test = run_checkout(checkout, 'test.py', 'options/test/MRNet/test_MRNet_x2.yml',
+                        SMALL + ['network_g:num_feat=8', 'network_g:num_block=1'])
+    for name in BENCHMARKS:
+        assert re.search(rf'Validation {name}\s+# psnr: [0-9.]+\s+Best', test), (name, test[-3000:])
+        assert os.listdir(osp.join(checkout, 'results', 'MRNet_x2', 'visualization', name))
+
+    # The checkout's own train.py resumes onto CUDA only; on the CPU the plugin's entry point resumes the run
+    # (project root: the checkout, found from the option file's options/ folder).
+    e = env(checkout)
+    e.pop('MRNET_ROOT')
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'train', '-opt', osp.join(checkout, train_yml),
+                           '--auto_resume', '--force_yml', *SMALL_TRAIN, 'train:total_iter=6',
+                           'datasets:train:gt_size=64'],
+                          cwd='/', env=e, capture_output=True, text=True, timeout=400)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert f'project root: {checkout}' in log
+    assert re.search(r'Resuming training from epoch: \d+, iter: 4\.', log), log[-3000:]
+    assert torch.load(osp.join(exp, 'training_states', '6.state'), weights_only=True)['iter'] == 6
+    assert os.listdir(osp.join(checkout, 'experiments')).count('MRNet_x2') == 1
+
+
+def test_checkout_trains_multiscale(checkout):
+    out = run_checkout(checkout, 'train.py', 'options/train/MRNet/train_MRNet_multiscale.yml',
+                       SMALL_TRAIN + ['datasets:train:lq_size=24', 'network_g:num_recursions=[1,2,2]'])
+    for scale in (2, 3, 4):
+        assert len(re.findall(rf'Validation Set5_x{scale}\s+# psnr: [0-9.]+', out)) == 3
+    saved = torch.load(osp.join(checkout, 'experiments', 'MRNet_multiscale', 'models', 'net_g_latest.pth'),
+                       weights_only=True)['params']
+    assert {k.split('.')[1] for k in saved if k.startswith('reconstruction.')} == {'x2', 'x3', 'x4'}
+
+
+def test_contribute_with_weights_adds_them_and_test_options(checkout, tmp_path):
+    from mrnet_arch.utils import package_dir
+    demo = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')
+    mine = str(tmp_path / 'MRNet_mine_x2.pth')
+    shutil.copy(demo, mine)
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'basicsr', checkout, '--weights', mine],
+                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and 'do not match network_g of options/test/MRNet/test_MRNet_x2.yml' in proc.stderr
+    run_mrnet(['contribute', 'basicsr', checkout, '--weights', mine, '--test-options',
+               'options/test/MRNet/demo/test_MRNet_demo_x2.yml'], tmp_path)
+    assert osp.isfile(osp.join(checkout, 'experiments', 'pretrained_models', 'MRNet_mine_x2.pth'))
+    assert osp.isfile(osp.join(checkout, 'experiments', 'pretrained_models', 'MRNet_mine_x2.md'))
+    with open(osp.join(checkout, 'docs', 'ModelZoo.md'), encoding='utf-8') as f:
+        assert 'experiments/pretrained_models/MRNet_mine_x2.pth' in f.read()
+    test = run_checkout(checkout, 'test.py', 'options/test/MRNet/test_MRNet_mine_x2.yml',
+                        SMALL + ['datasets:test_1:dataroot_gt=datasets/Set5/GTmod12',
+                                 'datasets:test_1:dataroot_lq=datasets/Set5/LRbicx2'])
+    assert re.search(r'Validation \S+\s+# psnr: [0-9.]+', test)
+
+
+def test_contribute_refuses_a_folder_that_is_no_checkout(tmp_path):
+    (tmp_path / 'basicsr' / 'archs').mkdir(parents=True)
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'basicsr', str(tmp_path)],
+                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert 'is not a BasicSR checkout' in proc.stderr and 'basicsr/train.py' in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ['basicsr']
