@@ -171,7 +171,7 @@ def test_arch_file_drops_into_a_basicsr_checkout(tmp_path):
     code = f"""
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location('standalone_compat', {compat!r})
-compat = importlib.util.module_from_spec(spec); spec.loader.exec_module(compat); compat.apply()
+compat = importlib.util.module_from_spec(spec); spec.loader.exec_module(compat); compat.install_import_alias()
 import basicsr
 assert basicsr.__file__.startswith({str(tmp_path)!r}), basicsr.__file__
 assert 'mrnet_arch' not in sys.modules

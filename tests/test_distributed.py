@@ -1,7 +1,8 @@
 """``torchrun --nproc_per_node=2 mrnet_arch/train.py -opt ... --launcher pytorch`` on CPU (gloo).
 
-``MRNET_DUMP_RANK_WEIGHTS`` makes every rank write its final weights and its own count of validation
-passes, so the test can see that DDP kept the ranks identical and that only rank 0 validated.
+The run goes through ``tests/launch_train.py``, which makes every rank write its final weights and its own
+count of validation passes, so the test can see that DDP kept the ranks identical and that only rank 0
+validated.
 """
 import os
 import socket
@@ -27,9 +28,9 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     yml = _tiny.write_yml(opt, str(tmp_path / 'ddp.yml'))
     dumps = tmp_path / 'dumps'
     command = [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
-               f'--master_port={_free_port()}', osp.join(_tiny.REPO, 'mrnet_arch', 'train.py'), '-opt', yml,
-               '--launcher', 'pytorch']
-    run = subprocess.run(command, cwd=str(tmp_path), env=_tiny.env(str(tmp_path), MRNET_DUMP_RANK_WEIGHTS=str(dumps)),
+               f'--master_port={_free_port()}', osp.join(_tiny.REPO, 'tests', 'launch_train.py'),
+               '--dump-rank-weights', str(dumps), '--', '-opt', yml, '--launcher', 'pytorch']
+    run = subprocess.run(command, cwd=str(tmp_path), env=_tiny.env(str(tmp_path)),
                          capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
 

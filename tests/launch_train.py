@@ -1,0 +1,105 @@
+"""Test-side launcher: ``mrnet train`` in this (child) process, with test hooks patched into the model class.
+
+Usage (directly, or as the script of ``torch.distributed.run``)::
+
+    python tests/launch_train.py [--dump-rank-weights DIR] [--kill-after-save N] [--kill-inside-write N]
+                                 -- -opt X.yml [--auto_resume] [--launcher pytorch] ...
+
+- ``--dump-rank-weights DIR``: after the final save and after each validation, every rank writes
+  ``DIR/net_g_rank<rank>.pth`` with ``{'params', 'rank', 'iter', 'validations'}``; ``validations`` counts the
+  validation passes this rank ran itself.
+- ``--kill-after-save N``: SIGKILL this process right after the checkpoint and training state of iteration N
+  are saved.
+- ``--kill-inside-write N``: SIGKILL this process in the middle of writing the checkpoint of iteration N: half
+  of the file is on disk (in its temporary file), nothing has been renamed yet.
+
+The hooks patch the model class in this process only; the plugin itself has no test hooks.
+"""
+import argparse
+import os
+import signal
+import sys
+from os import path as osp
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from mrnet_arch import entry  # noqa: E402
+from mrnet_arch.models import mrnet_model  # noqa: E402
+
+
+def _kill():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None):
+    model_cls = mrnet_model.MRNetModel
+    counts = {'validations': 0}
+    nondist_validation, validation, save, save_network = (model_cls.nondist_validation, model_cls.validation,
+                                                          model_cls.save, model_cls.save_network)
+
+    def dump(self, current_iter):
+        if not dump_dir:
+            return
+        os.makedirs(dump_dir, exist_ok=True)
+        params = {k: v.detach().cpu().clone() for k, v in self.get_bare_model(self.net_g).state_dict().items()}
+        torch.save({'params': params, 'rank': self.opt['rank'], 'iter': current_iter,
+                    'validations': counts['validations']}, osp.join(dump_dir, f"net_g_rank{self.opt['rank']}.pth"))
+
+    def counted_validation(self, *args, **kwargs):
+        counts['validations'] += 1
+        return nondist_validation(self, *args, **kwargs)
+
+    def dumped_validation(self, dataloader, current_iter, *args, **kwargs):
+        result = validation(self, dataloader, current_iter, *args, **kwargs)
+        dump(self, current_iter)
+        return result
+
+    def hooked_save(self, epoch, current_iter):
+        save(self, epoch, current_iter)
+        if kill_after_save is not None and current_iter == kill_after_save:
+            _kill()
+        if current_iter == -1:
+            dump(self, current_iter)
+
+    def hooked_save_network(self, net, net_label, current_iter, param_key='params'):
+        if kill_inside_write is None or current_iter != kill_inside_write:
+            return save_network(self, net, net_label, current_iter, param_key)
+        atomic_write = mrnet_model.atomic_write
+
+        def half_write(path, write, binary=True):
+            def cut(f):
+                write(f)
+                f.flush()
+                f.truncate(f.tell() // 2)
+                f.flush()
+                _kill()
+            return atomic_write(path, cut, binary)
+
+        mrnet_model.atomic_write = half_write
+        return save_network(self, net, net_label, current_iter, param_key)
+
+    model_cls.nondist_validation = counted_validation
+    model_cls.validation = dumped_validation
+    model_cls.save = hooked_save
+    model_cls.save_network = hooked_save_network
+
+
+def main():
+    argv = sys.argv[1:]
+    split = argv.index('--') if '--' in argv else len(argv)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--dump-rank-weights')
+    parser.add_argument('--kill-after-save', type=int)
+    parser.add_argument('--kill-inside-write', type=int)
+    # torchrun passes --local-rank=N to scripts when --use-env is not set; keep it for the pipeline
+    args, rest = parser.parse_known_args(argv[:split])
+    install_hooks(args.dump_rank_weights, args.kill_after_save, args.kill_inside_write)
+    entry.train(rest + argv[split + 1:])
+
+
+if __name__ == '__main__':
+    main()
