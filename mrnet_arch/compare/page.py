@@ -126,7 +126,7 @@ def _slider(index, item, scores):
                        f'{html.escape(m)}</option>' for m in names)
 
     h, w = item['gt'].shape[:2]
-    return f'''<div class="ba" data-image="{index}">
+    return f'''<div class="ba" data-image="{index}" style="max-width:{max(w, 480)}px">
   <div class="controls">
     <label>left <select class="left" aria-label="left model">{options(left)}</select></label>
     <input class="split" type="range" min="0" max="100" step="0.1" value="50" aria-label="split position">
@@ -153,7 +153,7 @@ tr.mean th,tr.mean td{border-top:2px solid #999;background:#fafafa}
 td.best{font-weight:bold;color:#b00000}td.na{color:#aaa;text-align:center}
 img.figure{display:block;max-width:100%;height:auto;border:1px solid #eee}
 .ba{margin:14px 0 8px}.controls{display:flex;align-items:center;gap:12px;margin-bottom:8px;flex-wrap:wrap}
-.controls input[type=range]{flex:1;min-width:200px;max-width:600px}
+.controls input[type=range]{flex:1;min-width:120px}
 .stage{position:relative;max-width:100%;height:auto;user-select:none;touch-action:none;cursor:ew-resize;
   background:#eee;overflow:hidden}
 .stage img{position:absolute;top:0;left:0;width:100%;height:100%;display:block;image-rendering:auto}
