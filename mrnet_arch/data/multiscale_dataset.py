@@ -1,44 +1,25 @@
 """Paired dataset over several scales for multi-scale training (MRNet section 4.5, EDSR's MDSR).
 
-One ``PairedImageDataset`` per scale (same HR, one LR per scale). PyTorch's ``DataLoader`` hands a whole
-batch of indices to ``__getitems__``, which serves all of them at one scale, so every batch has a single
-scale (``data['scale']``, read by ``MultiScaleMRNetModel``). The scale of the k-th batch is drawn from a
-seeded, balanced schedule (each round of ``len(scales)`` batches visits every scale once in a random
-order), so it depends only on ``(seed, k)``: every process of a distributed run, with the same number of
-loader workers, trains the same scale at the same iteration. k counts the batches this process (or
-loader worker) has served: it restarts with every epoch when the loader's workers are re-created (the
-default), runs on across epochs with ``num_worker_per_gpu: 0`` or persistent workers, and restarts at 0
-after ``--auto_resume``; the ranks agree in every case.
+One ``PairedImageDataset`` per scale pairs the common HR images with that scale's LR images. For
+training, every sample holds a random patch pair of every scale (``lq_x2``, ``gt_x2``, ``lq_x3``, ...),
+read from one decode of the HR image; ``MultiScaleMRNetModel`` then trains each iteration at the scale of
+its seeded, balanced schedule (``scale_schedule`` in ``basicsr/models/mrnet_model.py``), a function of
+the iteration alone. A resumed run therefore trains each iteration at the same scale as an uninterrupted
+one, and every process of a distributed run agrees, whatever the number of loader workers. For
+validation and testing (one scale) a sample holds ``lq``, ``gt`` and ``scale``.
 
-It works with BasicSR's ``build_dataloader`` and ``EnlargedSampler`` unchanged; batch k is recognised
-from how many batches this process (or loader worker, which PyTorch serves round-robin) has produced.
+A sample that fails to load raises ``RuntimeError`` naming its files.
 """
 import copy
 import os
 
-import numpy as np
 from torch.utils import data as data
-from torch.utils.data import get_worker_info
+from torchvision.transforms.functional import normalize
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
-from basicsr.utils import FileClient
+from basicsr.data.transforms import augment, paired_random_crop
+from basicsr.utils import FileClient, bgr2ycbcr, img2tensor, imfrombytes
 from basicsr.utils.registry import DATASET_REGISTRY
-
-
-def scale_schedule(scales, seed, batch_index):
-    """The scale of batch ``batch_index``: a seeded shuffle of ``scales`` per round of ``len(scales)`` batches.
-
-    Args:
-        scales (list[int]): Scales.
-        seed (int): Seed.
-        batch_index (int): Index of the batch in the epoch (from 0).
-
-    Returns:
-        int: One of ``scales``.
-    """
-    n = len(scales)
-    order = np.random.default_rng([seed, batch_index // n]).permutation(n)
-    return scales[order[batch_index % n]]
 
 
 class _ScaleClient:
@@ -67,10 +48,10 @@ class MultiScalePairedImageDataset(data.Dataset):
       there.)
     - ``lq_size`` (int, train): LR patch size; the HR patch of scale s is ``lq_size * s``
       (``gt_size`` is not allowed: it would give a different LR patch per scale).
-    - ``scale_seed`` (int): Seed of the scale schedule. Default: 0.
 
     BasicSR sets ``scale`` of every dataset to the top-level ``scale``; this dataset ignores it and uses
-    ``scales``. Each sample holds ``scale`` (int).
+    ``scales``. A training sample holds ``lq_x<s>`` and ``gt_x<s>`` for every scale s; a val/test sample
+    holds ``lq``, ``gt`` and ``scale`` (int).
 
     Args:
         opt (dict): Dataset options.
@@ -103,11 +84,10 @@ class MultiScalePairedImageDataset(data.Dataset):
                 raise ValueError(f'dataset {name}: use "lq_size" (LR patch size), not "gt_size", with several scales')
             if 'lq_size' not in opt:
                 raise KeyError(f'dataset {name}: option "lq_size" (LR patch size, e.g. 48) is required for training')
-        self.seed = int(opt.get('scale_seed', 0))
         self.datasets = {}
         for scale, root in zip(self.scales, roots):
             sub_opt = copy.deepcopy(dict(opt))
-            for key in ('scales', 'lq_size', 'scale_seed', 'type'):
+            for key in ('scales', 'lq_size', 'type'):
                 sub_opt.pop(key, None)
             sub_opt.update(scale=scale, dataroot_lq=root)
             if 'lq_size' in opt:
@@ -119,7 +99,6 @@ class MultiScalePairedImageDataset(data.Dataset):
                              'the LR sets must pair with the same HR images')
         self._roots = dict(zip(self.scales, roots))
         self._client = None  # opened lazily, in the process (loader worker) that reads
-        self._batches = 0  # batches produced by this process (or loader worker) since it started
 
     def __len__(self):
         return len(self.datasets[self.scales[0]])
@@ -134,22 +113,44 @@ class MultiScalePairedImageDataset(data.Dataset):
         for scale, dataset in self.datasets.items():
             dataset.file_client = _ScaleClient(self._client, scale)
 
-    def _get(self, index, scale):
-        if self._client is None:
-            self._open()
-        item = self.datasets[scale][index]
-        item['scale'] = scale
-        return item
+    def _train_sample(self, index):
+        """Patch pairs of every scale from one read of the HR image."""
+        base = self.datasets[self.scales[0]]
+        gt_path = base.paths[index]['gt_path']
+        img_gt = imfrombytes(self._client.get(gt_path, 'gt'), float32=True)
+        sample = {'gt_path': gt_path}
+        for scale in self.scales:
+            lq_path = self.datasets[scale].paths[index]['lq_path']
+            img_lq = imfrombytes(self._client.get(lq_path, f'lq_x{scale}'), float32=True)
+            lq_size = int(self.opt['lq_size'])
+            gt, lq = paired_random_crop(img_gt, img_lq, lq_size * scale, scale, gt_path)
+            gt, lq = augment([gt, lq], self.opt['use_hflip'], self.opt['use_rot'])
+            if self.opt.get('color') == 'y':
+                gt, lq = bgr2ycbcr(gt, y_only=True)[..., None], bgr2ycbcr(lq, y_only=True)[..., None]
+            gt, lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
+            if base.mean is not None or base.std is not None:
+                normalize(lq, base.mean, base.std, inplace=True)
+                normalize(gt, base.mean, base.std, inplace=True)
+            sample.update({f'lq_x{scale}': lq, f'gt_x{scale}': gt, f'lq_path_x{scale}': lq_path})
+        return sample
+
+    def _paths(self, index):
+        entries = [self.datasets[s].paths[index] for s in self.scales]
+        lqs = [f"lq_x{s}={e['lq_path']}" for s, e in zip(self.scales, entries)]
+        return ', '.join([f"gt={entries[0]['gt_path']}"] + lqs)
 
     def __getitem__(self, index):
-        """One sample without batching (e.g. val/test, batch size 1): the scale comes from the index."""
-        return self._get(index, scale_schedule(self.scales, self.seed, index))
-
-    def __getitems__(self, indices):
-        """A whole batch (called by ``DataLoader`` with a batch size), all at the batch's scale."""
-        info = get_worker_info()
-        workers, worker_id = (1, 0) if info is None else (info.num_workers, info.id)
-        batch_index = self._batches * workers + worker_id
-        self._batches += 1
-        scale = scale_schedule(self.scales, self.seed, batch_index)
-        return [self._get(i, scale) for i in indices]
+        if index >= len(self):
+            raise IndexError(index)  # the end of ``for sample in dataset``
+        if self._client is None:
+            self._open()
+        try:
+            if self.opt['phase'] == 'train':
+                return self._train_sample(index)
+            scale = self.scales[0]
+            item = self.datasets[scale][index]
+            item['scale'] = scale
+            return item
+        except Exception as e:  # noqa: BLE001  (re-raised with the file names)
+            raise RuntimeError(f'{type(self).__name__}: could not load {self._paths(index)}: {type(e).__name__}: {e}. '
+                               'Is the file a complete, readable image?') from e

@@ -16,6 +16,7 @@ import pickle
 import tempfile
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
@@ -258,14 +259,32 @@ class MRNetModel(SRModel):
         get_root_logger().info(f'Saved training state {save_path}.')
 
 
+def scale_schedule(scales, seed, index):
+    """The scale of training step ``index``: a seeded shuffle of ``scales`` per round of ``len(scales)`` steps.
+
+    Args:
+        scales (list[int]): Scales.
+        seed (int): Seed.
+        index (int): Index of the training step (from 0: iteration - 1).
+
+    Returns:
+        int: One of ``scales``.
+    """
+    n = len(scales)
+    order = np.random.default_rng([seed, index // n]).permutation(n)
+    return scales[order[index % n]]
+
+
 @MODEL_REGISTRY.register()
 class MultiScaleMRNetModel(MRNetModel):
     """MRNetModel for a network with several scales (``MultiScaleMRNet``: ``upscales`` and a settable
     ``upscale``).
 
-    - Each batch runs at its own scale: ``feed_data`` sets the bare network's ``upscale`` (and the EMA
-      network's) from ``data['scale']`` (``MultiScalePairedImageDataset``), or, for data without it, from
-      the top-level ``scale`` option.
+    - Training iteration i runs at ``scale_schedule(scales, train:scale_seed, i - 1)``, a seeded, balanced
+      schedule that depends on the iteration alone: a resumed run trains each iteration at the same scale as
+      an uninterrupted one, and all ranks agree. The batch holds a patch pair of every scale
+      (``lq_x<s>``/``gt_x<s>``, from ``MultiScalePairedImageDataset``); the scheduled one is trained.
+    - Other data (val/test) runs at ``data['scale']``, or, for data without it, the top-level ``scale``.
     - Validation and testing run each val/test set at its scale, and every metric's ``crop_border`` is
       set to that scale (the convention of the published tables), whatever the YAML says.
 
@@ -297,6 +316,10 @@ class MultiScaleMRNetModel(MRNetModel):
         self.scale = scale
 
     def feed_data(self, data):
+        self.scale_batch = None
+        if any(key.startswith('lq_x') for key in data):  # training: patch pairs of every scale
+            self.scale_batch = data
+            return
         if 'scale' in data:
             scales = {int(s) for s in data['scale']}
             if len(scales) != 1:
@@ -305,6 +328,15 @@ class MultiScaleMRNetModel(MRNetModel):
         elif self.opt.get('scale') is not None:
             self.set_scale(self.opt['scale'])
         super().feed_data(data)
+
+    def optimize_parameters(self, current_iter):
+        if self.scale_batch is not None:
+            scales = sorted(int(key[4:]) for key in self.scale_batch if key.startswith('lq_x'))
+            seed = int((self.opt.get('train') or {}).get('scale_seed', 0))
+            scale = scale_schedule(scales, seed, current_iter - 1)
+            self.set_scale(scale)
+            super().feed_data({'lq': self.scale_batch[f'lq_x{scale}'], 'gt': self.scale_batch[f'gt_x{scale}']})
+        super().optimize_parameters(current_iter)
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         dataset = dataloader.dataset
