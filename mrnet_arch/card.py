@@ -2,7 +2,7 @@
 
 The card holds the architecture and its config (inferred from the weights, see
 ``mrnet_arch.weights``), the parameter count, the MACs for a 1280x720 output per scale
-(``mrnet_arch.complexity``), the training options, the PSNR/SSIM table of a test run and the sha256
+(``mrnet_arch.core.complexity``), the training options, the PSNR/SSIM table of a test run and the sha256
 of the weight file.
 
 Training options come from ``--options YML``, else from the option file BasicSR copies into the
@@ -31,8 +31,10 @@ from os import path as osp
 
 import yaml
 
-from mrnet_arch.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
-from mrnet_arch.weights import WeightsError, add_weights_arguments, json_object, load_model, scales_of
+from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
+from mrnet_arch.core.files import json_object, write_text
+from mrnet_arch.weights import WeightsError, load_model, scales_of
 
 _LOG_SET = re.compile(r'Validation (\S+)')
 _LOG_METRIC = re.compile(r'# (\w+): ([-+0-9.eE]+|nan|inf)')
@@ -200,8 +202,7 @@ def main(argv=None):
         print(f'mrnet card: error: {err}', file=sys.stderr)
         return 2
     if args.output:
-        with open(args.output, 'w', encoding='utf-8') as f:
-            f.write(card)
+        write_text(args.output, card)
         print(f'mrnet card: wrote {args.output}', file=sys.stderr)
     else:
         sys.stdout.write(card)

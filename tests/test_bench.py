@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch import MRNet
 from mrnet_arch.bench import PadCrop, main, parse_model_spec, run
-from mrnet_arch.complexity import count_macs, count_params
+from mrnet_arch.core.complexity import count_macs, count_params
 from mrnet_arch.fast import prepare_fast
 
 TINY_MRNET = 'MRNet:num_feat=8,num_block=1,num_recursion=2'

@@ -8,7 +8,7 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.card import main, parse_log
-from mrnet_arch.complexity import count_macs, count_params, lr_size_for_output
+from mrnet_arch.core.complexity import count_macs, count_params, lr_size_for_output
 
 
 def _expected_macs(c, nb, t, s, h, w, in_ch=3, out_ch=3):
