@@ -25,7 +25,7 @@ import os
 import re
 from os import path as osp
 
-from mrnet_arch.prepare import IMAGE_EXTENSIONS
+from mrnet_arch.core.images import IMAGE_EXTENSIONS
 
 MAX_LISTED = 5
 _TAIL_BYTES = 1024
@@ -306,7 +306,8 @@ def _folder_images(folder, where):
     if not names:
         raise CheckError(f'{where}: no images in {folder} (the folder is empty)')
     _raise_problems(f'{where}: {folder} holds files that are not images (move them out)', [
-        f'{n} (expected one of {" ".join(IMAGE_EXTENSIONS)})' for n in names if osp.splitext(n)[1].lower() not in IMAGE_EXTENSIONS
+        f'{n} (expected one of {" ".join(IMAGE_EXTENSIONS)})' for n in names
+        if osp.splitext(n)[1].lower() not in IMAGE_EXTENSIONS
     ])
     return names
 

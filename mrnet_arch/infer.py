@@ -19,8 +19,8 @@ output head kept in float32); ``fp16`` needs ``--device cuda``.
 
 Tiling (``--tile N``, ``mrnet_arch.core.tiling.tiled_forward``) cuts the input into N x N tiles, runs each
 with ``--tile-pad P`` extra input pixels on every side and keeps only the tile's own part of the output. The
-default pad is the model's receptive-field radius (``mrnet_arch.core.arch_info.receptive_radius``): every kept output pixel
-then sees exactly the input it sees untiled, so tiled and untiled outputs agree up to float rounding
+default pad is the model's receptive-field radius (``mrnet_arch.core.arch_info.receptive_radius``): every kept
+output pixel then sees exactly the input it sees untiled, so tiled and untiled outputs agree up to float rounding
 (far below 1/255). A smaller pad is faster but only approximately equal.
 """
 import argparse

@@ -25,8 +25,9 @@ import contextlib
 import torch
 from torch import nn
 
-from mrnet_arch.core.precision import PRECISION_NAMES as PRECISIONS
-from mrnet_arch.core.precision import dtype_and_mode
+from mrnet_arch.core.precision import PRECISION_NAMES, dtype_and_mode
+
+PRECISIONS = PRECISION_NAMES  # the names ``prepare_fast`` accepts (``mrnet_arch.core.precision``)
 
 
 class Fp32Module(nn.Module):
