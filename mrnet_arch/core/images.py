@@ -22,6 +22,8 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '
 MAX_VALUES = {np.dtype(np.uint8): 255., np.dtype(np.uint16): 65535.}
 PIXEL_TYPES = (np.uint8, np.uint16)
 JPEG_QUALITY = 95
+_TAIL_BYTES = 1024
+_END_MARKERS = {'.png': b'IEND', '.jpg': b'\xff\xd9', '.jpeg': b'\xff\xd9'}
 _BITS = {np.dtype(np.uint8): '8-bit', np.dtype(np.uint16): '16-bit'}
 
 
@@ -79,6 +81,33 @@ def read_image(path, color=False, dtypes=PIXEL_TYPES):
     if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
         raise ImageError(f'{path}: unsupported channel count {img.shape[2]}, expected 1, 3 or 4')
     return img
+
+
+def image_size(path):
+    """Height and width of an image from its header (no pixel is decoded), checking it is not cut short.
+
+    Args:
+        path (str): Image file.
+
+    Returns:
+        tuple[tuple[int, int] | None, str | None]: ``((h, w), None)``, or ``(None, problem)``.
+    """
+    from PIL import Image  # reads the header only
+    ext = osp.splitext(path)[1].lower()
+    if ext not in IMAGE_EXTENSIONS:
+        return None, f'{path}: not an image (extension {ext!r}; expected one of {" ".join(IMAGE_EXTENSIONS)})'
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except Exception as e:  # noqa: BLE001  (unreadable for any reason)
+        return None, f'{path}: not a readable image ({type(e).__name__}: {e})'
+    marker = _END_MARKERS.get(ext)
+    if marker:
+        with open(path, 'rb') as f:
+            f.seek(max(0, os.path.getsize(path) - _TAIL_BYTES))
+            if marker not in f.read():
+                return None, f'{path}: cut short (no end-of-image marker {marker!r}); re-copy or remove it'
+    return (h, w), None
 
 
 def to_float(img):
