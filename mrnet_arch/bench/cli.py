@@ -52,7 +52,7 @@ def parse_model_spec(text, scale):
 # Command line
 # --------------------------------------------------------------------------------------------------
 def _parser():
-    p = argparse.ArgumentParser(prog='mrnet bench', description=__doc__.split('\n\n')[0],
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', nargs='+', default=['MRNet', 'EDSR-baseline', 'RCAN', 'SwinIR', 'Bicubic'],
                    help=f'presets {", ".join(PRESET_NAMES)}, ARCH:k=v,..., option YAMLs, optionally LABEL=...')
