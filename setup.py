@@ -41,6 +41,7 @@ setup(
         'export': ['onnx', 'onnxruntime'],
         'spandrel': ['spandrel'],
         'bench': ['matplotlib'],
+        'lint': ['flake8', 'isort>=5', 'yapf'],
     },
     cmdclass={'build_py': BuildWithOptions},
     entry_points={'console_scripts': ['mrnet = mrnet_arch.cli:main']},

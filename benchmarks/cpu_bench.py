@@ -1,5 +1,5 @@
-"""CPU figures for issue 5: MRNet vs EDSR-baseline latency for a 256x256 input, x2, fp32, on this machine's
-CPU with 2 torch threads (and 1, for comparison), one process, the same run.
+"""CPU latency of MRNet vs EDSR-baseline for a 256x256 input, x2, fp32, on this machine's CPU with 2 torch
+threads (and 1, for comparison), one process, the same run, through ``mrnet bench``.
 
     python benchmarks/cpu_bench.py [--repeat 5] [--output-dir benchmarks/results]
 
@@ -9,7 +9,6 @@ bounds of what an idle machine gives, and the report says so, with the measured 
 """
 import argparse
 import datetime
-import json
 import os
 import os.path as osp
 import subprocess
@@ -18,6 +17,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 from mrnet_arch.bench import run  # noqa: E402
+from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 
 
 def busy_processes(min_cpu=10.0):
@@ -90,10 +90,8 @@ def main(argv=None):
     out = {'machine': m, 'load_before': load_before, 'load_after': load_after, 'busy_processes_at_start': busy,
            'shared_machine': shared, 'median_ms': summary,
            'runs': {t: r['paths'] for t, r in runs.items()}}
-    with open(osp.join(args.output_dir, stem + '.json'), 'w', encoding='utf-8') as f:
-        json.dump(out, f, indent=1)
-    with open(osp.join(args.output_dir, stem + '.md'), 'w', encoding='utf-8') as f:
-        f.write(text)
+    write_json(osp.join(args.output_dir, stem + '.json'), out, indent=1)
+    write_text(osp.join(args.output_dir, stem + '.md'), text)
     print(text)
 
 

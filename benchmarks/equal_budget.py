@@ -11,7 +11,8 @@ held-out photos are evaluated (fp32, Y channel, crop border = scale, BasicSR's m
     python benchmarks/equal_budget.py --data datasets/photos_bench --models MRNet EDSR-baseline \
         --budget-s 150 --device cuda --amp bf16 --channels-last
 
-Models use ``mrnet bench``'s syntax (presets, ``ARCH:k=v``, ``LABEL=...``). ``--pytorch-init LABEL``
+Models use ``mrnet bench``'s model specs (``mrnet_arch.core.specs``: presets, ``ARCH:k=v``, ``LABEL=...``).
+``--pytorch-init LABEL``
 re-initialises the residual blocks (``ResidualBlockNoBN``) of that model with PyTorch's default conv
 init, as BasicSR's EDSR does (``pytorch_init=True``), instead of basicsr's default kaiming x 0.1.
 """
@@ -30,11 +31,15 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes + registration)
-from mrnet_arch.bench import _find_pairs, evaluate, parse_model_spec  # noqa: E402
-from mrnet_arch.complexity import count_params  # noqa: E402
-from mrnet_arch.fast import prepare_fast  # noqa: E402
-from mrnet_arch.infer import resolve_device  # noqa: E402
-from mrnet_arch.machine import machine_info  # noqa: E402
+from mrnet_arch.core.complexity import count_params  # noqa: E402
+from mrnet_arch.core.device import resolve_device, sync  # noqa: E402
+from mrnet_arch.core.evaluation import PairingError, evaluate, find_pairs  # noqa: E402
+from mrnet_arch.core.fast import prepare_fast  # noqa: E402
+from mrnet_arch.core.files import write_json, write_text  # noqa: E402
+from mrnet_arch.core.machine import machine_info  # noqa: E402
+from mrnet_arch.core.specs import parse_model_spec  # noqa: E402
+
+PROG = 'equal_budget.py'
 
 
 def _parser():
@@ -108,11 +113,6 @@ def _reinit_pytorch_default(net):
     return count
 
 
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def _holdout_psnr(net, device, pairs, scale):
     fast = prepare_fast(copy.deepcopy(net), device, 'fp32', channels_last=False)
     return evaluate(fast, pairs, scale)
@@ -130,7 +130,7 @@ def train_one(spec, data, args, device, pairs):
     curve = [dict(iter=0, train_s=0., **_holdout_psnr(model.net_g, device, pairs, scale))]
     train_s, it = 0., 0
     next_eval_s, next_eval_it = args.eval_every_s, args.eval_every_iters
-    _sync(device)
+    sync(device)
     seg_start = time.perf_counter()
     while True:
         batch = next(batches)
@@ -142,7 +142,7 @@ def train_one(spec, data, args, device, pairs):
         done = it >= args.budget_iters if args.budget_iters else elapsed >= args.budget_s
         due = (it >= next_eval_it) if next_eval_it else elapsed >= next_eval_s
         if done or due:
-            _sync(device)
+            sync(device)
             train_s += time.perf_counter() - seg_start
             point = dict(iter=it, train_s=train_s, l1=float(model.log_dict.get('l_pix', float('nan'))),
                          **_holdout_psnr(model.net_g, device, pairs, scale))
@@ -155,7 +155,7 @@ def train_one(spec, data, args, device, pairs):
                 next_eval_s += args.eval_every_s
             if done:
                 break
-            _sync(device)
+            sync(device)
             seg_start = time.perf_counter()
     del loader
     return {
@@ -199,15 +199,15 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     try:
         device = resolve_device(args.device)
-    except ValueError as err:
-        raise SystemExit(f'equal_budget.py: {err}') from err
-    with open(osp.join(args.data, 'paths.json'), encoding='utf-8') as f:
-        data = json.load(f)
-    specs = [parse_model_spec(m, data['scale']) for m in args.models]
-    pairs = _find_pairs(data['holdout'], data['scale'])
+        with open(osp.join(args.data, 'paths.json'), encoding='utf-8') as f:
+            data = json.load(f)
+        pairs = find_pairs(data['holdout'], data['scale'])
+    except (ValueError, PairingError) as err:
+        raise SystemExit(f'{PROG}: {err}') from err
+    specs = [parse_model_spec(m, data['scale'], prog=PROG) for m in args.models]
     machine = machine_info(device)
-    bicubic = evaluate(prepare_fast(parse_model_spec('Bicubic', data['scale']).build(), device, 'fp32'), pairs,
-                       data['scale'])
+    bicubic = evaluate(prepare_fast(parse_model_spec('Bicubic', data['scale'], prog=PROG).build(), device, 'fp32'),
+                       pairs, data['scale'])
     models = [train_one(spec, data, args, device, pairs) for spec in specs]
     machine['load_average_end'] = list(os.getloadavg())
     settings = dict(vars(args), scale=data['scale'], train_photos=data['train_photos'],
@@ -216,10 +216,8 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     stem = args.name or f"equal_budget_{device.type}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     text = markdown(result)
-    with open(osp.join(args.output_dir, stem + '.json'), 'w', encoding='utf-8') as f:
-        json.dump(result, f, indent=1)
-    with open(osp.join(args.output_dir, stem + '.md'), 'w', encoding='utf-8') as f:
-        f.write(text)
+    write_json(osp.join(args.output_dir, stem + '.json'), result, indent=1)
+    write_text(osp.join(args.output_dir, stem + '.md'), text)
     print(text)
     return result
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU check of issue 5 in one run (about 8 minutes on an H100/H200), from the repository root:
+# Every GPU check (CUDA tests, inference and training speed, equal-budget training, nccl) in one run
+# (about 8 minutes on an H100/H200), from the repository root:
 #
 #   bash benchmarks/gpu_check.sh
 #

@@ -1,7 +1,8 @@
 """Build the real-photo training set and held-out set used by the GPU check and the equal-budget runs.
 
 Photos are scikit-image's bundled real photographs (no download). Training photos are cut into HR
-sub-images with ``mrnet prepare``'s ``prepare_div2k`` (tile 192 px, step 96, MATLAB-bicubic LR x2) and
+sub-images with ``mrnet prepare``'s ``prepare_div2k`` (``mrnet_arch.core.prepare``; tile 192 px, step 96,
+MATLAB-bicubic LR x2) and
 packed into LMDBs; the held-out photos get BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx2/``) via
 ``prepare_benchmark``. No held-out photo is in the training set.
 
@@ -20,7 +21,7 @@ import cv2
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes)
-from mrnet_arch.prepare import prepare_benchmark, prepare_div2k  # noqa: E402
+from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k  # noqa: E402
 
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
 HOLDOUT_PHOTOS = ('coffee', 'chelsea')

@@ -17,7 +17,6 @@ so an interrupted run keeps the results of the configurations done.
 import argparse
 import datetime
 import glob
-import json
 import os
 import os.path as osp
 import re
@@ -118,10 +117,10 @@ def write_report(machine, args, results):
     if not_run:
         lines += ['', f"Not run (yet): {', '.join(not_run)}"]
     text = '\n'.join(lines) + '\n'
-    with open(osp.join(args.output_dir, args.name + '.json'), 'w', encoding='utf-8') as f:
-        json.dump({'machine': machine, 'settings': vars(args), 'results': results}, f, indent=1)
-    with open(osp.join(args.output_dir, args.name + '.md'), 'w', encoding='utf-8') as f:
-        f.write(text)
+    from mrnet_arch.core.files import write_json, write_text
+    report = {'machine': machine, 'settings': vars(args), 'results': results}
+    write_json(osp.join(args.output_dir, args.name + '.json'), report, indent=1)
+    write_text(osp.join(args.output_dir, args.name + '.md'), text)
     return text
 
 
@@ -140,9 +139,9 @@ def main(argv=None):
     p.add_argument('--name', default='train_throughput')
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
-    from mrnet_arch.machine import machine_info
-    import torch
-    machine = machine_info(torch.device('cuda' if torch.cuda.is_available() and not args.cpu else 'cpu'))
+    from mrnet_arch.core.device import resolve_device
+    from mrnet_arch.core.machine import machine_info
+    machine = machine_info(resolve_device('cpu' if args.cpu else 'auto'))
     results = []
     for config in args.configs:
         results.append(run_config(config, args))

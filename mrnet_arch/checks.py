@@ -25,11 +25,9 @@ import os
 import re
 from os import path as osp
 
-from mrnet_arch.prepare import IMAGE_EXTENSIONS
+from mrnet_arch.core.images import IMAGE_EXTENSIONS, image_size
 
 MAX_LISTED = 5
-_TAIL_BYTES = 1024
-_END_MARKERS = {'.png': b'IEND', '.jpg': b'\xff\xd9', '.jpeg': b'\xff\xd9'}
 
 
 class CheckError(ValueError):
@@ -255,33 +253,6 @@ def check_pretrained(opt, nets):
 # --------------------------------------------------------------------------------------------- datasets
 
 
-def image_size(path):
-    """Height and width of an image from its header, checking it is not cut short.
-
-    Args:
-        path (str): Image file.
-
-    Returns:
-        tuple[tuple[int, int] | None, str | None]: ``((h, w), None)``, or ``(None, problem)``.
-    """
-    from PIL import Image
-    ext = osp.splitext(path)[1].lower()
-    if ext not in IMAGE_EXTENSIONS:
-        return None, f'{path}: not an image (extension {ext!r}; expected one of {" ".join(IMAGE_EXTENSIONS)})'
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except Exception as e:  # noqa: BLE001  (unreadable for any reason)
-        return None, f'{path}: not a readable image ({type(e).__name__}: {e})'
-    marker = _END_MARKERS.get(ext)
-    if marker:
-        with open(path, 'rb') as f:
-            f.seek(max(0, os.path.getsize(path) - _TAIL_BYTES))
-            if marker not in f.read():
-                return None, f'{path}: cut short (no end-of-image marker {marker!r}); re-copy or remove it'
-    return (h, w), None
-
-
 def _size_problem(phase, scale, gt_size, gt, lq):
     """A message if the GT/LQ sizes (``(name, (h, w))``) do not fit ``scale`` for ``phase``, else None."""
     (gt_name, (gh, gw)), (lq_name, (lh, lw)) = gt, lq
@@ -306,7 +277,8 @@ def _folder_images(folder, where):
     if not names:
         raise CheckError(f'{where}: no images in {folder} (the folder is empty)')
     _raise_problems(f'{where}: {folder} holds files that are not images (move them out)', [
-        f'{n} (expected one of {" ".join(IMAGE_EXTENSIONS)})' for n in names if osp.splitext(n)[1].lower() not in IMAGE_EXTENSIONS
+        f'{n} (expected one of {" ".join(IMAGE_EXTENSIONS)})' for n in names
+        if osp.splitext(n)[1].lower() not in IMAGE_EXTENSIONS
     ])
     return names
 

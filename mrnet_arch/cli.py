@@ -16,7 +16,7 @@ COMMANDS = {
     'infer': ('mrnet_arch.infer:main', 'super-resolve your own images with trained weights'),
     'export': ('mrnet_arch.export:main', 'export weights to safetensors or ONNX'),
     'card': ('mrnet_arch.card:main', 'write a Markdown model card for a weight file'),
-    'bench': ('mrnet_arch.bench:main', 'compare models: params, MACs, latency, memory, PSNR/SSIM'),
+    'bench': ('mrnet_arch.bench.cli:main', 'compare models: params, MACs, latency, memory, PSNR/SSIM'),
     'contribute': ('mrnet_arch.contribute:main', 'write MRNet into a BasicSR checkout (archs, model, dataset, '
                    'options, model zoo)'),
 }

@@ -139,6 +139,7 @@ def load_resume_state(opt):
         dict | None: The training state, on the current CUDA device or the CPU.
     """
     import torch
+
     from basicsr.utils import check_resume
     device = torch.device('cuda', torch.cuda.current_device()) if opt.get('num_gpu', 0) else torch.device('cpu')
     path = state = None

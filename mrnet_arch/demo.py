@@ -17,7 +17,6 @@ The demo model is smaller than the paper's (``num_feat`` 32, ``num_block`` 4, T 
 few to leave bicubic behind within the demo's 15 minutes.
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -26,13 +25,15 @@ import time
 from os import path as osp
 
 import numpy as np
-import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
-from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.machine import machine_info
-from mrnet_arch.prepare import prepare_benchmark, prepare_div2k, read_image
+from mrnet_arch.core.device import resolve_device
+from mrnet_arch.core.evaluation import pair_by_stem, y_metrics
+from mrnet_arch.core.files import write_json
+from mrnet_arch.core.images import read_image
+from mrnet_arch.core.machine import machine_info
+from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
 from mrnet_arch.utils import project_root
 
 TRAIN_PHOTOS = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
@@ -81,25 +82,28 @@ def _run(args, log_hint):
 
 
 def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE):
-    """Y-channel PSNR/SSIM (crop border = scale) of the SR images and of MATLAB bicubic upsampling."""
+    """Y-channel PSNR/SSIM (crop border = scale) of the SR images and of MATLAB bicubic upsampling.
+
+    Args:
+        sr_dir (str): BasicSR's SR images (``<name>_<NAME>.png``).
+        gt_dir (str): GT images.
+        lr_dir (str): LR images (same names as the GT).
+        scale (int): The scale. Default: ``SCALE``.
+
+    Returns:
+        dict: Per photo ``{'mrnet': metrics, 'bicubic': metrics, 'sr_image': path}``, and ``'_mean'``.
+    """
     rows = {}
-    for name in sorted(os.listdir(gt_dir)):
-        stem = osp.splitext(name)[0]
-        gt = read_image(osp.join(gt_dir, name))
-        lr = read_image(osp.join(lr_dir, name))
-        sr_path = osp.join(sr_dir, f'{stem}_{NAME}.png')
-        sr = read_image(sr_path)
+    lr_of = dict(pair_by_stem(gt_dir, lr_dir, require_all=True))
+    for gt_path, sr_path in pair_by_stem(gt_dir, sr_dir, suffixes=(f'_{NAME}', ), require_all=True):
+        gt, lr, sr = (read_image(p, color=True) for p in (gt_path, lr_of[gt_path], sr_path))
         bic = np.clip(np.round(imresize(lr.astype(np.float32) / 255., scale) * 255.), 0, 255).astype(np.uint8)
-        rows[stem] = {
-            'mrnet': {'psnr': calculate_psnr(sr, gt, scale, test_y_channel=True),
-                      'ssim': calculate_ssim(sr, gt, scale, test_y_channel=True)},
-            'bicubic': {'psnr': calculate_psnr(bic, gt, scale, test_y_channel=True),
-                        'ssim': calculate_ssim(bic, gt, scale, test_y_channel=True)},
-            'sr_image': sr_path,
-        }
+        stem = osp.splitext(osp.basename(gt_path))[0]
+        rows[stem] = {'mrnet': y_metrics(sr, gt, scale), 'bicubic': y_metrics(bic, gt, scale), 'sr_image': sr_path}
     for method in ('mrnet', 'bicubic'):
         rows.setdefault('_mean', {})[method] = {
-            k: float(np.mean([r[method][k] for n, r in rows.items() if not n.startswith('_')])) for k in ('psnr', 'ssim')
+            k: float(np.mean([r[method][k] for n, r in rows.items() if not n.startswith('_')]))
+            for k in ('psnr', 'ssim')
         }
     return rows
 
@@ -154,14 +158,13 @@ def main(argv=None):
     sr_dir = osp.join(root, 'results', NAME, 'visualization', 'DemoHeldout')
     rows = evaluate(sr_dir, folders['gt'], folders[SCALE])
     out = osp.join(root, 'results', NAME, 'demo_results.json')
-    with open(out, 'w', encoding='utf-8') as f:
-        json.dump({
-            'command': ' '.join(['mrnet demo'] + argv),
-            'weights': weights,
-            'minutes': (time.time() - start) / 60,
-            'machine': machine_info(torch.device('cuda' if torch.cuda.is_available() else 'cpu')),
-            'results': rows,
-        }, f, indent=1)
+    write_json(out, {
+        'command': ' '.join(['mrnet demo'] + argv),
+        'weights': weights,
+        'minutes': (time.time() - start) / 60,
+        'machine': machine_info(resolve_device('auto')),
+        'results': rows,
+    }, indent=1)
     print('\nY-channel PSNR (dB) / SSIM on the held-out photos, x2, crop border 2:')
     print(report(rows))
     gain = rows['_mean']['mrnet']['psnr'] - rows['_mean']['bicubic']['psnr']

@@ -17,7 +17,8 @@ import warnings
 
 import torch
 
-from mrnet_arch.weights import CONFIG_METADATA_KEY, WeightsError, add_weights_arguments, load_model
+from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.weights import CONFIG_METADATA_KEY, WeightsError, load_model
 
 DEFAULT_OPSET = 17
 

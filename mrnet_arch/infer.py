@@ -10,16 +10,17 @@ Image kinds are kept:
   interpolation (``cv2.INTER_CUBIC``) and clipped to its range.
 
 The output keeps the input's file format (JPEG written at quality 95) and name, plus ``--suffix``.
-The file types are ``mrnet prepare``'s (``mrnet_arch.prepare.IMAGE_EXTENSIONS``); ``.ppm`` files are
-read as colour and ``.pgm`` files as grayscale, so their outputs can be written in the same format.
+The file types are ``mrnet_arch.core.images.IMAGE_EXTENSIONS`` (those of ``mrnet prepare``); ``.ppm`` files
+are read as colour and ``.pgm`` files as grayscale, so their outputs can be written in the same format. Images
+are read and written by ``mrnet_arch.core.images`` (outputs atomically: an output file that exists is complete).
 
-``--precision bf16`` / ``fp16`` runs the network through ``mrnet_arch.fast.prepare_fast`` (autocast, the
+``--precision bf16`` / ``fp16`` runs the network through ``mrnet_arch.core.fast.prepare_fast`` (autocast, the
 output head kept in float32); ``fp16`` needs ``--device cuda``.
 
-Tiling (``--tile N``) cuts the input into N x N tiles, runs each with ``--tile-pad P`` extra input
-pixels on every side and keeps only the tile's own part of the output. The default pad is the
-model's receptive-field radius (``mrnet_arch.weights.receptive_radius``): every kept output pixel
-then sees exactly the input it sees untiled, so tiled and untiled outputs agree up to float rounding
+Tiling (``--tile N``, ``mrnet_arch.core.tiling.tiled_forward``) cuts the input into N x N tiles, runs each
+with ``--tile-pad P`` extra input pixels on every side and keeps only the tile's own part of the output. The
+default pad is the model's receptive-field radius (``mrnet_arch.core.arch_info.receptive_radius``): every kept
+output pixel then sees exactly the input it sees untiled, so tiled and untiled outputs agree up to float rounding
 (far below 1/255). A smaller pad is faster but only approximately equal.
 """
 import argparse
@@ -31,81 +32,22 @@ import cv2
 import numpy as np
 import torch
 
-from mrnet_arch.fast import prepare_fast
-from mrnet_arch.prepare import IMAGE_EXTENSIONS
-from mrnet_arch.weights import WeightsError, add_weights_arguments, load_model, receptive_radius
-
-PRECISIONS = ('fp32', 'bf16', 'fp16')
-_MAX_VALUES = {np.dtype(np.uint8): 255., np.dtype(np.uint16): 65535.}
-
-
-class ImageError(Exception):
-    """An input image that cannot be read or processed."""
-
-
-def tiled_forward(net, x, scale, tile=None, tile_pad=0):
-    """Run ``net`` on ``x`` whole or tile by tile.
-
-    Args:
-        net (callable): Maps a [B, C, h, w] tensor to [B, C', h*scale, w*scale].
-        x (torch.Tensor): Input, [B, C, H, W].
-        scale (int): Upsampling factor of ``net``.
-        tile (int | None): Tile size in input pixels; None or 0 (or a tile covering the whole input)
-            runs the input whole.
-        tile_pad (int): Input pixels added on every side of a tile (clipped at the image border) and
-            cropped from its output.
-
-    Returns:
-        torch.Tensor: The output, [B, C', H*scale, W*scale].
-    """
-    b, _, h, w = x.shape
-    if not tile or (tile >= h and tile >= w):
-        return net(x)
-    if tile < 1 or tile_pad < 0:
-        raise ValueError(f'tile must be >= 1 and tile_pad >= 0, got {tile} and {tile_pad}')
-    out = None
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            py0, px0 = max(y0 - tile_pad, 0), max(x0 - tile_pad, 0)
-            py1, px1 = min(y1 + tile_pad, h), min(x1 + tile_pad, w)
-            part = net(x[:, :, py0:py1, px0:px1])
-            if out is None:
-                out = part.new_empty(b, part.shape[1], h * scale, w * scale)
-            oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
-                part[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
-    return out
-
-
-def read_image(path):
-    """Read an image as (float32 HWC array in [0, 1] with 1, 3 or 4 channels, BGR order; its dtype).
-
-    Raises:
-        ImageError: The file cannot be decoded or has an unsupported bit depth.
-    """
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ImageError(f'cannot read image {path} (missing, corrupt or not an image)')
-    if img.dtype not in _MAX_VALUES:
-        raise ImageError(f'{path}: unsupported pixel type {img.dtype}, expected 8-bit or 16-bit integers')
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.shape[2] not in (1, 3, 4):
-        raise ImageError(f'{path}: unsupported channel count {img.shape[2]}, expected 1, 3 or 4')
-    return img.astype(np.float32) / _MAX_VALUES[img.dtype], img.dtype
-
-
-def _to_dtype(img, dtype):
-    """Float [0, 1] array -> ``dtype`` (clipped and rounded)."""
-    return (np.clip(img, 0, 1) * _MAX_VALUES[np.dtype(dtype)]).round().astype(dtype)
+from mrnet_arch.core import images
+from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.device import resolve_device
+from mrnet_arch.core.fast import prepare_fast
+from mrnet_arch.core.images import IMAGE_EXTENSIONS, ImageError
+from mrnet_arch.core.precision import AUTOCAST_PRECISIONS as PRECISIONS
+from mrnet_arch.core.tiling import tiled_forward
+from mrnet_arch.weights import WeightsError, load_model
 
 
 class Upscaler:
     """Applies a loaded network to images (numpy, BGR(A) float [0, 1]), keeping their kind.
 
     Args:
-        net (torch.nn.Module): The network; prepared in place by ``mrnet_arch.fast.prepare_fast``
+        net (torch.nn.Module): The network; prepared in place by ``mrnet_arch.core.fast.prepare_fast``
             (eval mode, moved to ``device``; in bf16/fp16 its output head wrapped to run in float32).
         config (dict): Its config (``mrnet_arch.weights.load_model``).
         device (torch.device): Device to run on.
@@ -165,9 +107,7 @@ class Upscaler:
 def list_inputs(path):
     """The image files of ``path`` (a file, or a folder's image files by name; not recursive)."""
     if osp.isdir(path):
-        return sorted(
-            osp.join(path, f) for f in os.listdir(path)
-            if f.lower().endswith(IMAGE_EXTENSIONS) and osp.isfile(osp.join(path, f)))
+        return [osp.join(path, f) for f in images.list_images(path)]
     if osp.isfile(path):
         return [path]
     raise FileNotFoundError(f'--input {path}: no such file or folder')
@@ -206,36 +146,13 @@ def plan_outputs(inputs, output_dir, suffix, overwrite):
     for i, o in enumerate(outputs):
         j = seen.setdefault(folded(o), i)
         if j != i:
-            raise ValueError(f'{inputs[j]} and {inputs[i]} map to output names that differ only in case ({osp.basename(o)}), '
-                             'which is the same file on case-insensitive file systems: process them separately '
-                             'or rename one')
+            raise ValueError(f'{inputs[j]} and {inputs[i]} map to output names that differ only in case '
+                             f'({osp.basename(o)}), which is the same file on case-insensitive file systems: '
+                             'process them separately or rename one')
     existing = [o for o in outputs if osp.exists(o)]
     if existing and not overwrite:
         raise ValueError(f'{len(existing)} output file(s) exist, e.g. {existing[:3]}: pass --overwrite to replace')
     return outputs
-
-
-def write_image(path, img, dtype):
-    """Write a float [0, 1] HWC image as ``dtype``; raises ``ImageError`` if it cannot be written."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.lower().endswith(('.jpg', '.jpeg')) else []
-    data = _to_dtype(img, dtype)
-    if data.shape[2] == 1:
-        data = data[:, :, 0]
-    if not cv2.imwrite(path, data, params):
-        raise ImageError(f'cannot write {path}')
-
-
-def resolve_device(name):
-    """'auto' -> CUDA if available else CPU; 'cuda' or 'cuda:N' without CUDA is a ``ValueError``."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f'--device {name}: not a device ({err})') from err
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {name}: CUDA is not available (use --device cpu or auto)')
-    return device
 
 
 def build_parser():
@@ -283,8 +200,8 @@ def main(argv=None):
     failed = []
     for src, dst in zip(tqdm(inputs, desc=f'x{upscaler.scale}', unit='img', file=sys.stderr), outputs):
         try:
-            img, dtype = read_image(src)
-            write_image(dst, upscaler.upscale(img), dtype)
+            img, dtype = images.to_float(images.read_image(src))
+            images.write_image(dst, images.from_float(upscaler.upscale(img), dtype))
         except ImageError as err:
             tqdm.write(f'skipped: {err}', file=sys.stderr)
             failed.append(src)

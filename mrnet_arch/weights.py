@@ -23,11 +23,11 @@ the one of the two that, like MRNet, adds x_0 after every recursion). Use
 ``overrides={'recursive_module': 'baseline'}`` or export to safetensors with the right config to settle
 it.
 """
-import json
 import re
 from collections import OrderedDict
 
 from mrnet_arch.archs.mrnet_arch import MRNet, MultiScaleMRNet
+from mrnet_arch.core.files import json_object
 from mrnet_arch.models.mrnet_model import WeightsError, read_state_dict  # noqa: F401  (re-exported)
 
 CONFIG_METADATA_KEY = 'mrnet_config'
@@ -108,32 +108,7 @@ def infer_config(state_dict):
 def config_from_metadata(metadata, path='weights'):
     """The ``mrnet_config`` entry of safetensors metadata as a dict (``{}`` when absent)."""
     text = (metadata or {}).get(CONFIG_METADATA_KEY)
-    return json_object(text, f'{path}: metadata {CONFIG_METADATA_KEY!r}') if text else {}
-
-
-def json_object(text, source):
-    """Parse JSON text that must hold an object (a dict).
-
-    Args:
-        text (str): The JSON text.
-        source (str): What the text is, for error messages (e.g. ``'--results r.json'``).
-
-    Raises:
-        WeightsError: Invalid JSON, or not an object.
-    """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise WeightsError(f'{source} is not valid JSON: {err}') from err
-    if not isinstance(data, dict):
-        raise WeightsError(f'{source} must be a JSON object, found {type(data).__name__}')
-    return data
-
-
-def add_weights_arguments(parser):
-    """Add the ``--weights`` and ``--no-ema`` options shared by the ``mrnet`` subcommands."""
-    parser.add_argument('--weights', required=True, help='weights: BasicSR .pth, plain state dict or .safetensors')
-    parser.add_argument('--no-ema', action='store_true', help="use a checkpoint's params, not params_ema")
+    return json_object(text, f'{path}: metadata {CONFIG_METADATA_KEY!r}', WeightsError) if text else {}
 
 
 def scales_of(config):
@@ -215,27 +190,3 @@ def load_model(path, scale=None, device='cpu', prefer_ema=True, overrides=None):
     state_dict, metadata = read_state_dict(path, prefer_ema=prefer_ema)
     net, config = build_from_state_dict(state_dict, path, metadata, scale, overrides)
     return net.to(device), config
-
-
-def receptive_radius(config, scale=None):
-    """How many input pixels beyond a pixel can change its output (the receptive field's radius).
-
-    SFE: 7x7 and 3x3 convs (3 + 1); each of the T recursions: the ConvBlock's 2 * num_block + 1 3x3 convs
-    (the 1x1 input encoder and memory updater add nothing); fusion: ShuffleConv kernel // 2, or 1 for
-    the 3x3 conv of 'conv1x1'; reconstruction: two 3x3 convs at the output resolution, ceil(2 / s)
-    input pixels.
-
-    Args:
-        config (dict): Arch config (``infer_config``).
-        scale (int | None): Scale for MultiScaleMRNet. Default: its ``upscale`` or first scale.
-
-    Returns:
-        int: The radius in input pixels.
-    """
-    if config['type'] == 'MultiScaleMRNet':
-        scale = int(scale or config.get('upscale') or config['upscales'][0])
-        t = dict(zip(config['upscales'], config['num_recursions']))[scale]
-    else:
-        scale, t = config['upscale'], config['num_recursion']
-    fusion = 1 if config.get('fusion', 'shuffleconv') == 'conv1x1' else config.get('shuffle_kernel', 1) // 2
-    return 4 + t * (2 * config['num_block'] + 1) + fusion + -(-2 // scale)

@@ -9,7 +9,6 @@ import numpy as np
 import yaml
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
-
 from _tiny import REPO, env  # noqa: E402,F401  (REPO is re-exported for the tests)
 
 

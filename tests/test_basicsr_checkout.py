@@ -30,7 +30,8 @@ BENCHMARKS = {  # benchmark -> real photos (skimage name, height, width)
     'Manga109': {'hubble.png': ('hubble_deep_field', 60, 72)},
 }
 SMALL = ['num_gpu=0', 'manual_seed=3']
-SMALL_TRAIN = SMALL + ['logger:print_freq=1', 'datasets:train:num_worker_per_gpu=0', 'datasets:train:batch_size_per_gpu=2',
+SMALL_TRAIN = SMALL + ['logger:print_freq=1', 'datasets:train:num_worker_per_gpu=0',
+                       'datasets:train:batch_size_per_gpu=2',
                        'datasets:train:dataset_enlarge_ratio=1', 'train:total_iter=4', 'val:val_freq=2',
                        'logger:save_checkpoint_freq=2', 'network_g:num_feat=8', 'network_g:num_block=1']
 
@@ -88,8 +89,8 @@ def test_contribution_is_idempotent_and_never_overwrites(checkout, tmp_path):
     arch = osp.join(checkout, 'basicsr', 'archs', 'mrnet_arch.py')
     with open(arch, 'a', encoding='utf-8') as f:
         f.write('# a local edit\n')
-    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'basicsr', checkout], env=env(str(tmp_path)),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'basicsr', checkout],
+                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert 'basicsr/archs/mrnet_arch.py' in proc.stderr and '--overwrite' in proc.stderr
     with open(arch, encoding='utf-8') as f:

@@ -12,9 +12,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch import MRNet
-from mrnet_arch.bench import PadCrop, main, parse_model_spec, run
-from mrnet_arch.complexity import count_macs, count_params
-from mrnet_arch.fast import prepare_fast
+from mrnet_arch.bench import main, parse_model_spec, run
+from mrnet_arch.core.complexity import count_macs, count_params
+from mrnet_arch.core.fast import prepare_fast
+from mrnet_arch.core.specs import PadCrop
 
 TINY_MRNET = 'MRNet:num_feat=8,num_block=1,num_recursion=2'
 TINY_EDSR = 'EDSR:num_in_ch=3,num_out_ch=3,num_feat=8,num_block=1'
@@ -35,7 +36,7 @@ def photo_benchmark(tmp_path_factory):
     import cv2
     from skimage import data
 
-    from mrnet_arch.prepare import prepare_benchmark
+    from mrnet_arch.core.prepare import prepare_benchmark
     src = tmp_path_factory.mktemp('photos')
     for name in ('coffee', 'chelsea'):
         img = getattr(data, name)()[60:156, 100:220]
@@ -102,6 +103,7 @@ def test_bench_writes_reports_with_counts(tmp_path, photo_benchmark):
 def test_bench_psnr_matches_basicsr_metric(tmp_path, photo_benchmark):
     """Bicubic's PSNR from bench equals basicsr's calculate_psnr on basicsr's own bicubic upscale."""
     import cv2
+
     from basicsr.metrics import calculate_psnr
     from basicsr.utils.matlab_functions import imresize
     result = run(['--models', 'Bicubic', '--device', 'cpu', '--precision', 'fp32', '--skip-latency',
@@ -161,7 +163,7 @@ def test_padcrop_pads_to_the_window_and_crops_back():
 
 
 # --------------------------------------------------------------------------------------------------
-# mrnet_arch.fast
+# mrnet_arch.core.fast
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def tiny_mrnet():
@@ -250,7 +252,7 @@ def test_unsafe_weights_stop_with_the_weights_error(tmp_path):
 
 
 def test_device_errors_are_infers(monkeypatch):
-    from mrnet_arch.bench import _resolve_device
+    from mrnet_arch.bench.cli import _resolve_device
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     assert _resolve_device('auto') == torch.device('cpu')
     with pytest.raises(SystemExit, match='--device cuda:1: CUDA is not available'):

@@ -16,11 +16,11 @@ import re
 
 import numpy as np
 import pytest
+from browser import Browser, file_url, require_browser
+from test_compare_render import photo, stand_ins
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
-from browser import Browser, file_url, require_browser
 from mrnet_arch.compare import crops, figure, page
-from test_compare_render import photo, stand_ins
 
 IMAGES = ('chelsea', 'coffee')
 

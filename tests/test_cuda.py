@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
 
 def _photo_pair(n=2, gt_size=64, scale=2):
     """``n`` GT crops of skimage's astronaut photo and their MATLAB-bicubic LR, as float NCHW tensors in [0, 1]."""
-    from basicsr.utils.matlab_functions import imresize
     from skimage import data
+
+    from basicsr.utils.matlab_functions import imresize
     img = data.astronaut().astype(np.float64) / 255.
     gts, lqs = [], []
     for i in range(n):

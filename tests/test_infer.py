@@ -8,8 +8,10 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet
-from mrnet_arch.infer import main, tiled_forward
-from mrnet_arch.weights import infer_config, receptive_radius
+from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.core.tiling import tiled_forward
+from mrnet_arch.infer import main
+from mrnet_arch.weights import infer_config
 
 
 def _astronaut(height, width):

@@ -121,4 +121,3 @@ def test_generated_files_are_up_to_date():
     proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'make_options.py'), '--check'],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-

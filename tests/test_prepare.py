@@ -12,7 +12,7 @@ from _photos import write_photos
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import imfrombytes
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch import prepare
+from mrnet_arch.core import prepare
 from mrnet_arch.prepare import main
 
 SCALES = (2, 3, 4)
@@ -70,7 +70,7 @@ def test_div2k_layout_keys_and_bicubic(div2k):
             hr = cv2.imread(osp.join(hr_dir, name), cv2.IMREAD_UNCHANGED)
             lr = matlab_lr(hr, s)
             tops, lefts = starts(hr.shape[0], 48, 36), starts(hr.shape[1], 48, 36)
-            for i, (t, l) in enumerate([(t, l) for t in tops for l in lefts], 1):
+            for i, (t, l) in enumerate([(t, l) for t in tops for l in lefts], 1):  # noqa: E741
                 key = f'{name[:4]}_s{i:03d}'
                 np.testing.assert_array_equal(hr_lmdb[key], hr[t:t + 48, l:l + 48])
                 np.testing.assert_array_equal(lr_lmdb[key], lr[t // s:t // s + 48 // s, l // s:l // s + 48 // s])

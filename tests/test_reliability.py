@@ -359,6 +359,7 @@ def test_matching_weights_in_every_format_the_model_loads_pass(case, root):
     """BasicSR checkpoints, plain state dicts and safetensors: what MRNetModel.load_network reads, the check
     accepts."""
     from safetensors.torch import save_file
+
     from mrnet_arch import MRNet
     state = MRNet(**{k: v for k, v in case['network_g'].items() if k != 'type'}).state_dict()
     files = {'ckpt.pth': lambda p: torch.save({'params_ema': state}, p),
@@ -398,7 +399,8 @@ def test_test_entry_checks_the_benchmark_folder(case, root):
                 'path': {'pretrain_network_g': weights, 'strict_load_g': True},
                 'val': {'save_img': False, 'metrics': case['val']['metrics']}}
     yml = _tiny.write_yml(test_opt, str(root / 'test.yml'))
-    with pytest.raises(SystemExit, match=r'(?s)mrnet test: .*datasets:test_1:dataroot_lq: unreadable images.*0000\.png'):
+    message = r'(?s)mrnet test: .*datasets:test_1:dataroot_lq: unreadable images.*0000\.png'
+    with pytest.raises(SystemExit, match=message):
         entry.test(['-opt', yml])
     assert not (root / 'results').exists()
 

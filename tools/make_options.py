@@ -23,8 +23,13 @@ from os import path as osp
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # run from a checkout
+
+import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
+from basicsr.utils.options import ordered_yaml  # noqa: E402
+from mrnet_arch.archs.mrnet_arch import PAPER_RECURSIONS  # noqa: E402
+
 SCALES = (2, 3, 4)
-RECURSIONS = {2: 4, 3: 6, 4: 8}
 BENCHMARKS = ('Set5', 'Set14', 'B100', 'Urban100', 'Manga109')
 TABLE1 = ('baseline', 'residual', 'input_encoder', 'memory_updater', 'mrm')
 SWEEP = (2, 4, 6, 8, 10)
@@ -33,9 +38,6 @@ ABLATION_ITERS = 400000
 
 def _loader_dumper():
     # BasicSR's own ordered loader (what parse_options uses), and a dumper that keeps key order
-    sys.path.insert(0, ROOT)
-    import mrnet_arch  # noqa: F401  (compat before basicsr)
-    from basicsr.utils.options import ordered_yaml
     return ordered_yaml()
 
 
@@ -80,7 +82,7 @@ def test_options(scale, network_g, name, pretrain):
 
 def multiscale_network():
     return OrderedDict(type='MultiScaleMRNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=10,
-                       upscales=list(SCALES), num_recursions=[RECURSIONS[s] for s in SCALES], img_range=255.,
+                       upscales=list(SCALES), num_recursions=[PAPER_RECURSIONS[s] for s in SCALES], img_range=255.,
                        rgb_mean=[0.4488, 0.4371, 0.4040])
 
 

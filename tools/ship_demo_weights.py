@@ -20,7 +20,7 @@ from os import path as osp
 import torch
 import yaml
 
-from mrnet_arch.machine import cpu_model
+from mrnet_arch.core.machine import cpu_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EXP = osp.join(ROOT, 'experiments', 'MRNet_demo_x2_pretrain')
@@ -31,7 +31,8 @@ def main():
     src = osp.join(EXP, 'models', 'net_g_latest.pth')
     logs = sorted(glob.glob(osp.join(EXP, 'train_MRNet_demo_x2_pretrain_*.log')))
     if not osp.isfile(src) or not logs:
-        sys.exit(f'no finished pre-training run in {EXP}: run mrnet train -opt options/demo/pretrain_MRNet_demo_x2.yml')
+        sys.exit(f'no finished pre-training run in {EXP}: '
+                 'run mrnet train -opt options/demo/pretrain_MRNet_demo_x2.yml')
     log = open(logs[-1], encoding='utf-8').read()
     with open(osp.join(EXP, 'pretrain_MRNet_demo_x2.yml'), encoding='utf-8') as f:
         opt = yaml.safe_load(f)
@@ -49,6 +50,9 @@ def main():
     torch.save({'params': params}, dst)
     sha = hashlib.sha256(open(dst, 'rb').read()).hexdigest()
     n_params = sum(v.numel() for v in params.values())
+    machine = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+               f"CUDA {'yes' if torch.cuda.is_available() else 'no'}")
+    monitoring = 'monitoring only: the last weights were shipped, not the best-scoring'
     text = f"""# Provenance of MRNet_demo_x2.pth
 
 The weights `mrnet demo` starts from. Trained from scratch, once, by
@@ -64,8 +68,8 @@ motorcycle_left, motorcycle_right, rocket; 120 px sub-images, MATLAB-bicubic x2 
 | model | MRNet x2, num_feat 32, num_block 4, T = 3 ({n_params:,} parameters) |
 | training | {max(iters) if iters else '?'} iterations, {setting} |
 | wall time | {consumed.group(1) if consumed else '?'} (started {stamps[0] if stamps else '?'}) |
-| machine | {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'} |
-| validation Y-PSNR on the held-out photos (monitoring only: the last weights were shipped, not the best-scoring) | {' → '.join(psnr)} dB (every 500 iterations, then final) |
+| machine | {machine} |
+| validation Y-PSNR on the held-out photos ({monitoring}) | {' → '.join(psnr)} dB (every 500 iterations, then final) |
 | file | `{osp.basename(dst)}`: `{{'params': state_dict}}`, float32, loaded with `weights_only=True` |
 | sha256 | `{sha}` |
 | written | {datetime.date.today().isoformat()} by `tools/ship_demo_weights.py` |

@@ -15,7 +15,6 @@ from torch import nn as nn
 from basicsr.utils.matlab_functions import calculate_weights_indices
 from basicsr.utils.registry import ARCH_REGISTRY
 
-
 MATRIX_CACHE_SIZE = 16  # matrices kept; 2 per image size (height, width)
 
 

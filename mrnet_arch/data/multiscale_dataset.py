@@ -14,11 +14,10 @@ import copy
 import os
 
 from torch.utils import data as data
-from torchvision.transforms.functional import normalize
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.data.transforms import augment, paired_random_crop
-from basicsr.utils import FileClient, bgr2ycbcr, img2tensor, imfrombytes
+from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
 
@@ -128,9 +127,10 @@ class MultiScalePairedImageDataset(data.Dataset):
             if self.opt.get('color') == 'y':
                 gt, lq = bgr2ycbcr(gt, y_only=True)[..., None], bgr2ycbcr(lq, y_only=True)[..., None]
             gt, lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
-            if base.mean is not None or base.std is not None:
-                normalize(lq, base.mean, base.std, inplace=True)
-                normalize(gt, base.mean, base.std, inplace=True)
+            if base.mean is not None or base.std is not None:  # as PairedImageDataset's normalize
+                mean = lq.new_tensor(base.mean if base.mean is not None else 0.).view(-1, 1, 1)
+                std = lq.new_tensor(base.std if base.std is not None else 1.).view(-1, 1, 1)
+                lq, gt = (lq - mean) / std, (gt - mean) / std
             sample.update({f'lq_x{scale}': lq, f'gt_x{scale}': gt, f'lq_path_x{scale}': lq_path})
         return sample
 

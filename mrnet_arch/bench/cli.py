@@ -1,0 +1,222 @@
+"""``mrnet bench``: compare SR models side by side, like the paper's Table 3 and Figure 9.
+
+For each model: parameters, MACs at a 1280x720 output (or at ``--lr-size``), median latency per
+precision (CUDA events on GPU; ``time.perf_counter`` on CPU; warm-up runs first), peak memory
+(``torch.cuda.max_memory_allocated`` on GPU; on CPU the rise of the process's peak RSS during one
+forward, read from ``/proc/self/status`` after resetting it, or 'n/a' where that is not possible),
+and, for models with weights (and Bicubic) and ``--benchmarks`` folders in BasicSR's Set5 layout
+(``GTmod12/`` + ``LRbicx{s}/``), Y-channel PSNR/SSIM per dataset with ``crop_border = scale``.
+
+Models are given as model specs (``mrnet_arch.core.specs``): a preset name (``MRNet``, ``MRNet-MS``,
+``EDSR-baseline``, ``RCAN``, ``SwinIR``, ``Bicubic``, with optional overrides ``MRNet:num_feat=32``), a
+registered arch with keyword arguments (``EDSR:num_feat=64,num_block=16``), an option YAML (its ``network_g``
+and ``path: pretrain_network_g``), any of these with a label (``small=MRNet:num_feat=32``).
+
+Outputs (``--output-dir``, default ``benchmarks/results/``): ``NAME.json``, ``NAME.md`` and with
+``--plot`` ``NAME.png``: PSNR vs parameters when PSNR was measured, else MACs and latency vs
+parameters (the figure title says which).
+"""
+import argparse
+import copy
+import datetime
+import os
+import os.path as osp
+import statistics
+import sys
+
+import torch
+
+import mrnet_arch  # noqa: F401  (compat fixes + registration)
+from mrnet_arch.bench.measure import measure_latency, measure_peak_memory
+from mrnet_arch.bench.report import markdown_report, plot_report
+from mrnet_arch.bench.score import load_benchmarks, score_model
+from mrnet_arch.core import specs as model_specs
+from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
+from mrnet_arch.core.device import resolve_device
+from mrnet_arch.core.fast import prepare_fast
+from mrnet_arch.core.files import write_json, write_text
+from mrnet_arch.core.machine import machine_info
+from mrnet_arch.core.precision import PRECISION_NAMES
+from mrnet_arch.core.specs import PRESET_NAMES, PadCrop
+from mrnet_arch.utils import project_root
+
+PROG = 'mrnet bench'
+
+
+def parse_model_spec(text, scale):
+    """``mrnet_arch.core.specs.parse_model_spec`` with this command's name in its messages."""
+    return model_specs.parse_model_spec(text, scale, prog=PROG)
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+def _parser():
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--models', nargs='+', default=['MRNet', 'EDSR-baseline', 'RCAN', 'SwinIR', 'Bicubic'],
+                   help=f'presets {", ".join(PRESET_NAMES)}, ARCH:k=v,..., option YAMLs, optionally LABEL=...')
+    p.add_argument('--scale', type=int, default=2)
+    p.add_argument('--device', default='auto', help='auto (cuda if available), cpu, cuda or cuda:N')
+    p.add_argument('--precision', nargs='+', default=['fp32', 'bf16'], choices=PRECISION_NAMES)
+    p.add_argument('--lr-size', nargs=2, type=int, metavar=('H', 'W'),
+                   help='input size; default: the input of a 1280x720 output at --scale')
+    p.add_argument('--weights', nargs='+', default=[], metavar='LABEL=PATH')
+    p.add_argument('--benchmarks', nargs='+', default=[], metavar='DIR',
+                   help='folders with GTmod12/ and LRbicx{scale}/ for Y-PSNR/SSIM (models with weights, Bicubic)')
+    p.add_argument('--repeat', type=int, default=20, help='timed runs per model and precision (median reported)')
+    p.add_argument('--warmup', type=int, default=None, help='untimed runs first (default 3; 10 with --compile)')
+    p.add_argument('--no-channels-last', dest='channels_last', action='store_false')
+    p.add_argument('--compile', action='store_true', help='torch.compile the models (CUDA only)')
+    p.add_argument('--compile-mode', default=None, help="torch.compile mode, e.g. 'reduce-overhead' (CUDA graphs)")
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (torch.set_num_threads)')
+    p.add_argument('--no-tf32', dest='tf32', action='store_false', help='CUDA fp32 without TF32 (default: TF32 on)')
+    p.add_argument('--skip-latency', action='store_true', help='params, MACs and metrics only')
+    p.add_argument('--output-dir', default=None, help='default: benchmarks/results/ under the project root')
+    p.add_argument('--name', default=None, help='file name stem (default bench_<device>_x<scale>_<date>)')
+    p.add_argument('--plot', action='store_true', help='write a PNG plot (needs matplotlib)')
+    p.add_argument('--note', default=None, help='free text stored in the report (e.g. machine load)')
+    return p
+
+
+def _resolve_device(name):
+    try:
+        return resolve_device(name)
+    except ValueError as err:
+        raise SystemExit(f'{PROG}: {err}') from err
+
+
+def bench_model(spec, args, device, lr_size, pairs):
+    """All measurements of one model.
+
+    Args:
+        spec (ModelSpec): The model.
+        args (argparse.Namespace): The parsed options.
+        device (torch.device): Where it runs.
+        lr_size (list[int]): Input (h, w).
+        pairs (dict): ``mrnet_arch.bench.score.load_benchmarks`` result (may be empty).
+
+    Returns:
+        dict: Its counts, latency and peak memory per precision, metrics per dataset and precision, errors.
+    """
+    scale = args.scale
+    net = spec.build()
+    wrapped = PadCrop(net, spec.multiple, scale)
+    padded = list(wrapped.padded_size(*lr_size))
+    has_params = count_params(net) > 0
+    try:
+        macs = count_macs(wrapped, lr_size=tuple(lr_size), scale=scale)
+    except Exception as e:  # noqa: BLE001  (report, keep going with the other numbers)
+        macs, macs_error = None, f'{type(e).__name__}: {e}'
+    else:
+        macs_error = None
+    result = {
+        'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'source': spec.source,
+        'weights': spec.weights_path(), 'multiple': spec.multiple, 'params': count_params(net), 'macs': macs,
+        'padded_lr_size': padded, 'latency_ms': {}, 'peak_memory': {}, 'metrics': {}, 'errors': {},
+    }
+    if macs_error:
+        result['errors']['macs'] = macs_error
+    x = torch.rand(1, 3, *lr_size, generator=torch.Generator().manual_seed(0))
+    for precision in args.precision:
+        try:
+            fast = prepare_fast(copy.deepcopy(wrapped), device, precision, channels_last=args.channels_last,
+                                compile=args.compile, compile_mode=args.compile_mode)
+            if not args.skip_latency:
+                times = measure_latency(fast, x, args.warmup, args.repeat)
+                result['latency_ms'][precision] = {
+                    'median': statistics.median(times), 'min': min(times), 'max': max(times), 'runs': times}
+                result['peak_memory'][precision] = measure_peak_memory(fast, x)
+            if pairs and (spec.weights or not has_params):
+                for dataset, metrics in score_model(fast, pairs, scale, PROG).items():
+                    result['metrics'].setdefault(dataset, {})[precision] = metrics
+        except (RuntimeError, ValueError) as e:  # e.g. out of memory, unsupported precision on this device
+            result['errors'][precision] = f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'
+        finally:
+            fast = None
+            if device.type == 'cuda':
+                torch.cuda.empty_cache()
+        lat = result['latency_ms'].get(precision)
+        print(f"[bench] {spec.label:>16} {precision:>9}: "
+              f"{'latency %.2f ms' % lat['median'] if lat else result['errors'].get(precision, 'done')}",
+              flush=True)
+    return result
+
+
+def run(argv=None):
+    """Run the benchmark.
+
+    Args:
+        argv (list[str] | None): The options (default: ``sys.argv[1:]``).
+
+    Returns:
+        dict: The result (machine, settings, one dict per model, file paths), also written to files.
+    """
+    args = _parser().parse_args(argv)
+    device = _resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+        torch.backends.cudnn.benchmark = True
+    if args.warmup is None:
+        args.warmup = 10 if args.compile else 3
+    if args.repeat < 1:
+        raise SystemExit(f'{PROG}: --repeat must be >= 1')
+    lr_size = list(args.lr_size) if args.lr_size else list(lr_size_for_output(args.scale, HD_OUTPUT))
+    specs = [parse_model_spec(m, args.scale) for m in args.models]
+    labels = [s.label for s in specs]
+    for item in args.weights:
+        label, eq, path = item.partition('=')
+        if not eq or label not in labels:
+            raise SystemExit(f'{PROG}: --weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
+        spec = specs[labels.index(label)]
+        spec.weights, spec.weights_base = path, None
+    for spec in specs:
+        spec.check_weights()
+    pairs = load_benchmarks(args.benchmarks, args.scale, PROG)
+    machine = machine_info(device)
+    settings = {
+        'scale': args.scale, 'lr_size': lr_size, 'output_size': [lr_size[0] * args.scale, lr_size[1] * args.scale],
+        'precisions': args.precision, 'repeat': args.repeat, 'warmup': args.warmup,
+        'channels_last': args.channels_last, 'compile': args.compile, 'compile_mode': args.compile_mode,
+        'tf32': args.tf32 if device.type == 'cuda' else None, 'benchmarks': args.benchmarks, 'note': args.note,
+        'argv': list(sys.argv[1:] if argv is None else argv),
+    }
+    print(f"[bench] {machine['device_name']} ({device}), input {lr_size[1]}x{lr_size[0]}, x{args.scale}, "
+          f"precisions {args.precision}", flush=True)
+    models = [bench_model(spec, args, device, lr_size, pairs) for spec in specs]
+    machine['load_average_end'] = list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
+    memory_kind = ('torch.cuda.max_memory_allocated during one forward (weights, input, activations)'
+                   if device.type == 'cuda' else
+                   next((v['kind'] for r in models for v in r['peak_memory'].values()), 'not measured'))
+    result = {'machine': machine, 'settings': settings, 'memory_kind': memory_kind, 'models': models}
+
+    out_dir = args.output_dir or osp.join(project_root(), 'benchmarks', 'results')
+    os.makedirs(out_dir, exist_ok=True)
+    stem = args.name or f"bench_{device.type}_x{args.scale}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    paths = {'json': osp.join(out_dir, stem + '.json'), 'md': osp.join(out_dir, stem + '.md')}
+    if args.plot:
+        paths['png'] = osp.join(out_dir, stem + '.png')
+        result['plot'] = {'path': paths['png'], 'title': plot_report(result, paths['png'])}
+    markdown = markdown_report(result)
+    if args.plot:
+        markdown += f"\nPlot: {osp.basename(paths['png'])}: {result['plot']['title']}\n"
+    write_json(paths['json'], result, indent=1, default=str)
+    write_text(paths['md'], markdown)
+    print(markdown)
+    print('[bench] wrote ' + ', '.join(paths.values()))
+    result['paths'] = paths
+    return result
+
+
+def main(argv=None):
+    """``mrnet bench``; returns 0 (or 1 when a model failed in every precision)."""
+    result = run(argv)
+    failed = [r['label'] for r in result['models'] if r['errors'] and all(p in r['errors'] for p in
+                                                                          result['settings']['precisions'])]
+    if failed:
+        print(f'[bench] failed: {failed}', file=sys.stderr)
+        return 1
+    return 0

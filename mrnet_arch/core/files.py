@@ -1,0 +1,54 @@
+"""Files: atomic writes and JSON objects.
+
+Every write goes through ``mrnet_arch.models.mrnet_model.atomic_write`` (temporary file in the same folder,
+fsync, ``os.replace``): a kill at any moment leaves the old file or the complete new one.
+"""
+import json
+
+from mrnet_arch.models.mrnet_model import atomic_write
+
+__all__ = ['atomic_write', 'json_object', 'write_bytes', 'write_json', 'write_text']
+
+
+def write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def write_json(path, data, **kwargs):
+    """Write ``data`` as JSON to ``path`` atomically.
+
+    Args:
+        path (str): Output file.
+        data: JSON-serialisable data.
+        **kwargs: Passed to ``json.dump`` (e.g. ``indent``, ``default``).
+    """
+    atomic_write(path, lambda f: json.dump(data, f, **kwargs), binary=False)
+
+
+def json_object(text, source, error=ValueError):
+    """Parse JSON text that must hold an object (a dict).
+
+    Args:
+        text (str): The JSON text.
+        source (str): What the text is, for error messages (e.g. ``'--results r.json'``).
+        error (type): The exception class raised on a problem. Default: ValueError.
+
+    Returns:
+        dict: The object.
+
+    Raises:
+        error: Invalid JSON, or not an object.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f'{source} is not valid JSON: {err}') from err
+    if not isinstance(data, dict):
+        raise error(f'{source} must be a JSON object, found {type(data).__name__}')
+    return data

@@ -1,0 +1,48 @@
+"""The machine a measurement ran on, for results files (benchmarks, the demo, model provenance)."""
+import datetime
+import os
+import platform
+
+import torch
+
+
+def cpu_model():
+    """The CPU model name (``/proc/cpuinfo``), or what ``platform`` knows."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            for line in f:
+                if line.lower().startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device):
+    """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC)."""
+    info = {
+        'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S'),
+        'cpu_model': cpu_model(),
+        'cpu_count': os.cpu_count(),
+        'torch_threads': torch.get_num_threads(),
+        'load_average_1_5_15': list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'cuda_build': torch.version.cuda,
+        'platform': platform.platform(),
+        'device': str(device),
+        'device_name': cpu_model(),
+    }
+    try:
+        import basicsr
+        info['basicsr'] = basicsr.__version__
+    except Exception:  # noqa: BLE001
+        info['basicsr'] = None
+    if device.type == 'cuda':
+        props = torch.cuda.get_device_properties(device)
+        info['device_name'] = props.name
+        info['gpu_memory_gib'] = round(props.total_memory / 2**30, 1)
+        info['cudnn'] = torch.backends.cudnn.version()
+        info['tf32_matmul'] = torch.backends.cuda.matmul.allow_tf32
+        info['tf32_cudnn'] = torch.backends.cudnn.allow_tf32
+    return info

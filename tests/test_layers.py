@@ -1,0 +1,132 @@
+"""The package's layers, read from the source with ``ast`` (nothing is imported but ``mrnet_arch.cli``).
+
+- Commands (the modules behind ``mrnet --help``, ``mrnet_arch.cli.COMMANDS``, and every module of their
+  packages) depend downwards only: on the shared layer (``mrnet_arch.core``), ``archs``/``models``/``data``,
+  ``weights`` and ``utils``; never on another command.
+- The shared layer and ``weights`` import no command.
+- Nothing in the package imports the compatibility aliases kept for existing user imports.
+- The drop-in files (``archs/*_arch.py``, ``models/*_model.py``, ``data/*_dataset.py``) import only torch,
+  numpy, basicsr and the standard library (and safetensors, inside the function that reads a
+  ``.safetensors`` file), so that each can be copied into a BasicSR checkout on its own.
+"""
+import ast
+import glob
+import sys
+from os import path as osp
+
+import pytest
+
+from mrnet_arch.cli import COMMANDS
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PACKAGE = osp.join(REPO, 'mrnet_arch')
+COMPAT_ALIASES = ('mrnet_arch.fast', 'mrnet_arch.complexity', 'mrnet_arch.machine')
+DROP_IN_ROOTS = {'torch', 'numpy', 'basicsr', 'safetensors'}
+
+
+def _module_name(path):
+    rel = osp.relpath(path, REPO)[:-len('.py')].replace(osp.sep, '.')
+    return rel[:-len('.__init__')] if rel.endswith('.__init__') else rel
+
+
+def _is_package(module):
+    return osp.isfile(osp.join(REPO, *module.split('.'), '__init__.py'))
+
+
+def imports_of(path):
+    """Every module a file imports (top level and inside functions), with ``from X import y`` giving both X
+    and X.y (``y`` may be a submodule), relative imports resolved."""
+    module = _module_name(path)
+    package = module if osp.basename(path) == '__init__.py' else module.rpartition('.')[0]
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), path)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                parts = package.split('.')
+                parent = '.'.join(parts[:len(parts) - node.level + 1])
+                base = f'{parent}.{base}' if base else parent
+            found.add(base)
+            found.update(f'{base}.{alias.name}' for alias in node.names)
+    return found
+
+
+def command_units():
+    """Command name -> the module or package that implements it (a package when the entry point is inside
+    a subpackage of ``mrnet_arch``, e.g. ``mrnet_arch.bench``)."""
+    units = {}
+    for name, (target, _) in COMMANDS.items():
+        module = target.split(':')[0]
+        parent = module.rpartition('.')[0]
+        units[name] = parent if parent != 'mrnet_arch' and _is_package(parent) else module
+    return units
+
+
+def files_of(unit):
+    """The source files of a module, or of every module in a package."""
+    if _is_package(unit):
+        return sorted(glob.glob(osp.join(REPO, *unit.split('.'), '**', '*.py'), recursive=True))
+    return [osp.join(REPO, *unit.split('.')) + '.py']
+
+
+def _within(module, unit):
+    return module == unit or module.startswith(unit + '.')
+
+
+def test_every_command_is_found():
+    units = command_units()
+    assert units['bench'] == 'mrnet_arch.bench' and units['prepare'] == 'mrnet_arch.prepare'
+    for unit in units.values():
+        assert all(osp.isfile(f) for f in files_of(unit)), unit
+
+
+@pytest.mark.parametrize('command', sorted(COMMANDS))
+def test_commands_import_no_other_command(command):
+    units = command_units()
+    own = units[command]
+    others = {u for u in units.values() if u != own}
+    problems = []
+    for path in files_of(own):
+        for imported in sorted(imports_of(path)):
+            hit = [u for u in others if _within(imported, u)]
+            if hit:
+                problems.append(f'{osp.relpath(path, REPO)} imports {imported} (command {hit[0]})')
+            if imported in COMPAT_ALIASES:
+                problems.append(f'{osp.relpath(path, REPO)} imports the alias {imported}: import mrnet_arch.core')
+    assert not problems, '\n'.join(problems)
+
+
+def test_shared_layer_imports_no_command():
+    units = set(command_units().values())
+    paths = glob.glob(osp.join(PACKAGE, 'core', '*.py')) + [osp.join(PACKAGE, 'weights.py')]
+    problems = [
+        f'{osp.relpath(path, REPO)} imports {imported}' for path in sorted(paths)
+        for imported in sorted(imports_of(path))
+        if any(_within(imported, u) for u in units) or imported in COMPAT_ALIASES
+    ]
+    assert not problems, '\n'.join(problems)
+
+
+def test_drop_in_files_import_only_torch_numpy_basicsr_and_stdlib():
+    paths = sorted(
+        glob.glob(osp.join(PACKAGE, 'archs', '*_arch.py')) + glob.glob(osp.join(PACKAGE, 'models', '*_model.py')) +
+        glob.glob(osp.join(PACKAGE, 'data', '*_dataset.py')))
+    assert paths
+    problems = [
+        f'{osp.relpath(path, REPO)} imports {imported}' for path in paths for imported in sorted(imports_of(path))
+        if imported.split('.')[0] not in DROP_IN_ROOTS | set(sys.stdlib_module_names)
+    ]
+    assert not problems, '\n'.join(problems)
+
+
+def test_the_import_reader_sees_what_it_must():
+    """``imports_of`` finds absolute, from-package and function-level imports."""
+    src = osp.join(PACKAGE, 'bench', 'cli.py')
+    found = imports_of(src)
+    assert 'mrnet_arch.core.specs' in found and 'mrnet_arch.bench.measure.measure_latency' in found
+    demo = imports_of(osp.join(PACKAGE, 'demo.py'))
+    assert 'mrnet_arch.core.prepare' in demo and 'mrnet_arch.prepare' not in demo
