@@ -1,4 +1,4 @@
-"""Multi-scale training (section 4.5): one scale per batch, validation per scale, test at every scale."""
+"""Multi-scale training (section 4.5): one scale per iteration, validation per scale, test at every scale."""
 import glob
 import re
 from os import path as osp
@@ -9,7 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from _photos import REPO, load_yaml, run_mrnet, save_yaml, write_photos
-from mrnet_arch.data.multiscale_dataset import MultiScalePairedImageDataset, scale_schedule
+from mrnet_arch.data.multiscale_dataset import MultiScalePairedImageDataset
+from mrnet_arch.models.mrnet_model import scale_schedule
 from mrnet_arch.prepare import prepare_benchmark, prepare_div2k
 
 SCALES = [2, 3, 4]
@@ -58,25 +59,51 @@ def test_scale_schedule_is_balanced_and_seeded():
 
 
 @pytest.mark.parametrize('workers', [0, 2])
-def test_batches_have_one_scale_and_ranks_agree(data_root, workers):
-    """With BasicSR's EnlargedSampler for 2 ranks, every batch is at one scale, patch sizes follow it, and
-    both ranks see the same scale at the same iteration."""
+def test_training_samples_hold_every_scale(data_root, workers):
+    """Through BasicSR's EnlargedSampler and a DataLoader (with and without workers), every training batch
+    holds a patch pair of every scale, LR patches of lq_size and HR patches of lq_size * s."""
     from basicsr.data.data_sampler import EnlargedSampler
-    per_rank = []
-    for rank in range(2):
-        dataset = _dataset(data_root)
-        sampler = EnlargedSampler(dataset, num_replicas=2, rank=rank, ratio=6)
-        loader = DataLoader(dataset, batch_size=2, sampler=sampler, num_workers=workers, drop_last=True)
-        scales = []
-        for batch in loader:
-            s = int(batch['scale'][0])
-            assert (batch['scale'] == s).all()
-            assert batch['lq'].shape[-2:] == (8, 8)
-            assert batch['gt'].shape[-2:] == (8 * s, 8 * s)
-            scales.append(s)
-        per_rank.append(scales)
-    assert per_rank[0] == per_rank[1]
-    assert set(per_rank[0]) == set(SCALES)
+    dataset = _dataset(data_root)
+    sampler = EnlargedSampler(dataset, num_replicas=2, rank=1, ratio=3)
+    loader = DataLoader(dataset, batch_size=2, sampler=sampler, num_workers=workers, drop_last=True)
+    batches = 0
+    for batch in loader:
+        for s in SCALES:
+            assert batch[f'lq_x{s}'].shape == (2, 3, 8, 8)
+            assert batch[f'gt_x{s}'].shape == (2, 3, 8 * s, 8 * s)
+            assert list(batch[f'lq_path_x{s}']) == list(batch['gt_path'])  # LMDB keys: the same sub-images
+        batches += 1
+    assert batches == len(sampler) // 2
+
+
+def test_a_patch_pair_of_one_scale_matches_bicubic_of_its_hr_patch(data_root):
+    """LR and HR patches of a scale come from the same place: the LR patch is close to the MATLAB-bicubic
+    downscale of its HR patch (tiles are cut before downscaling, so borders differ slightly)."""
+    from basicsr.utils.matlab_functions import imresize
+    dataset = _dataset(data_root, use_hflip=False, use_rot=False, lq_size=12)
+    sample = dataset[0]
+    for s in SCALES:
+        gt = sample[f'gt_x{s}'].permute(1, 2, 0).numpy()
+        lq = sample[f'lq_x{s}'].permute(1, 2, 0).numpy()
+        down = imresize(gt, 1 / s)
+        assert abs(down[2:-2, 2:-2] - lq[2:-2, 2:-2]).mean() < 0.02, s
+
+
+def test_the_model_trains_each_iteration_at_the_scheduled_scale(data_root):
+    from basicsr.models import build_model
+    opt = _train_opt(data_root)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True, 'models': str(data_root / 'm'),
+                   'training_states': str(data_root / 's')}
+    model = build_model(opt)
+    batch = next(iter(DataLoader(_dataset(data_root), batch_size=2)))
+    seen = []
+    for it in range(1, 7):
+        model.feed_data(batch)
+        model.optimize_parameters(it)
+        seen.append(model.scale)
+        assert model.output.shape[-1] == 8 * model.scale
+    assert seen == [scale_schedule(SCALES, 0, k) for k in range(6)]
 
 
 def test_dataset_option_errors(data_root):
