@@ -23,7 +23,7 @@
 #    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted)
 # 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure, except in the dry run)
 # 3. the real-photo data (benchmarks/make_photo_data.py: skimage photos -> LMDBs + held-out set)
-# 4. torchrun --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
+# 4. torchrun (python -m torch.distributed.run) --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
 # 5. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
 #    each; RCAN and SwinIR (lightweight) with 5 runs; COMPILE=1 adds a torch.compile row set
 # 6. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
@@ -41,6 +41,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # the checkout's mrnet_arch, whatever else is installed
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if ! command -v python >/dev/null 2>&1; then  # the GPU image documents python3; every step calls `python`
+    mkdir -p /tmp/mrnet_bin && ln -sf "$(command -v python3)" /tmp/mrnet_bin/python && export PATH="/tmp/mrnet_bin:$PATH"
+fi
 DRY_RUN=${DRY_RUN:-0}
 
 if [ "$DRY_RUN" = 1 ]; then
@@ -165,7 +168,7 @@ export -f cuda_tests
 # 4. torchrun smoke run (nccl on CUDA, gloo on CPU)
 ddp_smoke() {
     local name="ddp_smoke_$(date +%H%M%S)"
-    torchrun --nproc_per_node=1 --master_port=29517 mrnet_arch/train.py \
+    python -m torch.distributed.run --nproc_per_node=1 --master_port=29517 mrnet_arch/train.py \
         -opt benchmarks/options/train_throughput_MRNet_x2.yml --launcher pytorch \
         --force_yml name="$name" $DDP_ARGS || return 1
     local log
