@@ -1,131 +1,227 @@
 #!/usr/bin/env bash
-# Every GPU check (CUDA tests, inference and training speed, equal-budget training, nccl) in one run
-# (about 8 minutes on an H100/H200), from the repository root:
+# Every GPU check (CUDA tests, inference and training speed, equal-budget training, nccl) in one run, from the repository root.
 #
-#   bash benchmarks/gpu_check.sh
+# On a lent GPU machine (no network; no basicsr/lmdb/addict/yapf/future there: they travel as wheels in .whl/,
+# rebuilt here with `bash benchmarks/fetch_gpu_wheels.sh`), ONE device call, speed part only (~4 min):
 #
-# 1. install (pip install -e '.[test]'; with --no-deps when the dependencies already import, so it
-#    works offline; a wheel folder .whl/ is used when present)
-# 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure here)
+#   run(carry=[".whl"], timeout_s=330, command=
+#     "python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site
+#      .whl/*.whl && export PYTHONPATH=/tmp/site || exit; SKIP_EQUAL=1 DEADLINE_S=300 bash benchmarks/gpu_check.sh")
+#
+# (one line; the equal-budget part alone, ~7 min, in a second call if time is left:
+#  `... || exit; STEPS="install photo_data equal_budget" DEADLINE_S=540 bash benchmarks/gpu_check.sh`, timeout_s=570)
+# What comes back: $OUT/gpu_check_<card>_<date>.tar.gz (the whole results folder), $OUT/gpu_check.log and
+# $OUT/summary.md (3 of the 8 files a call may return).
+#
+# CPU dry run of every step (no GPU needed; sizes and iterations shrunk to seconds; about 3 minutes on 2 cores):
+#
+#   DRY_RUN=1 bash benchmarks/gpu_check.sh
+#
+# Steps (each under `timeout`, and never past DEADLINE_S):
+# 1. install: checks that mrnet_arch (imported first: it installs basicsr's torchvision alias), basicsr, lmdb,
+#    addict, cv2, skimage, yaml, safetensors, pytest, matplotlib import; installs .whl/ into /tmp/mrnet_site
+#    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted)
+# 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure, except in the dry run)
 # 3. the real-photo data (benchmarks/make_photo_data.py: skimage photos -> LMDBs + held-out set)
-# 4. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
+# 4. torchrun (python -m torch.distributed.run) --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
+# 5. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
 #    each; RCAN and SwinIR (lightweight) with 5 runs; COMPILE=1 adds a torch.compile row set
-# 5. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
+# 6. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
 #    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py)
-# 6. equal budget: MRNet and EDSR-baseline trained BUDGET_S (default 150) seconds each on the same
+# 7. equal budget: MRNet and EDSR-baseline trained BUDGET_S (default 150) seconds each on the same
 #    photos, held-out PSNR side by side (benchmarks/equal_budget.py)
-# 7. torchrun --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
 #
-# Results: benchmarks/results/<card>_<date>/ (card name from nvidia-smi), also copied to $OUT when set.
-# Exits 2 at once without CUDA; otherwise runs every step and exits 1 if any step failed (see steps.txt).
-# Knobs: BUDGET_S (equal-budget seconds per model, default 150), SKIP_EQUAL=1, COMPILE=1.
+# Results: benchmarks/results/<card>_<date>/ (card name from nvidia-smi; DRYRUN-cpu in the dry run), packed into
+# $OUT as above when OUT is set. Exits 2 at once without CUDA (unless DRY_RUN=1); otherwise runs every step and
+# exits 1 if any step failed or was cut (see steps.txt).
+# Knobs: SKIP_EQUAL=1, BUDGET_S (equal-budget seconds per model, default 150), COMPILE=1, DRY_RUN=1,
+# DEADLINE_S (default 540, 2400 in the dry run: no step runs past this many seconds after the start, so the results are always
+# packed before the device call's timeout_s), STEPS="install cuda_tests ..." (only these steps).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    echo "gpu_check.sh: FATAL: no CUDA GPU (nvidia-smi missing or torch.cuda.is_available() is False)." >&2
-    echo "gpu_check.sh: these checks only mean something on a GPU; nothing was run." >&2
-    exit 2
+# the checkout's mrnet_arch, whatever else is installed
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if ! command -v python >/dev/null 2>&1; then  # the GPU image documents python3; every step calls `python`
+    mkdir -p /tmp/mrnet_bin && ln -sf "$(command -v python3)" /tmp/mrnet_bin/python && export PATH="/tmp/mrnet_bin:$PATH"
 fi
+DRY_RUN=${DRY_RUN:-0}
 
-CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | sed 's/[^A-Za-z0-9._-]\+/-/g; s/^-//; s/-$//')
+if [ "$DRY_RUN" = 1 ]; then
+    CARD=DRYRUN-cpu
+    echo "gpu_check.sh: DRY_RUN=1: every step on the CPU with shrunk sizes; the numbers mean nothing" >&2
+elif ! command -v nvidia-smi >/dev/null 2>&1 || ! python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    echo "gpu_check.sh: FATAL: no CUDA GPU (nvidia-smi missing or torch.cuda.is_available() is False)." >&2
+    echo "gpu_check.sh: these checks only mean something on a GPU; nothing was run (DRY_RUN=1 for a CPU dry run)." >&2
+    exit 2
+else
+    CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | sed 's/[^A-Za-z0-9._-]\+/-/g; s/^-//; s/-$//')
+fi
 DATE=$(date -u +%Y%m%d-%H%M)
 RES="benchmarks/results/${CARD}_${DATE}"
 export RES
 mkdir -p "$RES"
 BUDGET_S=${BUDGET_S:-150}
+DEADLINE_S=${DEADLINE_S:-$([ "$DRY_RUN" = 1 ] && echo 2400 || echo 540)}
+STEPS=${STEPS:-}
 START=$SECONDS
 FAILED=()
 : > "$RES/steps.txt"
 
+# Per-mode arguments: the real (GPU) settings, or seconds-long CPU equivalents for the dry run.
+if [ "$DRY_RUN" = 1 ]; then
+    DEV=cpu
+    DATA_WORKERS=2
+    BENCH_MAIN=(--device cpu --lr-size 24 32 --threads 2 --repeat 2 --warmup 1)
+    BENCH_OTHERS=(--device cpu --lr-size 16 16 --threads 2 --repeat 1 --warmup 1)
+    THROUGHPUT=(--cpu --iters 3 --skip 1 --print-freq 1 --batch 1 --workers 0 --timeout 150
+                --force-yml datasets:train:gt_size=24)
+    EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
+    DDP_OVERRIDES=(train:total_iter=2 logger:print_freq=1 datasets:train:prefetch_mode=~
+                   datasets:train:pin_memory=false datasets:train:persistent_workers=false
+                   datasets:train:num_worker_per_gpu=0 datasets:train:batch_size_per_gpu=1
+                   datasets:train:gt_size=24)
+    LIMIT_MULT=3  # step limits x3: a shared, loaded CPU
+else
+    DEV=cuda
+    DATA_WORKERS=8
+    BENCH_MAIN=(--device cuda --repeat 50 --warmup 5)
+    BENCH_OTHERS=(--device cuda --repeat 5 --warmup 2)
+    THROUGHPUT=(--iters 300 --skip 100 --timeout 45)
+    EQUAL=(--budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8)
+    DDP_OVERRIDES=(train:total_iter=30 logger:print_freq=10)
+    LIMIT_MULT=1
+fi
+export DEV DRY_RUN
+
+wanted() {  # wanted NAME: true when STEPS is empty or names NAME
+    [ -z "$STEPS" ] || [[ " $STEPS " == *" $1 "* ]]
+}
+
 step() {  # step NAME TIMEOUT_S CMD...: run, time and record one check; keep going on failure
-    local name=$1 limit=$2 t0=$SECONDS rc
+    local name=$1 limit=$(($2 * LIMIT_MULT)) t0=$SECONDS rc left
     shift 2
-    echo "=== [$((SECONDS - START)) s] $name: $*"
+    wanted "$name" || return 0
+    left=$((DEADLINE_S - (SECONDS - START) - 15))  # 15 s kept for the summary and packing
+    if [ "$left" -lt 20 ]; then
+        echo "=== [$((SECONDS - START)) s] $name: NOT RUN, only ${left} s left before DEADLINE_S=$DEADLINE_S"
+        echo "$name: not run (deadline)" >> "$RES/steps.txt"
+        FAILED+=("$name")
+        return 0
+    fi
+    if [ "$left" -lt "$limit" ]; then limit=$left; fi
+    echo "=== [$((SECONDS - START)) s] $name (limit ${limit} s): $*"
     if declare -F "$1" >/dev/null; then  # a shell function of this script (exported): run it in bash
         timeout --kill-after=10 "$limit" bash -c "$*"
     else
         timeout --kill-after=10 "$limit" "$@"
     fi
     rc=$?
-    echo "$name: rc=$rc, $((SECONDS - t0)) s" | tee -a "$RES/steps.txt"
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        echo "$name: rc=$rc (timed out after ${limit} s), $((SECONDS - t0)) s" | tee -a "$RES/steps.txt"
+    else
+        echo "$name: rc=$rc, $((SECONDS - t0)) s" | tee -a "$RES/steps.txt"
+    fi
     if [ "$rc" -ne 0 ]; then FAILED+=("$name"); fi
     return 0
 }
 
-checks() {  # every step; its output goes through tee into $RES/gpu_check.log (see the end of this file)
-echo "gpu_check.sh on $CARD, $(date -u '+%Y-%m-%d %H:%M UTC'), results in $RES"
-nvidia-smi > "$RES/nvidia-smi.txt"
-python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), torch.cuda.get_device_name(0))' | tee "$RES/versions.txt"
-
-# 1. install
+# 1. install: runs in this shell (not under `step`), so that PYTHONPATH set here reaches every later step.
+PROBE='import mrnet_arch, basicsr, lmdb, addict, cv2, skimage, yaml, safetensors, pytest, matplotlib'
 install() {
-    local pip_args=()
-    if [ -d .whl ]; then pip_args+=(--no-index --find-links .whl); fi
-    if python -c 'import basicsr, pytest, matplotlib, lmdb, cv2, skimage, yaml, addict, safetensors' 2>/dev/null; then
-        pip install -q "${pip_args[@]}" --no-deps --no-build-isolation -e .
-    else
-        pip install -q "${pip_args[@]}" -e '.[test]' || return 1
-        python -c 'import skimage' 2>/dev/null || pip install -q "${pip_args[@]}" scikit-image
+    local t0=$SECONDS rc=0
+    wanted install || return 0
+    echo "=== [$((SECONDS - START)) s] install"
+    if ! python -c "$PROBE" 2>/dev/null && [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+        echo "install: dependencies missing; installing .whl/*.whl into /tmp/mrnet_site"
+        timeout 120 python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target /tmp/mrnet_site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/mrnet_site"
     fi
+    # mrnet_arch first: importing it installs the torchvision.transforms.functional_tensor alias basicsr needs
+    if ! python -c "$PROBE; print('mrnet_arch', mrnet_arch.__version__, 'basicsr', basicsr.__version__, 'lmdb', lmdb.__version__)"; then
+        echo "install: the import above failed (traceback above); modules missing on their own:"
+        for m in torch torchvision lmdb addict yapf future cv2 skimage yaml safetensors pytest matplotlib; do
+            python -c "import $m" >/dev/null 2>&1 || echo "  $m"
+        done
+        rc=1
+    else
+        # optional: registers the `mrnet` command; nothing below needs it (PYTHONPATH has the checkout)
+        if timeout 90 python -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$RES/pip_install_e.txt" 2>&1; then
+            echo "install: pip install -e . (no deps, offline) done"
+        else
+            echo "install: note: pip install -e . failed (not needed; see pip_install_e.txt)"
+        fi
+    fi
+    echo "install: rc=$rc, $((SECONDS - t0)) s" | tee -a "$RES/steps.txt"
+    if [ "$rc" -ne 0 ]; then FAILED+=(install); fi
 }
-export -f install
-step install 180 install
-python -c 'import mrnet_arch, torch, basicsr; print("mrnet_arch", mrnet_arch.__version__, "basicsr", basicsr.__version__)' \
-    | tee -a "$RES/versions.txt"
 
-# 2. CUDA tests (a skip would mean they did not run: fail)
+# 2. CUDA tests (a skip would mean they did not run: fail, except in the dry run, where skipping is the point)
 cuda_tests() {
     python -m pytest tests/test_cuda.py -q -rs -p no:cacheprovider --junitxml "$RES/pytest_cuda.xml" \
         | tee "$RES/pytest_cuda.txt"
     local rc=${PIPESTATUS[0]}
-    if grep -q 'skipped' "$RES/pytest_cuda.txt"; then echo 'CUDA tests were skipped'; return 1; fi
+    if [ "$DRY_RUN" != 1 ] && grep -q 'skipped' "$RES/pytest_cuda.txt"; then echo 'CUDA tests were skipped'; return 1; fi
     return "$rc"
 }
 export -f cuda_tests
-step cuda_tests 150 cuda_tests
 
-# 3. data
-step photo_data 120 python benchmarks/make_photo_data.py --output datasets/photos_bench --workers 8
-
-# 4. inference benchmark, 1280x720 output, x2
-step bench_720p 150 python -m mrnet_arch bench --models MRNet EDSR-baseline Bicubic --scale 2 --device cuda \
-    --precision fp32 bf16 --repeat 50 --warmup 5 --output-dir "$RES" --name bench_x2_720p --plot
-step bench_720p_others 150 python -m mrnet_arch bench --models RCAN SwinIR --scale 2 --device cuda \
-    --precision fp32 bf16 --repeat 5 --warmup 2 --output-dir "$RES" --name bench_x2_720p_rcan_swinir
-if [ "${COMPILE:-0}" = 1 ]; then
-    step bench_720p_compiled 240 python -m mrnet_arch bench --models MRNet EDSR-baseline --scale 2 --device cuda \
-        --precision bf16 --compile --repeat 50 --output-dir "$RES" --name bench_x2_720p_compiled
-fi
-
-# 5. training throughput of the real `mrnet train` loop: 4 configs x at most 45 s fit the step's 200 s, and
-#    train_throughput.py rewrites its results after each config
-step train_throughput 200 python benchmarks/train_throughput.py --iters 300 --skip 100 --timeout 45 \
-    --configs MRNet:fp32 MRNet:bf16-cl EDSR-baseline:fp32 EDSR-baseline:bf16-cl --output-dir "$RES"
-
-# 6. equal budget
-if [ "${SKIP_EQUAL:-0}" != 1 ]; then
-    step equal_budget $((2 * BUDGET_S + 120)) python benchmarks/equal_budget.py --data datasets/photos_bench \
-        --models MRNet EDSR-baseline --budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8 \
-        --output-dir "$RES" --name equal_budget
-fi
-
-# 7. torchrun smoke run (nccl)
+# 4. torchrun smoke run (nccl on CUDA, gloo on CPU)
 ddp_smoke() {
     local name="ddp_smoke_$(date +%H%M%S)"
-    torchrun --nproc_per_node=1 --master_port=29517 mrnet_arch/train.py \
+    python -m torch.distributed.run --nproc_per_node=1 --master_port=29517 mrnet_arch/train.py \
         -opt benchmarks/options/train_throughput_MRNet_x2.yml --launcher pytorch \
-        --force_yml name="$name" train:total_iter=30 logger:print_freq=10 || return 1
+        --force_yml name="$name" $DDP_ARGS || return 1
     local log
     log=$(ls experiments/"$name"/train_"$name"_*.log 2>/dev/null | tail -n 1)
     cp "$log" "$RES/ddp_smoke.log" 2>/dev/null
     grep -q 'dist: True' "$log" && grep -q 'End of training' "$log"
 }
 export -f ddp_smoke
+export DDP_ARGS="${DDP_OVERRIDES[*]}"
+
+checks() {  # every step; its output goes through tee into $RES/gpu_check.log (see the end of this file)
+echo "gpu_check.sh on $CARD, $(date -u '+%Y-%m-%d %H:%M UTC'), results in $RES, DEADLINE_S=$DEADLINE_S${STEPS:+, STEPS=$STEPS}"
+if [ "$DRY_RUN" = 1 ]; then
+    echo "dry run: no GPU" > "$RES/nvidia-smi.txt"
+else
+    nvidia-smi > "$RES/nvidia-smi.txt"
+fi
+python -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")' | tee "$RES/versions.txt"
+
+install
+python -c 'import mrnet_arch, torch, basicsr; print("mrnet_arch", mrnet_arch.__version__, "basicsr", basicsr.__version__)' \
+    | tee -a "$RES/versions.txt"
+
+step cuda_tests 150 cuda_tests
+
+# 3. data
+step photo_data 120 python benchmarks/make_photo_data.py --output datasets/photos_bench --workers "$DATA_WORKERS"
+
 step torchrun_ddp 120 ddp_smoke
 
+# 5. inference benchmark, 1280x720 output, x2 (dry run: 32x24 and 16x16 inputs)
+step bench_720p 150 python -m mrnet_arch bench --models MRNet EDSR-baseline Bicubic --scale 2 \
+    "${BENCH_MAIN[@]}" --precision fp32 bf16 --output-dir "$RES" --name bench_x2_720p --plot
+step bench_720p_others 150 python -m mrnet_arch bench --models RCAN SwinIR --scale 2 \
+    "${BENCH_OTHERS[@]}" --precision fp32 bf16 --output-dir "$RES" --name bench_x2_720p_rcan_swinir
+if [ "${COMPILE:-0}" = 1 ] && [ "$DRY_RUN" != 1 ]; then
+    step bench_720p_compiled 240 python -m mrnet_arch bench --models MRNet EDSR-baseline --scale 2 --device cuda \
+        --precision bf16 --compile --repeat 50 --output-dir "$RES" --name bench_x2_720p_compiled
+fi
+
+# 6. training throughput of the real `mrnet train` loop: 4 configs x at most 45 s fit the step's 200 s, and
+#    train_throughput.py rewrites its results after each config
+step train_throughput 200 python benchmarks/train_throughput.py "${THROUGHPUT[@]}" \
+    --configs MRNet:fp32 MRNet:bf16-cl EDSR-baseline:fp32 EDSR-baseline:bf16-cl --output-dir "$RES"
+
+# 7. equal budget
+if [ "${SKIP_EQUAL:-0}" != 1 ]; then
+    step equal_budget $((2 * BUDGET_S + 120)) python benchmarks/equal_budget.py --data datasets/photos_bench \
+        --models MRNet EDSR-baseline "${EQUAL[@]}" --output-dir "$RES" --name equal_budget
+fi
+
 {
-    echo "# GPU check, $CARD, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# GPU check, $CARD, $(date -u '+%Y-%m-%d %H:%M UTC')$([ "$DRY_RUN" = 1 ] && echo ' (CPU DRY RUN: numbers mean nothing)')"
     echo
     echo '```'
     cat "$RES/versions.txt"
@@ -144,8 +240,16 @@ fi
 echo "gpu_check.sh: all steps passed in $((SECONDS - START)) s"
 }
 
-# The pipeline ends when tee has written the last line, so the log is complete before it is copied.
-checks 2>&1 | tee "$RES/gpu_check.log"
+# The pipeline ends when tee has written the last line, so the log is complete before it is packed. With OUT set,
+# the log is also written straight into $OUT, so that it comes back even if the call is killed.
+LOGS=("$RES/gpu_check.log")
+if [ -n "${OUT:-}" ]; then mkdir -p "$OUT" && LOGS+=("$OUT/gpu_check.log"); fi
+checks 2>&1 | tee "${LOGS[@]}"
 rc=${PIPESTATUS[0]}
-if [ -n "${OUT:-}" ]; then mkdir -p "$OUT/results" && cp -r "$RES" "$OUT/results/"; fi
+if [ -n "${OUT:-}" ]; then
+    # at most 8 files come back: one archive of the whole results folder, the log, the summary
+    tar -czf "$OUT/gpu_check_${CARD}_${DATE}.tar.gz" -C "$(dirname "$RES")" "$(basename "$RES")" \
+        && cp "$RES/summary.md" "$OUT/summary.md" 2>/dev/null
+    ls -l "$OUT"
+fi
 exit "$rc"

@@ -1,22 +1,51 @@
 """Build the real-photo training set and held-out set used by the GPU check and the equal-budget runs.
 
-Photos are scikit-image's bundled real photographs (no download). Training photos are cut into HR
-sub-images with ``mrnet prepare``'s ``prepare_div2k`` (``mrnet_arch.core.prepare``; tile 192 px, step 96,
-MATLAB-bicubic LR x2) and
-packed into LMDBs; the held-out photos get BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx2/``) via
-``prepare_benchmark``. No held-out photo is in the training set.
+Two sources of genuine photographs (``--source``):
+
+- ``skimage`` (default; no download): scikit-image's bundled photos. Train: astronaut, rocket,
+  stereo_motorcycle, hubble_deep_field, retina, immunohistochemistry; held out: coffee, chelsea.
+- ``debian``: the 92 camera photos listed in ``--manifest`` (default: ``shared/data/debian_photos/manifest.tsv``
+  beside the checkout; file, size, package, licence), shipped inside Debian packages. The packages are fetched with
+  ``apt-get download`` into ``--cache`` (``apt-get update`` first when needed), unpacked with ``dpkg-deb -x``,
+  and the listed photos copied out (enlightenment-data's photos are JPEGs stored verbatim in Eet archives).
+  Each photo is converted to 8-bit RGB and, when its long side exceeds ``--max-side`` (default 1024; 0 keeps
+  the size), downscaled with MATLAB bicubic (antialiased, basicsr's ``imresize``) by the non-integer factor
+  ``max_side / long side``, which also smooths out JPEG artefacts. ``visp-images-data`` and
+  ``stellarium-data`` (613 MB for one photo each) are skipped by default (``--skip-packages``).
+
+  Split, by photo, fixed: the manifest's 92 file names are sorted (Python ``sorted``, byte order) and the
+  photos at positions 0, 8, 16, ... (every 8th, ``HOLDOUT_EVERY``) are held out; the rule is applied to the
+  whole manifest, so a photo's split does not depend on which packages are fetched. Held out (12):
+  ``DEBIAN_HOLDOUT`` below. A test checks that the rule still gives this list.
+
+Training photos are cut into HR sub-images with ``mrnet prepare``'s ``prepare_div2k`` (tile 192 px, step 96,
+MATLAB-bicubic LR) and packed into LMDBs; the held-out photos get BasicSR's Set5 layout (``GTmod12/`` +
+``LRbicx{s}/``) via ``prepare_benchmark``. No held-out photo is in the training set.
 
     python benchmarks/make_photo_data.py --output datasets/photos_bench
+    python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian [--limit-packages 3]
 
-Writes ``OUTPUT/paths.json`` with the LMDB and held-out folders (``train_gt``, ``train_lq``, ``holdout``).
+Writes ``OUTPUT/paths.json`` with the LMDB and held-out folders (``train_gt``, ``train_lq``, ``holdout``); the
+debian source also writes ``OUTPUT/provenance.json`` and ``OUTPUT/PROVENANCE.md`` (every photo: package,
+version, path inside the package, licence, sha256 of the extracted original and of the HR PNG used, split).
+A second run reuses the cached packages and photos (no network). Never commit the photos.
 """
 import argparse
+import csv
+import glob
+import hashlib
 import json
+import math
 import os
 import os.path as osp
+import shutil
+import struct
+import subprocess
 import sys
+import tempfile
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
@@ -26,7 +55,49 @@ from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k  # noqa: E4
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
 HOLDOUT_PHOTOS = ('coffee', 'chelsea')
 
+# the photo list provided beside the checkout (shared/ next to the repository)
+DEFAULT_MANIFEST = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'shared', 'data',
+                            'debian_photos', 'manifest.tsv')
+DEFAULT_SKIP = ('visp-images-data', 'stellarium-data')
+HOLDOUT_EVERY = 8
+# What the rule above gives on the 92-photo manifest (checked by tests/test_photo_data.py).
+DEBIAN_HOLDOUT = (
+    'digikam-data__body-background.jpg', 'enlightenment-data__Red-Maple.jpg',
+    'lomiri-wallpapers-16.04__Dragonfly_by_Bolly.jpg', 'lomiri-wallpapers-16.04__greentock_by_Peter_Nerlich.jpg',
+    'lxqt-themes__after-the-rain.jpg', 'lxqt-themes__this-is-not-windows.jpg',
+    'plasma-workspace-wallpapers__ColorfulCups.jpg', 'plasma-workspace-wallpapers__summer_1am.jpg',
+    'scribus-template__br2_halfmoon.jpg', 'tuxpaint-data__burnt_bark.jpg', 'tuxpaint-data__ocean_splash.jpg',
+    'tuxpaint-data__trees_above.jpg')
 
+# Where a manifest photo lies inside its package ({file}: the part after '<package>__', {stem}: without
+# extension, {dir_file}: 'a_b.jpg' -> 'a/b.jpg'). A path that is not there is looked up by its file name
+# anywhere in the package (exactly one match required).
+PACKAGE_PATHS = {
+    'digikam-data': 'usr/share/digikam/about/images/{file}',
+    'enlightenment-data': 'usr/share/enlightenment/data/backgrounds/{stem}.edj',  # JPEG inside an Eet archive
+    'lomiri-wallpapers-16.04': 'usr/share/backgrounds/{file}',
+    'lomiri-wallpapers-20.04': 'usr/share/backgrounds/{file}',
+    'lxqt-themes': 'usr/share/lxqt/wallpapers/{file}',
+    'palapeli-data': 'usr/share/palapeli/collection/{file}',
+    'plasma-workspace-wallpapers': 'usr/share/wallpapers/{stem}/contents/images/2560x1600.jpg',
+    'puzzle-jigsaw': 'usr/share/puzzle-jigsaw/samples/{file}',
+    'python-kivy-examples': 'usr/share/kivy-examples/demo/pictures/images/{file}',
+    'python3-sklearn': 'usr/lib/python3/dist-packages/sklearn/datasets/images/{file}',
+    'scribus-template': 'usr/share/scribus/templates/{dir_file}',
+    'sddm-theme-maldives': 'usr/share/sddm/themes/maldives/{file}',
+    'tuxpaint-data': 'usr/share/tuxpaint/templates/{file}',
+}
+EET_MAGIC = 0x1ee70f42
+EET_PHOTO_ENTRY = 'edje/images/0'
+
+
+class FetchError(RuntimeError):
+    """``apt-get download`` failed (no network, no apt, unknown package): the message has its output."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# scikit-image photos
+# ----------------------------------------------------------------------------------------------------
 def _write_photos(names, folder):
     from skimage import data
     os.makedirs(folder, exist_ok=True)
@@ -38,18 +109,293 @@ def _write_photos(names, folder):
             raise OSError(f'could not write {name}.png in {folder}')
 
 
-def build(output, scale=2, crop_size=192, step=96, workers=1):
-    """Write the data set (skipping work already done); returns the paths dict."""
+# ----------------------------------------------------------------------------------------------------
+# Debian photos
+# ----------------------------------------------------------------------------------------------------
+def read_manifest(path):
+    """Rows of the manifest (dicts with file, width, height, MP, package, licence), sorted by file name,
+    each with its fixed ``split`` (every ``HOLDOUT_EVERY``-th, from position 0, is 'holdout')."""
+    with open(path, encoding='utf-8', newline='') as f:
+        rows = list(csv.DictReader(f, delimiter='\t'))
+    rows.sort(key=lambda r: r['file'])
+    for i, row in enumerate(rows):
+        row['split'] = 'holdout' if i % HOLDOUT_EVERY == 0 else 'train'
+        if not row['file'].startswith(row['package'] + '__'):
+            raise ValueError(f"{path}: file {row['file']!r} does not start with its package {row['package']!r}__")
+    return rows
+
+
+def select_packages(rows, packages=None, skip=DEFAULT_SKIP, limit=None):
+    """Package names to use: ``packages`` (or every package of the manifest), minus ``skip``, sorted by name,
+    the first ``limit`` of them."""
+    known = sorted({r['package'] for r in rows})
+    if packages:
+        unknown = sorted(set(packages) - set(known))
+        if unknown:
+            raise SystemExit(f'not in the manifest: {unknown}; known: {known}')
+        chosen = sorted(set(packages))
+    else:
+        chosen = [p for p in known if p not in set(skip or ())]
+    return chosen[:limit] if limit else chosen
+
+
+def _inner_path(row):
+    rest = row['file'][len(row['package']) + 2:]
+    stem = osp.splitext(rest)[0]
+    template = PACKAGE_PATHS.get(row['package'], '{file}')
+    return template.format(file=rest, stem=stem, dir_file=rest.replace('_', '/', 1))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run(cmd, cwd=None):
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+
+
+def _last_line(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else '(no output)'
+
+
+def fetch_deb(package, deb_dir, state):
+    """Path of ``package``'s .deb in ``deb_dir``, downloaded with ``apt-get download`` unless present.
+
+    ``state['updated']`` records whether ``apt-get update`` already ran (it runs once, after a first failure).
+    Raises FetchError when apt-get is missing or fails."""
+    os.makedirs(deb_dir, exist_ok=True)
+    found = sorted(glob.glob(osp.join(deb_dir, f'{package}_*.deb')))
+    if found:
+        return found[-1]
+    if not shutil.which('apt-get'):
+        raise FetchError(f'apt-get not found: cannot download {package} (put its .deb in {deb_dir})')
+    proc = _run(['apt-get', 'download', package], cwd=deb_dir)
+    if proc.returncode != 0 and not state.get('updated'):
+        state['updated'] = True
+        update = _run(['apt-get', 'update'])
+        if update.returncode != 0:
+            raise FetchError(f'apt-get update failed (rc {update.returncode}): {_last_line(update.stderr)}\n'
+                             f'{update.stderr[-2000:]}')
+        proc = _run(['apt-get', 'download', package], cwd=deb_dir)
+    if proc.returncode != 0:
+        raise FetchError(f'apt-get download {package} failed (rc {proc.returncode}): {_last_line(proc.stderr)}\n'
+                         f'{proc.stderr[-2000:]}')
+    found = sorted(glob.glob(osp.join(deb_dir, f'{package}_*.deb')))
+    if not found:
+        raise FetchError(f'apt-get download {package} wrote no {package}_*.deb in {deb_dir}')
+    return found[-1]
+
+
+def eet_entry(data, name):
+    """Bytes of entry ``name`` of an (uncompressed) Eet archive: header ``>III`` (magic, entry count, ...), then
+    per entry ``>6I`` (offset, size, _, name offset, name length, _)."""
+    magic, count, _ = struct.unpack_from('>III', data, 0)
+    if magic != EET_MAGIC:
+        raise ValueError(f'not an Eet archive (magic {magic:#x})')
+    for i in range(count):
+        offset, size, _, name_off, name_len, _ = struct.unpack_from('>6I', data, 12 + 24 * i)
+        if data[name_off:name_off + name_len].rstrip(b'\0').decode('utf-8', 'replace') == name:
+            return data[offset:offset + size]
+    raise KeyError(f'no entry {name!r} in the Eet archive')
+
+
+def _resolve(root, inner, file_name):
+    """The regular file for ``inner`` under the unpacked package ``root`` (links followed inside ``root``), or the
+    one file named ``file_name`` anywhere in it; returns (path on disk, path inside the package)."""
+    def follow(path):
+        for _ in range(10):
+            if not osp.islink(path):
+                return path
+            target = os.readlink(path)
+            path = osp.join(root, target.lstrip('/')) if osp.isabs(target) else osp.join(osp.dirname(path), target)
+        return path
+    path = follow(osp.join(root, inner))
+    if osp.isfile(path):
+        return path, inner
+    hits = [p for p in glob.glob(osp.join(root, '**', file_name), recursive=True) if osp.isfile(follow(p))]
+    if len(hits) != 1:
+        raise FileNotFoundError(f'{inner}: not in the package, and {len(hits)} files named {file_name} in it')
+    return follow(hits[0]), osp.relpath(hits[0], root)
+
+
+def extract_originals(rows, cache):
+    """Copy each photo of ``rows`` out of its package into ``cache/originals/<file>`` (fetching and unpacking the
+    package once); returns {file: record} with package, version, deb, path, sha256, bytes. Cached in
+    ``cache/originals.json``; photos already there are not fetched again."""
+    index_path = osp.join(cache, 'originals.json')
+    index = {}
+    if osp.isfile(index_path):
+        with open(index_path, encoding='utf-8') as f:
+            index = json.load(f)
+    orig_dir = osp.join(cache, 'originals')
+    os.makedirs(orig_dir, exist_ok=True)
+
+    def cached(row):
+        rec = index.get(row['file'])
+        return rec is not None and osp.isfile(osp.join(orig_dir, row['file']))
+
+    state = {}
+    for package in sorted({r['package'] for r in rows}):
+        todo = [r for r in rows if r['package'] == package and not cached(r)]
+        if not todo:
+            continue
+        deb = fetch_deb(package, osp.join(cache, 'debs'), state)
+        version = _run(['dpkg-deb', '-f', deb, 'Version']).stdout.strip()
+        tmp = tempfile.mkdtemp(prefix=f'unpack_{package}_', dir=cache)
+        try:
+            proc = _run(['dpkg-deb', '-x', deb, tmp])
+            if proc.returncode != 0:
+                raise RuntimeError(f'dpkg-deb -x {deb} failed: {proc.stderr[-2000:]}')
+            for row in todo:
+                inner = _inner_path(row)
+                src, inner = _resolve(tmp, inner, osp.basename(inner))
+                with open(src, 'rb') as f:
+                    data = f.read()
+                member = None
+                if inner.endswith('.edj'):
+                    data, member = eet_entry(data, EET_PHOTO_ENTRY), EET_PHOTO_ENTRY
+                    if not data.startswith(b'\xff\xd8'):
+                        raise ValueError(f'{deb}:{inner}:{member} is no JPEG')
+                dst = osp.join(orig_dir, row['file'])
+                with open(dst + '.tmp', 'wb') as f:
+                    f.write(data)
+                os.replace(dst + '.tmp', dst)
+                index[row['file']] = {'package': package, 'version': version, 'deb': osp.basename(deb),
+                                      'path': '/' + inner, 'eet_entry': member,
+                                      'sha256_original': hashlib.sha256(data).hexdigest(), 'bytes': len(data)}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        with open(index_path + '.tmp', 'w', encoding='utf-8') as f:
+            json.dump(index, f, indent=1, sort_keys=True)
+        os.replace(index_path + '.tmp', index_path)
+    return {r['file']: index[r['file']] for r in rows}
+
+
+def to_hr(src, max_side):
+    """8-bit RGB-ordered (stored as BGR for cv2) image of ``src``, MATLAB-bicubic downscaled so that the long
+    side is at most ``max_side`` (0: keep). Returns (image, factor)."""
+    from basicsr.utils.matlab_functions import imresize
+    img = cv2.imread(src, cv2.IMREAD_COLOR)  # gray -> 3 channels, alpha dropped, 16 bit -> 8 bit, EXIF rotation
+    if img is None:
+        raise ValueError(f'cannot decode {src}')
+    h, w = img.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return img, 1.0
+    factor = max_side / max(h, w)
+    out = imresize(img.astype(np.float32) / 255., factor)
+    out = np.clip(np.round(out * 255.), 0, 255).astype(np.uint8)
+    # basicsr sizes the output ceil(size * factor): never more than max_side on the long side
+    limit_h, limit_w = math.ceil(h * factor - 1e-6), math.ceil(w * factor - 1e-6)
+    return np.ascontiguousarray(out[:limit_h, :limit_w]), factor
+
+
+def _clear_if_changed(output, photos, max_side):
+    """Remove this script's derived folders in ``output`` when they were built from another photo selection or
+    another ``--max-side`` (stale tiles would otherwise stay in the LMDBs)."""
+    prov = osp.join(output, 'provenance.json')
+    if not osp.isfile(prov):
+        return
+    with open(prov, encoding='utf-8') as f:
+        old = json.load(f)
+    if sorted(p['file'] for p in old.get('photos', [])) == sorted(photos) and old.get('max_side') == max_side:
+        return
+    print(f'[photo data] {output}: other photos or max side than last time; rebuilding', flush=True)
+    for sub in ('train_HR', 'holdout_HR', 'train', 'holdout'):
+        shutil.rmtree(osp.join(output, sub), ignore_errors=True)
+    os.remove(prov)
+
+
+def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_cache', packages=None,
+                    skip=DEFAULT_SKIP, limit=None, max_side=1024):
+    """Fetch, extract and convert the selected photos into ``output/train_HR`` and ``output/holdout_HR``.
+    Returns the provenance dict (also written as provenance.json and PROVENANCE.md)."""
+    rows = read_manifest(manifest)
+    chosen = select_packages(rows, packages, skip, limit)
+    rows = [r for r in rows if r['package'] in chosen]
+    if not rows:
+        raise SystemExit('no photo selected')
+    _clear_if_changed(output, [r['file'] for r in rows], max_side)
+    originals = extract_originals(rows, osp.abspath(cache))
+    photos = []
+    for row in rows:
+        folder = osp.join(output, f"{row['split']}_HR")
+        os.makedirs(folder, exist_ok=True)
+        hr_path = osp.join(folder, osp.splitext(row['file'])[0] + '.png')
+        src = osp.join(osp.abspath(cache), 'originals', row['file'])
+        if osp.isfile(hr_path):
+            h, w = cv2.imread(hr_path, cv2.IMREAD_UNCHANGED).shape[:2]
+        else:
+            img, _ = to_hr(src, max_side)
+            h, w = img.shape[:2]
+            if not cv2.imwrite(hr_path + '.tmp.png', img):
+                raise OSError(f'could not write {hr_path}')
+            os.replace(hr_path + '.tmp.png', hr_path)
+        orig = originals[row['file']]
+        photos.append({'file': row['file'], 'split': row['split'], 'package': orig['package'],
+                       'version': orig['version'], 'path': orig['path'], 'eet_entry': orig['eet_entry'],
+                       'licence': row['licence'], 'original_size': [int(row['width']), int(row['height'])],
+                       'sha256_original': orig['sha256_original'],
+                       'hr': osp.relpath(hr_path, output), 'hr_size': [w, h], 'sha256_hr': _sha256(hr_path),
+                       'downscale': round(max(h, w) / max(int(row['width']), int(row['height'])), 6)})
+    prov = {'source': 'debian', 'manifest': osp.abspath(manifest), 'max_side': max_side,
+            'holdout_rule': f'sorted manifest file names, positions i with i % {HOLDOUT_EVERY} == 0 are held out',
+            'packages': chosen, 'photos': photos}
+    with open(osp.join(output, 'provenance.json'), 'w', encoding='utf-8') as f:
+        json.dump(prov, f, indent=1)
+    _write_provenance_md(output, prov)
+    return prov
+
+
+def _write_provenance_md(output, prov):
+    lines = ['# Provenance of the photos in this folder', '',
+             'Genuine photographs shipped in Debian (bookworm) packages, fetched with `apt-get download`, unpacked '
+             'with `dpkg-deb -x` by `benchmarks/make_photo_data.py --source debian`. '
+             f"HR = 8-bit RGB, MATLAB-bicubic downscaled to a long side of at most {prov['max_side']} px "
+             '(0: original size). Split by photo: ' + prov['holdout_rule'] + '. Licences as in the manifest; '
+             'credit them with any result; ship derived weights, not the photos.', '',
+             '| Photo | Split | Package (version) | Path in package | Licence | Original | HR | sha256 original | '
+             'sha256 HR |', '|---|---|---|---|---|---|---|---|---|']
+    for p in prov['photos']:
+        path = p['path'] + (f" (Eet `{p['eet_entry']}`)" if p['eet_entry'] else '')
+        lines.append(f"| {p['file']} | {p['split']} | {p['package']} ({p['version']}) | `{path}` | {p['licence']} | "
+                     f"{p['original_size'][0]}x{p['original_size'][1]} | {p['hr_size'][0]}x{p['hr_size'][1]} | "
+                     f"`{p['sha256_original']}` | `{p['sha256_hr']}` |")
+    with open(osp.join(output, 'PROVENANCE.md'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+# ----------------------------------------------------------------------------------------------------
+# Both sources
+# ----------------------------------------------------------------------------------------------------
+def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', **debian):
+    """Write the data set (skipping work already done); returns the paths dict. ``debian``: the keyword
+    arguments of ``write_debian_hr`` (manifest, cache, packages, skip, limit, max_side)."""
     output = osp.abspath(output)
     hr_train, hr_holdout = osp.join(output, 'train_HR'), osp.join(output, 'holdout_HR')
-    _write_photos(TRAIN_PHOTOS, hr_train)
-    _write_photos(HOLDOUT_PHOTOS, hr_holdout)
-    paths = prepare_div2k(hr_train, osp.join(output, 'train'), scales=[scale], crop_size=crop_size, step=step,
-                          workers=workers)
-    prepare_benchmark(hr_holdout, osp.join(output, 'holdout'), scales=[scale], workers=workers)
-    result = {'scale': scale, 'train_gt': paths['hr'][1], 'train_lq': paths[scale][1],
-              'holdout': osp.join(output, 'holdout'), 'train_photos': list(TRAIN_PHOTOS),
-              'holdout_photos': list(HOLDOUT_PHOTOS), 'tiles': len(os.listdir(paths['hr'][0]))}
+    if source == 'skimage':
+        _write_photos(TRAIN_PHOTOS, hr_train)
+        _write_photos(HOLDOUT_PHOTOS, hr_holdout)
+        train_photos, holdout_photos = list(TRAIN_PHOTOS), list(HOLDOUT_PHOTOS)
+    elif source == 'debian':
+        prov = write_debian_hr(output, **debian)
+        train_photos = [p['file'] for p in prov['photos'] if p['split'] == 'train']
+        holdout_photos = [p['file'] for p in prov['photos'] if p['split'] == 'holdout']
+    else:
+        raise ValueError(f'unknown source {source!r}')
+    result = {'scale': scale, 'source': source, 'train_gt': None, 'train_lq': None, 'holdout': None,
+              'train_photos': train_photos, 'holdout_photos': holdout_photos, 'tiles': 0}
+    if train_photos:
+        paths = prepare_div2k(hr_train, osp.join(output, 'train'), scales=[scale], crop_size=crop_size, step=step,
+                              workers=workers)
+        result.update(train_gt=paths['hr'][1], train_lq=paths[scale][1], tiles=len(os.listdir(paths['hr'][0])))
+    if holdout_photos:
+        prepare_benchmark(hr_holdout, osp.join(output, 'holdout'), scales=[scale], workers=workers)
+        result['holdout'] = osp.join(output, 'holdout')
     with open(osp.join(output, 'paths.json'), 'w', encoding='utf-8') as f:
         json.dump(result, f, indent=1)
     return result
@@ -58,10 +404,26 @@ def build(output, scale=2, crop_size=192, step=96, workers=1):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--output', default='datasets/photos_bench')
+    p.add_argument('--source', choices=['skimage', 'debian'], default='skimage')
     p.add_argument('--scale', type=int, default=2)
     p.add_argument('--workers', type=int, default=1)
+    d = p.add_argument_group('--source debian')
+    d.add_argument('--manifest', default=DEFAULT_MANIFEST)
+    d.add_argument('--cache', default='datasets/debian_cache', help='downloaded .debs and extracted originals')
+    d.add_argument('--max-side', type=int, default=1024, help='HR long side at most (MATLAB bicubic); 0: keep')
+    d.add_argument('--packages', nargs='+', default=None, help='only these packages')
+    d.add_argument('--skip-packages', nargs='*', default=list(DEFAULT_SKIP))
+    d.add_argument('--limit-packages', type=int, default=None, help='the first N packages (by name)')
     args = p.parse_args(argv)
-    print(json.dumps(build(args.output, args.scale, workers=args.workers), indent=1))
+    debian = {}
+    if args.source == 'debian':
+        debian = dict(manifest=args.manifest, cache=args.cache, packages=args.packages, skip=args.skip_packages,
+                      limit=args.limit_packages, max_side=args.max_side)
+    try:
+        result = build(args.output, args.scale, workers=args.workers, source=args.source, **debian)
+    except FetchError as err:
+        raise SystemExit(f'make_photo_data.py: {err}') from err
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == '__main__':

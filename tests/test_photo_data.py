@@ -1,0 +1,156 @@
+"""``benchmarks/make_photo_data.py --source debian``: real photos from a Debian package -> LMDBs + held-out set.
+
+The end-to-end test fetches ONE small package (scribus-template, 1.8 MB, 7 photos) with ``apt-get download``.
+It is skipped, with the reason, only when apt-get is missing or the download is refused (no network, no
+package lists); anything after the download failing is a failure.
+"""
+import hashlib
+import importlib.util
+import json
+import os
+import struct
+from os import path as osp
+
+import cv2
+import lmdb
+import pytest
+
+from _tiny import REPO
+
+PACKAGE = 'scribus-template'
+# The package's rows of the shared manifest, used when that file is not on this machine.
+ROWS = [('br2_brightness.jpg', 800, 600, 0.48), ('br2_halfmoon.jpg', 800, 600, 0.48), ('br2_moon.jpg', 800, 600, 0.48),
+        ('br2_nature.jpg', 1024, 768, 0.79), ('br2_sunset.jpg', 1024, 768, 0.79), ('cal2_moon.jpg', 1024, 768, 0.79),
+        ('menu2_pizza.jpg', 800, 600, 0.48)]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('make_photo_data', osp.join(REPO, 'benchmarks', 'make_photo_data.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+mpd = _module()
+SHARED_MANIFEST = mpd.DEFAULT_MANIFEST
+
+
+def _manifest(tmp_path):
+    if osp.isfile(SHARED_MANIFEST):
+        return SHARED_MANIFEST
+    path = tmp_path / 'manifest.tsv'
+    lines = ['file\twidth\theight\tMP\tpackage\tlicence']
+    lines += [f'{PACKAGE}__{f}\t{w}\t{h}\t{mp}\t{PACKAGE}\tGPL (package blanket)' for f, w, h, mp in ROWS]
+    path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    return str(path)
+
+
+def _sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _lmdb_keys(path):
+    env = lmdb.open(path, readonly=True, lock=False, readahead=False)
+    try:
+        with env.begin() as txn:
+            return [k.decode() for k, _ in txn.cursor()]
+    finally:
+        env.close()
+
+
+def test_split_rule_gives_the_documented_holdout_list():
+    if not osp.isfile(SHARED_MANIFEST):
+        pytest.skip(f'the shared manifest {SHARED_MANIFEST} is not on this machine')
+    rows = mpd.read_manifest(SHARED_MANIFEST)
+    assert len(rows) == 92
+    assert tuple(r['file'] for r in rows if r['split'] == 'holdout') == mpd.DEBIAN_HOLDOUT
+    every = {r['package'] for r in rows}
+    chosen = mpd.select_packages(rows)
+    assert set(mpd.DEFAULT_SKIP) & set(chosen) == set() and set(chosen) | set(mpd.DEFAULT_SKIP) == every
+    for row in rows:  # every package with photos used by default has a known path inside it
+        if row['package'] in chosen:
+            assert row['package'] in mpd.PACKAGE_PATHS
+
+
+def test_eet_entry_reads_the_photo_bytes():
+    jpeg, other = b'\xff\xd8\xff\xe0fake jpeg\xff\xd9', b'not this one'
+    names = [b'edje/file\0', b'edje/images/0\0']
+    header_len = 12 + 24 * 2
+    name_offs = [header_len, header_len + len(names[0])]
+    data_offs = [name_offs[1] + len(names[1])]
+    data_offs.append(data_offs[0] + len(other))
+    blob = struct.pack('>III', mpd.EET_MAGIC, 2, 0)
+    blob += struct.pack('>6I', data_offs[0], len(other), 0, name_offs[0], len(names[0]), 0)
+    blob += struct.pack('>6I', data_offs[1], len(jpeg), 0, name_offs[1], len(names[1]), 0)
+    blob += names[0] + names[1] + other + jpeg
+    assert mpd.eet_entry(blob, 'edje/images/0') == jpeg
+    with pytest.raises(KeyError):
+        mpd.eet_entry(blob, 'edje/images/1')
+    with pytest.raises(ValueError):
+        mpd.eet_entry(b'\0' * 64, 'edje/images/0')
+
+
+def test_debian_source_one_package(tmp_path):
+    cache, out = tmp_path / 'cache', tmp_path / 'photos'
+    try:  # the only step that may legitimately fail here: the download
+        deb = mpd.fetch_deb(PACKAGE, str(cache / 'debs'), {})
+    except mpd.FetchError as err:
+        pytest.skip(f'apt-get download {PACKAGE} refused or unreachable here: {str(err).splitlines()[0]}')
+    assert osp.isfile(deb)
+    max_side = 512  # below the photos' 800-1024 px: exercises the MATLAB-bicubic downscale
+    result = mpd.build(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+                       packages=[PACKAGE], max_side=max_side)
+
+    # paths.json, as the skimage source writes it
+    with open(out / 'paths.json', encoding='utf-8') as f:
+        paths = json.load(f)
+    assert paths == json.loads(json.dumps(result))
+    assert paths['source'] == 'debian' and paths['scale'] == 2
+
+    # provenance: every photo, with package, version, path, licence, hashes that match the files, split
+    with open(out / 'provenance.json', encoding='utf-8') as f:
+        prov = json.load(f)
+    photos = {p['file']: p for p in prov['photos']}
+    assert sorted(photos) == sorted(f'{PACKAGE}__{f}' for f, *_ in ROWS)
+    md = (out / 'PROVENANCE.md').read_text(encoding='utf-8')
+    for name, p in photos.items():
+        assert p['package'] == PACKAGE and p['version'] and p['licence']
+        assert p['path'].startswith('/usr/share/scribus/templates/') and p['path'].endswith('.jpg')
+        assert p['sha256_original'] == _sha256(cache / 'originals' / name)
+        assert p['sha256_hr'] == _sha256(out / p['hr'])
+        assert p['hr'] == f"{p['split']}_HR/{osp.splitext(name)[0]}.png"
+        hr = cv2.imread(str(out / p['hr']), cv2.IMREAD_UNCHANGED)
+        assert hr.ndim == 3 and hr.shape[2] == 3 and hr.dtype.name == 'uint8'
+        assert max(hr.shape[:2]) == max_side and [hr.shape[1], hr.shape[0]] == p['hr_size']
+        assert name in md and p['sha256_hr'] in md
+
+    # split by photo: disjoint, complete, the same as in paths.json, both sides non-empty
+    train = {n for n, p in photos.items() if p['split'] == 'train'}
+    holdout = {n for n, p in photos.items() if p['split'] == 'holdout'}
+    assert train and holdout and not train & holdout and train | holdout == set(photos)
+    assert set(paths['train_photos']) == train and set(paths['holdout_photos']) == holdout
+    if osp.isfile(SHARED_MANIFEST):
+        assert holdout == {n for n in mpd.DEBIAN_HOLDOUT if n.startswith(PACKAGE)}
+
+    # LMDBs: tiles of the training photos only, GT and LR keys equal; held-out set in Set5 layout
+    stem = lambda n: osp.splitext(n)[0]  # noqa: E731
+    gt_keys, lq_keys = _lmdb_keys(paths['train_gt']), _lmdb_keys(paths['train_lq'])
+    assert gt_keys and gt_keys == lq_keys and len(gt_keys) == paths['tiles']
+    assert {k.rsplit('_s', 1)[0] for k in gt_keys} == {stem(n) for n in train}
+    for lmdb_path in (paths['train_gt'], paths['train_lq']):
+        assert osp.isfile(osp.join(lmdb_path, 'meta_info.txt')) and osp.isfile(osp.join(lmdb_path, 'data.mdb'))
+    gt_dir, lr_dir = osp.join(paths['holdout'], 'GTmod12'), osp.join(paths['holdout'], 'LRbicx2')
+    assert sorted(os.listdir(gt_dir)) == sorted(os.listdir(lr_dir)) == sorted(stem(n) + '.png' for n in holdout)
+    for name in os.listdir(gt_dir):
+        gt, lr = cv2.imread(osp.join(gt_dir, name)), cv2.imread(osp.join(lr_dir, name))
+        assert gt.shape[0] % 12 == 0 and gt.shape[1] % 12 == 0
+        assert lr.shape[:2] == (gt.shape[0] // 2, gt.shape[1] // 2)
+
+    # a second run is served from the cache (no apt-get) and gives the same files
+    os.remove(deb)
+    again = mpd.build(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+                      packages=[PACKAGE], max_side=max_side)
+    assert again == result
+    with open(out / 'provenance.json', encoding='utf-8') as f:
+        assert json.load(f) == prov
