@@ -12,6 +12,8 @@ Usage (directly, or as the script of ``torch.distributed.run``)::
   are saved.
 - ``--kill-inside-write N``: SIGKILL this process in the middle of writing the checkpoint of iteration N: half
   of the file is on disk (in its temporary file), nothing has been renamed yet.
+- ``--kill-inside-state-write N``: the same inside the write of the training state of iteration N (its
+  checkpoint is complete).
 
 The hooks patch the model class in this process only; the plugin itself has no test hooks.
 """
@@ -35,11 +37,27 @@ def _kill():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None):
+def _cut_writes():
+    """Make the next atomic write stop halfway through with SIGKILL."""
+    atomic_write = mrnet_model.atomic_write
+
+    def half_write(path, write, binary=True):
+        def cut(f):
+            write(f)
+            f.flush()
+            f.truncate(f.tell() // 2)
+            f.flush()
+            _kill()
+        return atomic_write(path, cut, binary)
+
+    mrnet_model.atomic_write = half_write
+
+
+def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None, kill_inside_state_write=None):
     model_cls = mrnet_model.MRNetModel
     counts = {'validations': 0}
-    nondist_validation, validation, save, save_network = (model_cls.nondist_validation, model_cls.validation,
-                                                          model_cls.save, model_cls.save_network)
+    nondist_validation, validation, save = model_cls.nondist_validation, model_cls.validation, model_cls.save
+    save_network, save_training_state = model_cls.save_network, model_cls.save_training_state
 
     def dump(self, current_iter):
         if not dump_dir:
@@ -66,26 +84,20 @@ def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None):
             dump(self, current_iter)
 
     def hooked_save_network(self, net, net_label, current_iter, param_key='params'):
-        if kill_inside_write is None or current_iter != kill_inside_write:
-            return save_network(self, net, net_label, current_iter, param_key)
-        atomic_write = mrnet_model.atomic_write
-
-        def half_write(path, write, binary=True):
-            def cut(f):
-                write(f)
-                f.flush()
-                f.truncate(f.tell() // 2)
-                f.flush()
-                _kill()
-            return atomic_write(path, cut, binary)
-
-        mrnet_model.atomic_write = half_write
+        if current_iter == kill_inside_write:
+            _cut_writes()
         return save_network(self, net, net_label, current_iter, param_key)
+
+    def hooked_save_training_state(self, epoch, current_iter):
+        if current_iter == kill_inside_state_write:
+            _cut_writes()
+        return save_training_state(self, epoch, current_iter)
 
     model_cls.nondist_validation = counted_validation
     model_cls.validation = dumped_validation
     model_cls.save = hooked_save
     model_cls.save_network = hooked_save_network
+    model_cls.save_training_state = hooked_save_training_state
 
 
 def main():
@@ -95,9 +107,10 @@ def main():
     parser.add_argument('--dump-rank-weights')
     parser.add_argument('--kill-after-save', type=int)
     parser.add_argument('--kill-inside-write', type=int)
+    parser.add_argument('--kill-inside-state-write', type=int)
     # torchrun passes --local-rank=N to scripts when --use-env is not set; keep it for the pipeline
     args, rest = parser.parse_known_args(argv[:split])
-    install_hooks(args.dump_rank_weights, args.kill_after_save, args.kill_inside_write)
+    install_hooks(args.dump_rank_weights, args.kill_after_save, args.kill_inside_write, args.kill_inside_state_write)
     entry.train(rest + argv[split + 1:])
 
 

@@ -13,6 +13,7 @@ import copy
 import math
 import os
 import pickle
+import random
 import tempfile
 from collections import OrderedDict
 
@@ -239,9 +240,18 @@ class MRNetModel(SRModel):
         except OSError as e:
             raise OSError(f'Could not write checkpoint {save_path}: {e}. The previous checkpoint is unchanged.') from e
 
+    def resume_training(self, resume_state):
+        """BaseModel.resume_training, then the random number generators as they were at the save (a single
+        process; in a distributed run each rank keeps its seeded generators), so that a resumed run draws the
+        same crops and flips as an uninterrupted one."""
+        super().resume_training(resume_state)
+        if resume_state.get('rng') is not None and self.opt.get('world_size', 1) == 1:
+            set_rng_state(resume_state['rng'])
+
     @master_only
     def save_training_state(self, epoch, current_iter):
-        """Like BaseModel.save_training_state, but atomic, and a failure raises instead of being ignored."""
+        """Like BaseModel.save_training_state, but atomic, with the random number generators' states, and a
+        failure raises instead of being ignored."""
         if current_iter == -1:
             return
         state = {
@@ -249,6 +259,7 @@ class MRNetModel(SRModel):
             'iter': current_iter,
             'optimizers': [o.state_dict() for o in self.optimizers],
             'schedulers': [s.state_dict() for s in self.schedulers],
+            'rng': rng_state(),
         }
         save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
         try:
@@ -257,6 +268,27 @@ class MRNetModel(SRModel):
             raise OSError(f'Could not write training state {save_path}: {e}. '
                           'The previous state is unchanged.') from e
         get_root_logger().info(f'Saved training state {save_path}.')
+
+
+def rng_state():
+    """The states of Python's, NumPy's and torch's (CPU and CUDA) random number generators, as tensors and
+    plain containers that ``torch.load(weights_only=True)`` reads."""
+    np_state = np.random.get_state()
+    state = {'python': random.getstate(), 'numpy': (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                                                    *np_state[2:]), 'torch': torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    """Restore what ``rng_state`` returned (its tensors may have been loaded onto a GPU)."""
+    random.setstate(state['python'])
+    name, key, *rest = state['numpy']
+    np.random.set_state((name, key.cpu().numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state['torch'].cpu())
+    if state.get('cuda') is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 
 def scale_schedule(scales, seed, index):
