@@ -62,8 +62,9 @@ def infer_config(state_dict):
     Returns:
         dict: ``{'type': 'MRNet', 'upscale': .., 'num_recursion': .., ...}`` or
         ``{'type': 'MultiScaleMRNet', 'upscales': [..], 'num_recursions': [..], ...}``, with
-        ``num_in_ch``, ``num_out_ch``, ``num_feat``, ``num_block``, ``recursive_module``, ``fusion`` and
-        ``shuffle_kernel``. See the module docstring for what cannot be inferred.
+        ``num_in_ch``, ``num_out_ch``, ``num_feat``, ``num_block``, ``recursive_module``, ``fusion``,
+        ``shuffle_kernel`` and, for weights trained with one, ``global_skip``. See the module docstring for
+        what cannot be inferred.
 
     Raises:
         WeightsError: Not MRNet weights (the message names the missing keys) or inconsistent shapes.
@@ -89,6 +90,11 @@ def infer_config(state_dict):
         num_feat=num_feat,
         num_block=len({_BLOCK.match(k).group(1) for k in state_dict if _BLOCK.match(k)}),
         recursive_module=recursive_module)
+    skip_keys = [k for k in state_dict if k.startswith('global_skip.')]  # optional, beyond the paper
+    if any(k.endswith('.bicubic') for k in skip_keys):
+        config['global_skip'] = 'bicubic'
+    elif any(k.endswith('.conv.weight') for k in skip_keys):
+        config['global_skip'] = 'learned'
     fusions = [_fusion_config(state_dict, p, num_feat) for p in prefixes]
     if len({f[:2] for f in fusions}) > 1:
         raise WeightsError(f'the scales use different fusions {[f[:2] for f in fusions]}; MultiScaleMRNet '

@@ -7,12 +7,14 @@ checkout's ``basicsr/archs/`` folder, where BasicSR's own scan registers it.
 """
 import torch
 from torch import nn as nn
+from torch.nn import functional as F
 
 from basicsr.archs.arch_util import ResidualBlockNoBN, make_layer
 from basicsr.utils.registry import ARCH_REGISTRY
 
 RECURSIVE_MODULES = ('mrm', 'baseline', 'residual', 'input_encoder', 'memory_updater')
 FUSIONS = ('shuffleconv', 'conv1x1')
+GLOBAL_SKIPS = (None, 'bicubic', 'learned')
 PAPER_RECURSIONS = {2: 4, 3: 6, 4: 8}  # recursion count T of each scale (section 4.1)
 
 
@@ -192,6 +194,40 @@ class Reconstruction(nn.Module):
         return self.conv_last(self.relu(self.conv_hr(self.fusion(feats))))
 
 
+class GlobalSkip(nn.Module):
+    """Optional global skip, beyond the paper: an upsampled copy of the (normalised) input added to the output,
+    so that the network learns a residual from the first iteration.
+
+    - 'bicubic': bicubic interpolation (``F.interpolate``). It has no weights, so a persistent buffer
+      ``bicubic`` marks it in the state dict: weights trained with it do not load into a network without it.
+    - 'learned': one learned layer, a 3x3 conv to ``num_out_ch * s^2`` channels and PixelShuffle.
+
+    Args:
+        mode (str): 'bicubic' or 'learned'.
+        num_in_ch (int): Channel number of inputs.
+        num_out_ch (int): Channel number of outputs.
+        upscale (int): Upsampling factor.
+    """
+
+    def __init__(self, mode, num_in_ch, num_out_ch, upscale):
+        super().__init__()
+        if mode not in GLOBAL_SKIPS[1:]:
+            raise ValueError(f'global_skip must be one of {GLOBAL_SKIPS}, got {mode!r}')
+        self.mode, self.upscale = mode, upscale
+        if mode == 'bicubic':
+            if num_in_ch != num_out_ch:
+                raise ValueError(f'a bicubic global_skip needs num_in_ch == num_out_ch, got {num_in_ch}, {num_out_ch}')
+            self.register_buffer('bicubic', torch.ones(()))
+        else:
+            self.conv = nn.Conv2d(num_in_ch, num_out_ch * upscale**2, 3, 1, 1)
+            self.pixel_shuffle = nn.PixelShuffle(upscale)
+
+    def forward(self, x):
+        if self.mode == 'bicubic':
+            return F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
+        return self.pixel_shuffle(self.conv(x))
+
+
 class _MeanShift(nn.Module):
     """Shared normalisation of the BasicSR SR archs: (x - mean) * img_range; the mean is no parameter or
     buffer, so it stays out of the state dict (as in BasicSR's EDSR)."""
@@ -236,6 +272,8 @@ class MRNet(_MeanShift):
         res_scale (float): Residual scale of the residual blocks. Default: 1.
         img_range (float): Image range. Default: 255.
         rgb_mean (tuple[float]): Image mean in RGB orders. Default: DIV2K mean (0.4488, 0.4371, 0.4040).
+        global_skip (str | None): Beyond the paper: None (the paper's architecture), 'bicubic' or 'learned'
+            (see GlobalSkip). Default: None.
     """
 
     def __init__(self,
@@ -250,18 +288,25 @@ class MRNet(_MeanShift):
                  shuffle_kernel=1,
                  res_scale=1.,
                  img_range=255.,
-                 rgb_mean=(0.4488, 0.4371, 0.4040)):
+                 rgb_mean=(0.4488, 0.4371, 0.4040),
+                 global_skip=None):
         super().__init__(img_range, rgb_mean)
         self.upscale = upscale
         self.num_recursion = num_recursion
         self.sfe = ShallowFeatureExtraction(num_in_ch, num_feat)
         self.mrm = MRM(num_feat, num_block, res_scale, recursive_module)
         self.reconstruction = Reconstruction(num_feat, num_out_ch, num_recursion, upscale, fusion, shuffle_kernel)
+        if global_skip is not None:
+            self.global_skip = GlobalSkip(global_skip, num_in_ch, num_out_ch, upscale)
 
     def forward(self, x):
-        x0 = self.sfe(self.normalize(x))  # eq. 5
+        x = self.normalize(x)
+        x0 = self.sfe(x)  # eq. 5
         feats = self.mrm(x0, self.num_recursion)  # eq. 6
-        return self.denormalize(self.reconstruction(feats))  # eq. 7
+        out = self.reconstruction(feats)  # eq. 7
+        if hasattr(self, 'global_skip'):
+            out = out + self.global_skip(x)
+        return self.denormalize(out)
 
 
 @ARCH_REGISTRY.register()
@@ -287,6 +332,7 @@ class MultiScaleMRNet(_MeanShift):
         res_scale (float): Residual scale of the residual blocks. Default: 1.
         img_range (float): Image range. Default: 255.
         rgb_mean (tuple[float]): Image mean in RGB orders. Default: DIV2K mean.
+        global_skip (str | None): See MRNet; one per scale. Default: None.
     """
 
     def __init__(self,
@@ -302,7 +348,8 @@ class MultiScaleMRNet(_MeanShift):
                  shuffle_kernel=1,
                  res_scale=1.,
                  img_range=255.,
-                 rgb_mean=(0.4488, 0.4371, 0.4040)):
+                 rgb_mean=(0.4488, 0.4371, 0.4040),
+                 global_skip=None):
         super().__init__(img_range, rgb_mean)
         upscales, num_recursions = [int(s) for s in upscales], [int(t) for t in num_recursions]
         if len(upscales) != len(num_recursions) or not upscales:
@@ -318,6 +365,9 @@ class MultiScaleMRNet(_MeanShift):
             f'x{s}': Reconstruction(num_feat, num_out_ch, t, s, fusion, shuffle_kernel)
             for s, t in self.num_recursions.items()
         })
+        if global_skip is not None:
+            self.global_skip = nn.ModuleDict(
+                {f'x{s}': GlobalSkip(global_skip, num_in_ch, num_out_ch, s) for s in upscales})
 
     @property
     def upscales(self):
@@ -327,6 +377,10 @@ class MultiScaleMRNet(_MeanShift):
         scale = self.upscale if scale is None else int(scale)
         if scale not in self.num_recursions:
             raise ValueError(f'scale {scale} is not one of {self.upscales}')
-        x0 = self.sfe[f'x{scale}'](self.normalize(x))
+        x = self.normalize(x)
+        x0 = self.sfe[f'x{scale}'](x)
         feats = self.mrm(x0, self.num_recursions[scale])
-        return self.denormalize(self.reconstruction[f'x{scale}'](feats))
+        out = self.reconstruction[f'x{scale}'](feats)
+        if hasattr(self, 'global_skip'):
+            out = out + self.global_skip[f'x{scale}'](x)
+        return self.denormalize(out)
