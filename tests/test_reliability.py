@@ -182,6 +182,38 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(root, monkey
     assert all(torch.isfinite(v).all() for v in params.values())
 
 
+def test_finite_check_every_n_iterations_still_keeps_the_last_good_checkpoint(root, monkeypatch):
+    """With ``train:finite_check_freq: 3`` the loss is read on the host every 3rd iteration and at every save:
+    a NaN from iteration 5 stops the run at 6, and no checkpoint after it is written."""
+    from basicsr.losses.basic_loss import L1Loss
+    opt, yml = _setup(root, total_iter=12, save_freq=4, val=False)
+    opt['train']['finite_check_freq'] = 3
+    _tiny.write_yml(opt, yml)
+    real_forward = L1Loss.forward
+    calls = {'n': 0}
+
+    def nan_from_iteration_5(self, pred, target, weight=None, **kwargs):
+        calls['n'] += 1
+        loss = real_forward(self, pred, target, weight, **kwargs)
+        return loss * float('nan') if calls['n'] >= 5 else loss
+
+    monkeypatch.setattr(L1Loss, 'forward', nan_from_iteration_5)
+    with pytest.raises(FloatingPointError, match='(?s)not finite at one of iterations 5-6.*last good one'):
+        entry.train(['-opt', yml])
+    exp = root / 'experiments' / 'tiny'
+    assert sorted(os.listdir(exp / 'training_states')) == ['4.state']
+    assert all(torch.isfinite(v).all() for v in _loads(exp / 'models' / 'net_g_4.pth')['params'].values())
+
+
+@pytest.mark.parametrize('value', [0, -2, 1.5, True])
+def test_finite_check_freq_must_be_a_whole_number(root, value):
+    opt, yml = _setup(root, total_iter=2, val=False)
+    opt['train']['finite_check_freq'] = value
+    _tiny.write_yml(opt, yml)
+    with pytest.raises(ValueError, match='train:finite_check_freq must be a whole number >= 1'):
+        entry.train(['-opt', yml])
+
+
 # ---------------------------------------------------------------------------------------- bad input
 
 

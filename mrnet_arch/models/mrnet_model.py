@@ -10,7 +10,6 @@ also be copied into a BasicSR checkout's ``basicsr/models/`` folder, where Basic
 both classes.
 """
 import copy
-import math
 import os
 import pickle
 import random
@@ -142,6 +141,13 @@ class MRNetModel(SRModel):
             raise ValueError(f"train:amp must be one of fp32, bf16, fp16 (or absent), got {amp!r}")
         self.amp_dtype = AMP_DTYPES[amp]
         self.channels_last = bool(train_opt.get('channels_last', False))
+        self.finite_check_freq = train_opt.get('finite_check_freq', 1)
+        if not isinstance(self.finite_check_freq, int) or isinstance(self.finite_check_freq, bool) \
+                or self.finite_check_freq < 1:
+            raise ValueError(f'train:finite_check_freq must be a whole number >= 1, got {self.finite_check_freq!r}')
+        self._nonfinite_since = None  # device flag: a loss since the last check was not finite
+        self._last_check = 0
+        self._pending_losses = None
         super().__init__(opt)
         if self.channels_last:
             self.net_g = self.net_g.to(memory_format=torch.channels_last)
@@ -184,13 +190,7 @@ class MRNetModel(SRModel):
                 if value is not None:
                     l_total += value
                     loss_dict[name] = value
-        loss_value = float(l_total.detach()) if torch.is_tensor(l_total) else float(l_total)
-        if not math.isfinite(loss_value):
-            message = (f'Loss is {loss_value} at iteration {current_iter}; stopping before the optimizer step. '
-                       f"The last saved checkpoint in {self.opt['path'].get('models')} is the last good one; "
-                       'resume from it with --auto_resume after lowering the learning rate.')
-            get_root_logger().error(message)
-            raise FloatingPointError(message)
+        self._check_finite(l_total, current_iter)
         if self.scaler is not None:
             self.scaler.scale(l_total).backward()
             self.scaler.step(self.optimizer_g)
@@ -198,9 +198,51 @@ class MRNetModel(SRModel):
         else:
             l_total.backward()
             self.optimizer_g.step()
-        self.log_dict = self.reduce_loss_dict(loss_dict)
+        self._pending_losses = OrderedDict((k, v.detach()) for k, v in loss_dict.items())  # reduced when logged
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def _must_check(self, current_iter):
+        """Whether iteration ``current_iter`` reads the loss on the host: every ``train:finite_check_freq``
+        iterations, and always at an iteration that saves a checkpoint and at the last one."""
+        if current_iter % self.finite_check_freq == 0:
+            return True
+        save_freq = (self.opt.get('logger') or {}).get('save_checkpoint_freq')
+        total = (self.opt.get('train') or {}).get('total_iter')
+        return bool(save_freq and current_iter % int(save_freq) == 0) or bool(total and current_iter >= int(total))
+
+    def _check_finite(self, loss, current_iter):
+        """Stop with an error when a loss is NaN or infinite, before the optimizer step of a checked iteration.
+
+        Every ``train:finite_check_freq`` iterations (1: every iteration) the loss is read on the host; in
+        between, a flag on the device records a non-finite loss without synchronising. Saves and the last
+        iteration are always checked, so no checkpoint is written after a non-finite loss: the last saved one
+        is the last good one.
+        """
+        if not torch.is_tensor(loss):
+            loss = torch.tensor(float(loss))
+        bad = ~torch.isfinite(loss.detach())
+        self._nonfinite_since = bad if self._nonfinite_since is None else self._nonfinite_since | bad
+        if not self._must_check(current_iter):
+            return
+        flagged, self._nonfinite_since = bool(self._nonfinite_since), None
+        first, self._last_check = self._last_check + 1, current_iter
+        if flagged:
+            what = (f'Loss is {float(loss)} at iteration {current_iter}' if first == current_iter else
+                    f'A loss was not finite at one of iterations {first}-{current_iter} (train:finite_check_freq '
+                    f'{self.finite_check_freq}; loss {float(loss)} at {current_iter})')
+            message = (f'{what}; stopping before the optimizer step. '
+                       f"The last saved checkpoint in {self.opt['path'].get('models')} is the last good one; "
+                       'resume from it with --auto_resume after lowering the learning rate.')
+            get_root_logger().error(message)
+            raise FloatingPointError(message)
+
+    def get_current_log(self):
+        """The losses of the last iteration, reduced over the ranks only now, when they are logged, so that the
+        training step itself does not wait for the device."""
+        if self._pending_losses is not None:
+            self.log_dict, self._pending_losses = self.reduce_loss_dict(self._pending_losses), None
+        return self.log_dict
 
     def test(self):
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
