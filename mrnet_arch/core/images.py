@@ -14,11 +14,12 @@ Photos as cameras write them (``read_metadata``, read with Pillow from the heade
 - EXIF orientation (tag 0x0112, values 2-8) is applied by ``read_image`` for every tool and both modes, so
   images come out upright; ``image_size`` gives the upright size (5-8 swap height and width). OpenCV's own
   handling differs between ``IMREAD_COLOR`` and ``IMREAD_UNCHANGED`` and fails on rotated TIFFs, so pixels
-  are decoded without it (``IMREAD_IGNORE_ORIENTATION``) and turned here; a TIFF with an orientation is
-  decoded by Pillow, which turns it (OpenCV turns some TIFFs itself and cannot read the rotated ones).
+  are decoded without it (``IMREAD_IGNORE_ORIENTATION``) and turned here. OpenCV turns TIFFs itself whatever
+  the flags (and cannot read the rotated ones), so a TIFF with an orientation is decoded from its bytes
+  with the orientation tag set to 1, then turned here like the other formats.
 - CMYK images are converted to BGR (8-bit); palette images are expanded to BGR, or BGRA with a
-  transparent colour, by the decoder. A mode that neither OpenCV nor the Pillow fallback can turn into
-  gray, BGR or BGRA is refused with an error naming the file.
+  transparent colour, by OpenCV's decoders. Any other pixel type (32-bit or float TIFFs, for example) is
+  refused with an error naming the file.
 - ``write_image(..., metadata=...)`` carries the ICC profile and the EXIF data (orientation set to 1, since
   the pixels are upright) into JPEG (APP1/APP2 segments), PNG (``iCCP``/``eXIf`` chunks) and WebP (``VP8X``
   with ``ICCP``/``EXIF`` chunks). The pixels are still encoded by OpenCV (so 16-bit PNG/TIFF stay 16-bit);
@@ -93,9 +94,9 @@ def list_images(folder):
 
 def _orientation_field(tiff):
     """Byte order ('<' or '>') and offset of the orientation value in EXIF data (a TIFF structure), or None."""
-    if len(tiff) < 8 or tiff[:2] not in (b'II', b'MM'):
+    order = {b'II': '<', b'MM': '>'}.get(bytes(tiff[:2]))
+    if len(tiff) < 8 or order is None or struct.unpack_from(order + 'H', tiff, 2)[0] != 42:  # not BigTIFF
         return None
-    order = '<' if tiff[:2] == b'II' else '>'
     ifd = struct.unpack_from(order + 'I', tiff, 4)[0]
     if ifd + 2 > len(tiff):
         return None
@@ -179,35 +180,6 @@ def apply_orientation(img, orientation):
     return np.ascontiguousarray(img)
 
 
-_PILLOW_TARGETS = {'1': 'L', 'L': 'L', 'LA': 'RGBA', 'I;16': 'I;16', 'I;16B': 'I;16B', 'RGB': 'RGB', 'RGBA': 'RGBA',
-                   'PA': 'RGBA', 'CMYK': 'RGB', 'YCbCr': 'RGB'}
-
-
-def _pillow_decode(path, color):
-    """Decode with Pillow (for what OpenCV cannot read, e.g. rotated TIFFs) as ``cv2.imread`` would."""
-    from PIL import Image
-    try:
-        with Image.open(path) as img:
-            target = ('RGBA' if 'transparency' in img.info else 'RGB') if img.mode == 'P' else \
-                _PILLOW_TARGETS.get(img.mode)
-            if target is None:
-                raise ImageError(f'{path}: unsupported pixel mode {img.mode} (expected gray, RGB, RGBA, CMYK or '
-                                 'palette, 8 or 16 bits); convert it to PNG first')
-            arr = np.asarray(img if img.mode == target else img.convert(target))
-    except ImageError:
-        raise
-    except Exception as err:  # noqa: BLE001  (any decoder failure: the file is named)
-        raise ImageError(f'Cannot read image {path}: {type(err).__name__}: {err}') from err
-    if arr.dtype.itemsize == 2:
-        arr = arr.astype(np.uint16)
-    if arr.ndim == 3:
-        arr = arr[..., [2, 1, 0, 3][:arr.shape[2]]]  # RGB(A) -> BGR(A)
-    if color:
-        arr = (arr >> 8).astype(np.uint8) if arr.dtype == np.uint16 else arr
-        arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR) if arr.ndim == 2 else arr[..., :3]
-    return np.ascontiguousarray(arr)
-
-
 def read_image(path, color=False, dtypes=PIXEL_TYPES):
     """Read an image file, upright (its EXIF orientation applied).
 
@@ -227,11 +199,13 @@ def read_image(path, color=False, dtypes=PIXEL_TYPES):
     if not osp.isfile(path):
         raise ImageError(f'Image not found: {path}')
     meta = read_metadata(path)
-    if meta.format == 'TIFF' and meta.orientation != 1:  # Pillow's TIFF decoder applies the orientation itself
-        img, meta = _pillow_decode(path, color), ImageMetadata()
+    as_color = color or meta.mode == 'CMYK'  # CMYK: OpenCV converts to BGR (a TIFF to BGRA without it)
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION if as_color else cv2.IMREAD_UNCHANGED
+    if meta.format == 'TIFF' and meta.orientation != 1:
+        with open(path, 'rb') as f:  # OpenCV turns TIFFs itself (and fails on rotated ones): read them as stored
+            img = cv2.imdecode(np.frombuffer(_upright_exif(f.read()), np.uint8), flags)
     else:
-        as_color = color or meta.mode == 'CMYK'  # CMYK: OpenCV converts to BGR (TIFF: BGRA without it)
-        img = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION if as_color else cv2.IMREAD_UNCHANGED)
+        img = cv2.imread(path, flags)
     if img is None or img.size == 0:
         raise ImageError(f'Cannot read image {path}: not a readable image file (corrupt, empty or unsupported '
                          'format)')
@@ -302,7 +276,7 @@ def from_float(img, dtype):
 
 
 def _upright_exif(exif):
-    """EXIF data with its orientation set to 1 (the pixels written are upright); other bytes unchanged."""
+    """EXIF data (or a TIFF file) with its orientation set to 1; other bytes unchanged."""
     field = _orientation_field(exif) if exif else None
     if field is None:
         return exif
