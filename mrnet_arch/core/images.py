@@ -12,11 +12,11 @@ Every command, benchmark and tool decodes image files with ``read_image`` and en
 Photos as cameras write them (``read_metadata``, read with Pillow from the header; no pixel is decoded):
 
 - EXIF orientation (tag 0x0112, values 2-8) is applied by ``read_image`` for every tool and both modes, so
-  images come out upright; ``image_size`` gives the upright size (5-8 swap height and width). OpenCV's own
-  handling differs between ``IMREAD_COLOR`` and ``IMREAD_UNCHANGED`` and fails on rotated TIFFs, so pixels
-  are decoded without it (``IMREAD_IGNORE_ORIENTATION``) and turned here. OpenCV turns TIFFs itself whatever
-  the flags (and cannot read the rotated ones), so a TIFF with an orientation is decoded from its bytes
-  with the orientation tag set to 1, then turned here like the other formats.
+  images come out upright; ``image_size`` gives the upright size (5-8 swap height and width), which is what
+  BasicSR's loaders (``cv2.IMREAD_COLOR``) decode. OpenCV applies the orientation with ``IMREAD_COLOR`` but
+  not with ``IMREAD_UNCHANGED``, so pixels are decoded without it (``IMREAD_IGNORE_ORIENTATION``) and turned
+  here. OpenCV turns TIFFs itself whatever the flags (and cannot read the rotated ones), so a TIFF with an
+  orientation is decoded from its bytes with the orientation tag set to 1, then turned here as well.
 - CMYK images are converted to BGR (8-bit); palette images are expanded to BGR, or BGRA with a
   transparent colour, by OpenCV's decoders. Any other pixel type (32-bit or float TIFFs, for example) is
   refused with an error naming the file.
