@@ -35,6 +35,7 @@ setup(
         'addict',
         'tqdm',
         'safetensors',
+        'Pillow',
     ],
     extras_require={
         'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib'],

@@ -11,13 +11,16 @@ What is checked (``check_options``):
   argument's default, and the arch can be built;
 - ``path: pretrain_network_*``: the file exists, loads, and its tensors fit the configured arch (names the
   file and the expected vs found shapes: weights of another scale or arch are caught here);
-- datasets (``PairedImageDataset``, ``SingleImageDataset`` and subclasses): the folders, LMDBs
+- datasets (``PairedImageDataset``, ``SingleImageDataset``, ``MultiScalePairedImageDataset`` and subclasses;
+  a multi-scale set is checked as one paired set per scale, its LQ roots named ``dataroots_lq[i]``,
+  with the LR patch ``lq_size``): the folders, LMDBs
   (``data.mdb``, ``meta_info.txt``, every key present) and ``meta_info_file`` exist; a folder is not empty
   and holds only images; every GT image has its LQ partner (``filename_tmpl``); images open and are not
   cut short (PNG ``IEND`` / JPEG end marker); GT size is ``scale`` times the LQ size (exactly for training,
   at most ``scale - 1`` pixels more for validation and test, where BasicSR crops GT), and LQ images are at
-  least ``gt_size / scale`` for training. Sizes come from image headers (disk) or ``meta_info.txt``
-  (LMDB), so no image is decoded. ``check_files: false`` in a dataset's options skips the per-file part.
+  least ``gt_size / scale`` for training. Sizes come from image headers (disk; upright: EXIF orientations
+  5-8 swap width and height, as the loaders turn such images) or ``meta_info.txt`` (LMDB), so no image is
+  decoded. ``check_files: false`` in a dataset's options skips the per-file part.
 """
 import difflib
 import inspect
@@ -94,7 +97,7 @@ _TYPED_OPTIONS = [
     (('val', 'val_freq'), 'int'),
 ]
 _TYPED_DATASET_OPTIONS = [('batch_size_per_gpu', 'int'), ('num_worker_per_gpu', 'int'), ('gt_size', 'int'),
-                          ('dataset_enlarge_ratio', 'int')]
+                          ('lq_size', 'int'), ('dataset_enlarge_ratio', 'int')]
 
 
 def check_types(opt):
@@ -118,6 +121,11 @@ def check_types(opt):
         for key, kind in _TYPED_DATASET_OPTIONS:
             if isinstance(dataset_opt, dict) and dataset_opt.get(key) is not None:
                 problems.append(_type_problem(f'datasets:{phase}:{key}', dataset_opt[key], kind))
+        scales = dataset_opt.get('scales') if isinstance(dataset_opt, dict) else None
+        if scales is not None and not isinstance(scales, list):
+            problems.append(f'datasets:{phase}:scales must be a list of integers like [2, 3, 4], got {scales!r}')
+        for i, value in enumerate(scales if isinstance(scales, list) else []):
+            problems.append(_type_problem(f'datasets:{phase}:scales[{i}]', value, 'int'))
     for name, sub in (opt.get('train') or {}).items():
         if isinstance(sub, dict) and 'lr' in sub and (name.startswith('optim_')):
             problems.append(_type_problem(f'train:{name}:lr', sub['lr'], 'number'))
@@ -340,8 +348,9 @@ def _pair_hint(missing_lq, lq_names):
     return ''
 
 
-def _check_image_dataset(phase_key, dataset_opt, scale, paired):
-    """Check the files of a (Paired|Single)ImageDataset; see the module docstring."""
+def _check_image_dataset(phase_key, dataset_opt, scale, paired, lq_key='dataroot_lq'):
+    """Check the files of a (Paired|Single)ImageDataset; see the module docstring. ``lq_key`` names the LQ
+    root's option in messages (``dataroots_lq[1]`` for a scale of a multi-scale dataset)."""
     where = f'datasets:{phase_key}'
     phase = phase_key.split('_')[0]
     backend = (dataset_opt.get('io_backend') or {}).get('type')
@@ -352,11 +361,12 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired):
     roots = ['dataroot_lq', 'dataroot_gt'] if paired else ['dataroot_lq']
     for key in roots:
         if not isinstance(dataset_opt.get(key), str):
-            raise CheckError(f'{where}:{key} must be a folder path, got {dataset_opt.get(key)!r}')
+            raise CheckError(f'{where}:{lq_key if key == "dataroot_lq" else key} must be a folder path, '
+                             f'got {dataset_opt.get(key)!r}')
     check_files = dataset_opt.get('check_files', True)
     tmpl = dataset_opt.get('filename_tmpl', '{}')
     if backend == 'lmdb':
-        lq = _lmdb_sizes(dataset_opt['dataroot_lq'], f'{where}:dataroot_lq')
+        lq = _lmdb_sizes(dataset_opt['dataroot_lq'], f'{where}:{lq_key}')
         if not paired:
             return
         gt = _lmdb_sizes(dataset_opt['dataroot_gt'], f'{where}:dataroot_gt')
@@ -370,9 +380,9 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired):
         if meta is not None and not osp.isfile(meta):
             raise CheckError(f'{where}:meta_info_file not found: {meta}')
         if not paired:
-            names = _folder_images(lq_root, f'{where}:dataroot_lq')
+            names = _folder_images(lq_root, f'{where}:{lq_key}')
             if check_files:
-                _disk_sizes(lq_root, names, f'{where}:dataroot_lq')
+                _disk_sizes(lq_root, names, f'{where}:{lq_key}')
             return
         gt_root = dataset_opt['dataroot_gt']
         if meta is not None:
@@ -380,12 +390,12 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired):
                 gt_names = [line.strip().split(' ')[0] for line in f if line.strip()]
             if not gt_names:
                 raise CheckError(f'{where}:meta_info_file {meta} lists no images')
-            for key, root in (('dataroot_lq', lq_root), ('dataroot_gt', gt_root)):
+            for key, root in ((lq_key, lq_root), ('dataroot_gt', gt_root)):
                 if not osp.isdir(root):
                     raise CheckError(f'{where}:{key}: folder not found: {root}')
             lq_names = []
         else:
-            lq_names = _folder_images(lq_root, f'{where}:dataroot_lq')
+            lq_names = _folder_images(lq_root, f'{where}:{lq_key}')
             gt_names = _folder_images(gt_root, f'{where}:dataroot_gt')
         partner = {g: f'{tmpl.format(osp.splitext(osp.basename(g))[0])}{osp.splitext(g)[1]}' for g in gt_names}
         if meta is not None:
@@ -404,11 +414,43 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired):
         if not check_files:
             return
         gt = _disk_sizes(gt_root, gt_names, f'{where}:dataroot_gt')
-        lq = _disk_sizes(lq_root, list(partner.values()), f'{where}:dataroot_lq')
+        lq = _disk_sizes(lq_root, list(partner.values()), f'{where}:{lq_key}')
         pairs = [((osp.join(gt_root, g), gt[g]), (osp.join(lq_root, partner[g]), lq[partner[g]])) for g in gt_names]
     gt_size = dataset_opt.get('gt_size') if phase == 'train' else None
-    _raise_problems(f'{where}: GT/LQ sizes do not match scale {scale}',
+    _raise_problems(f'{where}:{lq_key}: GT/LQ sizes do not match scale {scale}',
                     [p for p in (_size_problem(phase, scale, gt_size, g, q) for g, q in pairs) if p])
+
+
+def _check_multiscale_dataset(phase_key, dataset_opt):
+    """Check a ``MultiScalePairedImageDataset``: ``scales``, one LQ root per scale (``dataroots_lq``, or
+    ``dataroot_lq`` for one scale), and each scale's files as a ``PairedImageDataset`` of that scale (the
+    training patch of scale s is ``lq_size * s`` GT pixels)."""
+    where = f'datasets:{phase_key}'
+    scales = dataset_opt.get('scales')
+    if not isinstance(scales, list) or not scales or not all(_is_int(s) and s >= 1 for s in scales) \
+            or len(set(scales)) != len(scales):
+        raise CheckError(f'{where}:scales must be a list of distinct positive integers like [2, 3, 4], got {scales!r}')
+    if dataset_opt.get('dataroots_lq') is not None:
+        roots = dataset_opt['dataroots_lq']
+        if not isinstance(roots, list) or len(roots) != len(scales):
+            raise CheckError(f'{where}:dataroots_lq must list one LR folder or LMDB per scale of {scales}, '
+                             f'got {roots!r}')
+        keys = [f'dataroots_lq[{i}]' for i in range(len(roots))]
+    elif len(scales) == 1 and isinstance(dataset_opt.get('dataroot_lq'), str):
+        roots, keys = [dataset_opt['dataroot_lq']], ['dataroot_lq']
+    else:
+        raise CheckError(f'{where}: give dataroots_lq (one LR folder or LMDB per scale of {scales}), or '
+                         'dataroot_lq for a single scale')
+    if phase_key.split('_')[0] == 'train':
+        if 'gt_size' in dataset_opt:
+            raise CheckError(f'{where}:gt_size: use lq_size (the LR patch size) with several scales')
+        if dataset_opt.get('lq_size') is None:
+            raise CheckError(f'{where}:lq_size (the LR patch size, e.g. 48) is required for training')
+    for scale, root, key in zip(scales, roots, keys):
+        sub = dict(dataset_opt, dataroot_lq=root, scale=int(scale))
+        if dataset_opt.get('lq_size') is not None:
+            sub['gt_size'] = int(dataset_opt['lq_size']) * int(scale)
+        _check_image_dataset(phase_key, sub, int(scale), paired=True, lq_key=key)
 
 
 def check_datasets(opt):
@@ -423,6 +465,7 @@ def check_datasets(opt):
     from basicsr.data.paired_image_dataset import PairedImageDataset
     from basicsr.data.single_image_dataset import SingleImageDataset
     from basicsr.utils.registry import DATASET_REGISTRY
+    from mrnet_arch.data.multiscale_dataset import MultiScalePairedImageDataset
     datasets = opt.get('datasets')
     if not isinstance(datasets, dict) or not datasets:
         raise CheckError(f'datasets must be a mapping of phases (train, val_1, test_1, ...), got {datasets!r}')
@@ -433,6 +476,8 @@ def check_datasets(opt):
         scale = dataset_opt.get('scale', opt.get('scale', 1))
         if isinstance(cls, type) and issubclass(cls, (PairedImageDataset, SingleImageDataset)):
             _check_image_dataset(phase_key, dataset_opt, scale, paired=issubclass(cls, PairedImageDataset))
+        elif isinstance(cls, type) and issubclass(cls, MultiScalePairedImageDataset):
+            _check_multiscale_dataset(phase_key, dataset_opt)
         else:
             for key, value in dataset_opt.items():
                 if key.startswith('dataroot') and isinstance(value, str) and not osp.exists(value):

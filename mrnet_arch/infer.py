@@ -10,6 +10,11 @@ Image kinds are kept:
   interpolation (``cv2.INTER_CUBIC``) and clipped to its range.
 
 The output keeps the input's file format (JPEG written at quality 95) and name, plus ``--suffix``.
+
+Photos are processed upright: the EXIF orientation is applied when the image is read, and the output
+carries the input's ICC profile and EXIF data with the orientation set to 1 (JPEG, PNG and WebP outputs;
+``mrnet_arch.core.images.add_metadata``). CMYK inputs are processed as RGB (their CMYK profile is not
+carried); palette images as RGB, or RGBA with a transparent colour.
 The file types are ``mrnet_arch.core.images.IMAGE_EXTENSIONS`` (those of ``mrnet prepare``); ``.ppm`` files
 are read as colour and ``.pgm`` files as grayscale, so their outputs can be written in the same format. Images
 are read and written by ``mrnet_arch.core.images`` (outputs atomically: an output file that exists is complete).
@@ -201,7 +206,7 @@ def main(argv=None):
     for src, dst in zip(tqdm(inputs, desc=f'x{upscaler.scale}', unit='img', file=sys.stderr), outputs):
         try:
             img, dtype = images.to_float(images.read_image(src))
-            images.write_image(dst, images.from_float(upscaler.upscale(img), dtype))
+            images.write_image(dst, images.from_float(upscaler.upscale(img), dtype), metadata=images.read_metadata(src))
         except ImageError as err:
             tqdm.write(f'skipped: {err}', file=sys.stderr)
             failed.append(src)

@@ -212,10 +212,11 @@ def run(argv=None):
 
 
 def main(argv=None):
-    """``mrnet bench``; returns 0 (or 1 when a model failed in every precision)."""
+    """``mrnet bench``; returns 0, or 1 when any requested model failed in any requested precision (the
+    results files are written either way, with the errors)."""
     result = run(argv)
-    failed = [r['label'] for r in result['models'] if r['errors'] and all(p in r['errors'] for p in
-                                                                          result['settings']['precisions'])]
+    failed = [f"{r['label']} {p}" for r in result['models'] for p in result['settings']['precisions']
+              if p in r['errors']]
     if failed:
         print(f'[bench] failed: {failed}', file=sys.stderr)
         return 1
