@@ -33,6 +33,17 @@ def write_photos(folder, specs):
     return folder
 
 
+def multiscale_data(root, hr_photos, set5_photos, scales=(2, 3, 4)):
+    """Tiny DIV2K-like LMDBs (48 px HR tiles, LR of every scale) and a tiny Set5 layout under
+    ``root/datasets`` from real photos (``{file name: (skimage name, height, width)}``); returns ``root``."""
+    from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
+    hr = write_photos(osp.join(str(root), 'raw_hr'), hr_photos)
+    prepare_div2k(hr, osp.join(str(root), 'datasets', 'DIV2K'), list(scales), crop_size=48, step=48)
+    bench = write_photos(osp.join(str(root), 'raw_set5'), set5_photos)
+    prepare_benchmark(bench, osp.join(str(root), 'datasets', 'Set5'), list(scales))
+    return root
+
+
 def load_yaml(path):
     """Read an option file with BasicSR's ordered loader."""
     from basicsr.utils.options import ordered_yaml

@@ -7,9 +7,8 @@ from os import path as osp
 import cv2
 import pytest
 
-from _photos import REPO, load_yaml, run_mrnet, save_yaml, write_photos
+from _photos import REPO, load_yaml, multiscale_data, run_mrnet, save_yaml
 from mrnet_arch.checks import CheckError, check_datasets
-from mrnet_arch.prepare import prepare_benchmark, prepare_div2k
 
 SCALES = [2, 3, 4]
 
@@ -18,11 +17,8 @@ SCALES = [2, 3, 4]
 def data_root(tmp_path_factory):
     """Tiny DIV2K-like LMDBs (48 px HR tiles, LR of x2, x3, x4) and a tiny Set5 layout from real photos."""
     root = tmp_path_factory.mktemp('ms_checks')
-    hr = write_photos(str(root / 'raw_hr'), {'0001.png': ('astronaut', 96, 96), '0002.png': ('coffee', 72, 96)})
-    prepare_div2k(hr, str(root / 'datasets' / 'DIV2K'), SCALES, crop_size=48, step=48)
-    bench = write_photos(str(root / 'raw_set5'), {'baby.png': ('chelsea', 60, 72), 'bird.png': ('astronaut', 48, 60)})
-    prepare_benchmark(bench, str(root / 'datasets' / 'Set5'), SCALES)
-    return root
+    return multiscale_data(root, {'0001.png': ('astronaut', 96, 96), '0002.png': ('coffee', 72, 96)},
+                           {'baby.png': ('chelsea', 60, 72), 'bird.png': ('astronaut', 48, 60)}, SCALES)
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import _tiny
-from _photos import load_yaml, save_yaml, write_photos
+from _photos import load_yaml, multiscale_data, save_yaml
 
 LAUNCHER = osp.join(_tiny.REPO, 'tests', 'launch_train.py')
 
@@ -116,13 +116,8 @@ def test_kills_at_training_events_then_resume_equals_an_uninterrupted_run(tmp_pa
 
 @pytest.fixture
 def multiscale_root(tmp_path):
-    from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
-    root = tmp_path / 'root'
-    hr = write_photos(str(tmp_path / 'hr'), {'0001.png': ('astronaut', 48, 48)})  # one sub-image: see above
-    prepare_div2k(hr, str(root / 'datasets' / 'DIV2K'), [2, 3, 4], crop_size=48, step=48)
-    bench = write_photos(str(tmp_path / 'set5'), {'baby.png': ('chelsea', 36, 48)})
-    prepare_benchmark(bench, str(root / 'datasets' / 'Set5'), [2, 3, 4])
-    return root
+    # one sub-image: see above
+    return multiscale_data(tmp_path / 'root', {'0001.png': ('astronaut', 48, 48)}, {'baby.png': ('chelsea', 36, 48)})
 
 
 def _multiscale_opt(name, total_iter, save_freq, enlarge=1):

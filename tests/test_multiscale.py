@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from _photos import REPO, load_yaml, run_mrnet, save_yaml, write_photos
+from _photos import REPO, load_yaml, multiscale_data, run_mrnet, save_yaml
 from mrnet_arch.data.multiscale_dataset import MultiScalePairedImageDataset
 from mrnet_arch.models.mrnet_model import scale_schedule
-from mrnet_arch.prepare import prepare_benchmark, prepare_div2k
 
 SCALES = [2, 3, 4]
 TINY_NET = {'num_feat': 8, 'num_block': 1, 'num_recursions': [2, 2, 2]}
@@ -21,11 +20,8 @@ TINY_NET = {'num_feat': 8, 'num_block': 1, 'num_recursions': [2, 2, 2]}
 def data_root(tmp_path_factory):
     """A project root with tiny DIV2K LMDBs (48 px tiles) and a tiny Set5 from real photos."""
     root = tmp_path_factory.mktemp('msroot')
-    hr = write_photos(str(root / 'raw_hr'), {'0001.png': ('astronaut', 96, 96), '0002.png': ('coffee', 72, 96)})
-    prepare_div2k(hr, str(root / 'datasets' / 'DIV2K'), SCALES, crop_size=48, step=48)
-    bench = write_photos(str(root / 'raw_set5'), {'baby.png': ('chelsea', 60, 72), 'bird.png': ('astronaut', 48, 60)})
-    prepare_benchmark(bench, str(root / 'datasets' / 'Set5'), SCALES)
-    return root
+    return multiscale_data(root, {'0001.png': ('astronaut', 96, 96), '0002.png': ('coffee', 72, 96)},
+                           {'baby.png': ('chelsea', 60, 72), 'bird.png': ('astronaut', 48, 60)}, SCALES)
 
 
 def _train_opt(root):

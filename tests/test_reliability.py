@@ -161,18 +161,23 @@ def test_disk_full_while_writing_checkpoint_keeps_previous_one(root, monkeypatch
     assert _loads(exp / 'training_states' / '6.state')['iter'] == 6
 
 
-def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(root, monkeypatch):
+def _nan_loss_from_iteration(monkeypatch, first):
+    """Make basicsr's L1 loss NaN from training iteration ``first`` on (one loss call per iteration)."""
     from basicsr.losses.basic_loss import L1Loss
-    opt, yml = _setup(root, total_iter=8, save_freq=2, val=False)
     real_forward = L1Loss.forward
     calls = {'n': 0}
 
-    def nan_from_iteration_5(self, pred, target, weight=None, **kwargs):
+    def forward(self, pred, target, weight=None, **kwargs):
         calls['n'] += 1
         loss = real_forward(self, pred, target, weight, **kwargs)
-        return loss * float('nan') if calls['n'] >= 5 else loss
+        return loss * float('nan') if calls['n'] >= first else loss
 
-    monkeypatch.setattr(L1Loss, 'forward', nan_from_iteration_5)
+    monkeypatch.setattr(L1Loss, 'forward', forward)
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(root, monkeypatch):
+    opt, yml = _setup(root, total_iter=8, save_freq=2, val=False)
+    _nan_loss_from_iteration(monkeypatch, 5)
     with pytest.raises(FloatingPointError, match='(?s)Loss is nan at iteration 5.*last good one'):
         entry.train(['-opt', yml])
 
@@ -185,19 +190,10 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(root, monkey
 def test_finite_check_every_n_iterations_still_keeps_the_last_good_checkpoint(root, monkeypatch):
     """With ``train:finite_check_freq: 3`` the loss is read on the host every 3rd iteration and at every save:
     a NaN from iteration 5 stops the run at 6, and no checkpoint after it is written."""
-    from basicsr.losses.basic_loss import L1Loss
     opt, yml = _setup(root, total_iter=12, save_freq=4, val=False)
     opt['train']['finite_check_freq'] = 3
     _tiny.write_yml(opt, yml)
-    real_forward = L1Loss.forward
-    calls = {'n': 0}
-
-    def nan_from_iteration_5(self, pred, target, weight=None, **kwargs):
-        calls['n'] += 1
-        loss = real_forward(self, pred, target, weight, **kwargs)
-        return loss * float('nan') if calls['n'] >= 5 else loss
-
-    monkeypatch.setattr(L1Loss, 'forward', nan_from_iteration_5)
+    _nan_loss_from_iteration(monkeypatch, 5)
     with pytest.raises(FloatingPointError, match='(?s)not finite at one of iterations 5-6.*last good one'):
         entry.train(['-opt', yml])
     exp = root / 'experiments' / 'tiny'
