@@ -45,8 +45,7 @@ from mrnet_arch.core import specs as model_specs
 from mrnet_arch.core.arch_info import receptive_radius
 from mrnet_arch.core.complexity import count_params
 from mrnet_arch.core.device import resolve_device
-from mrnet_arch.core.evaluation import (PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem,
-                                        upscale_image, y_metrics)
+from mrnet_arch.core.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem, upscale_image
 from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.images import ImageError, image_size, read_image, write_image
 from mrnet_arch.core.machine import machine_info
@@ -71,8 +70,9 @@ class CompareError(SystemExit):
 
 def safe_name(text, taken=None):
     """A file name from ``text``: letters, digits, ``.``, ``_`` and ``-`` kept, other runs replaced by ``_``,
-    no leading dot; made unique (``_2``, ``_3``, ... , case-insensitively) against ``taken``, which is updated."""
-    name = _UNSAFE.sub('_', str(text)).strip('_').lstrip('.') or 'image'
+    no leading or trailing ``.``, ``_`` or ``-``; made unique (``_2``, ``_3``, ..., case-insensitively) against
+    ``taken``, which is updated."""
+    name = _UNSAFE.sub('_', str(text)).strip('._-') or 'image'
     if taken is None:
         return name
     candidate, n = name, 1
@@ -131,6 +131,12 @@ def load_specs(args):
     specs = [model_specs.parse_model_spec(m, args.scale, prog=PROG) for m in args.models]
     if not any(s.arch == BICUBIC for s in specs):
         specs.insert(0, model_specs.parse_model_spec(BICUBIC, args.scale, prog=PROG))
+    from basicsr.utils.registry import ARCH_REGISTRY
+    for spec in specs:
+        if spec.arch not in ARCH_REGISTRY:
+            raise CompareError(f'arch {spec.arch!r} (model {spec.label!r}) is not registered: a preset '
+                               f'({", ".join(model_specs.PRESET_NAMES)}), a registered arch, an option file, or an '
+                               "arch of another plugin after --import MODULE")
     labels = [s.label for s in specs]
     for label in labels:
         if labels.count(label) > 1:
@@ -301,7 +307,7 @@ def compare_image(item, gt, outputs, scale, out_dir):
     rgb = {label: _rgb(sr[:gh, :gw]) for label, sr in outputs.items()}
     gt_rgb = _rgb(gt)
     box = item['crop'] or crops.choose_crop(gt_rgb, rgb)
-    scores = crops.score_images(gt_rgb, rgb, box, score=lambda sr, ref: _bench_score(sr, ref, scale))
+    scores = crops.score_images(gt_rgb, rgb, box, crop_border=scale)  # whole images: y_metrics, as mrnet bench
     folder = osp.join(out_dir, 'images', item['file'])
     os.makedirs(folder, exist_ok=True)
     taken = {page.GT_NAME.lower()}
@@ -312,12 +318,6 @@ def compare_image(item, gt, outputs, scale, out_dir):
     os.makedirs(osp.dirname(fig), exist_ok=True)
     figure.render_figure(gt_rgb, rgb, box, scores, name=item['name'], path=fig)
     return {'name': item['name'], 'gt': gt_rgb, 'outputs': rgb, 'scores': scores, 'crop': box, 'figure': fig}
-
-
-def _bench_score(sr, gt, scale):
-    """Whole-image ``(psnr, ssim)`` of RGB images with ``core.evaluation.y_metrics`` (BGR in, as bench reads)."""
-    metrics = y_metrics(_rgb(sr), _rgb(gt), scale)
-    return metrics['psnr'], metrics['ssim']
 
 
 def dataset_means(plan, entries, labels):
