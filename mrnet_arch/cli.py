@@ -17,6 +17,8 @@ COMMANDS = {
     'export': ('mrnet_arch.export:main', 'export weights to safetensors or ONNX'),
     'card': ('mrnet_arch.card:main', 'write a Markdown model card for a weight file'),
     'bench': ('mrnet_arch.bench.cli:main', 'compare models: params, MACs, latency, memory, PSNR/SSIM'),
+    'compare': ('mrnet_arch.compare.cli:main', 'SR outputs of several models side by side: figures, an HTML page '
+                'and the scores of bench'),
     'contribute': ('mrnet_arch.contribute:main', 'write MRNet into a BasicSR checkout (archs, model, dataset, '
                    'options, model zoo)'),
 }

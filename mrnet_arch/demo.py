@@ -5,16 +5,24 @@
    are cut into sub-images with ``mrnet prepare div2k``'s code (HR mod-cropped, LR by MATLAB bicubic,
    LMDBs by basicsr's ``make_lmdb_from_imgs``), so the demo exercises the DIV2K loader path; the
    held-out photos get the benchmark layout (``GTmod12``, ``LRbicx2``).
-2. Trains MRNet x2 with ``options/demo/train_MRNet_demo_x2.yml`` through BasicSR's train pipeline,
-   starting from the demo weights shipped in ``mrnet_arch/demo_weights/`` (see its ``PROVENANCE.md``)
-   unless ``--from-scratch`` is given.
+2. Fine-tunes MRNet x2 with ``options/demo/train_MRNet_demo_x2.yml`` (300 iterations) through BasicSR's train
+   pipeline, starting from the demo weights shipped in ``mrnet_arch/demo_weights/`` (see its
+   ``PROVENANCE.md``) unless ``--from-scratch`` is given.
 3. Evaluates the trained model on the held-out photos with BasicSR's test pipeline
    (``options/demo/test_MRNet_demo_x2.yml``), then prints Y-channel PSNR/SSIM of MRNet and of bicubic
-   (MATLAB bicubic of the same LR image) per photo, and where the SR images are.
+   (MATLAB bicubic of the same LR image) per photo.
+4. Shows what it did: per held-out photo a figure (Bicubic | MRNet | GT crops, with their scores) and a static
+   page with all of them (``mrnet_arch.core.figure`` and ``page``, the library of ``mrnet compare``), and prints
+   where the figures, the page, the SR images and the scores are.
+
+The option files and weights come with the package (``mrnet_arch.utils.shipped_options_dir()``,
+``package_dir()``), so the demo runs from a wheel install as from a checkout. Its data, ``experiments/`` and
+``results/`` go under the project root: ``$MRNET_ROOT``, else the source checkout, else the working
+directory; the train and test runs get that root as ``MRNET_ROOT``.
 
 The demo model is smaller than the paper's (``num_feat`` 32, ``num_block`` 4, T = 3 instead of 64 / 10 /
 4): on 2 CPU cores the paper-size model runs about ten times fewer iterations in the same time, far too
-few to leave bicubic behind within the demo's 15 minutes.
+few to leave bicubic behind within the demo's 3 minutes.
 """
 import argparse
 import os
@@ -28,23 +36,24 @@ import numpy as np
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
 from basicsr.utils.matlab_functions import imresize
+from mrnet_arch.core import crops, figure, page
 from mrnet_arch.core.device import resolve_device
 from mrnet_arch.core.evaluation import pair_by_stem, y_metrics
 from mrnet_arch.core.files import write_json
 from mrnet_arch.core.images import read_image
 from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
-from mrnet_arch.utils import project_root
+from mrnet_arch.utils import package_dir, project_root, shipped_options_dir
 
 TRAIN_PHOTOS = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
                 'rocket.jpg')
 HELDOUT_PHOTOS = ('chelsea.png', 'coffee.png')
 SCALE = 2
 NAME = 'MRNet_demo_x2'
-CHECKOUT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TRAIN_YML = osp.join(CHECKOUT, 'options', 'demo', 'train_MRNet_demo_x2.yml')
-TEST_YML = osp.join(CHECKOUT, 'options', 'demo', 'test_MRNet_demo_x2.yml')
-DEMO_WEIGHTS = osp.join(osp.dirname(osp.abspath(__file__)), 'demo_weights', 'MRNet_demo_x2.pth')
+OPTIONS = shipped_options_dir()
+TRAIN_YML = osp.join(OPTIONS, 'demo', 'train_MRNet_demo_x2.yml')
+TEST_YML = osp.join(OPTIONS, 'demo', 'test_MRNet_demo_x2.yml')
+DEMO_WEIGHTS = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')
 DATA_DIR = 'datasets/demo'
 SUB_IMAGE = (120, 60)  # HR sub-image size and step; training crops 64 px HR patches from them
 
@@ -74,14 +83,16 @@ def build_dataset(root, workers=1):
     return prepare_benchmark(osp.join(data, 'photos', 'heldout'), osp.join(data, 'heldout'), scales=[SCALE])
 
 
-def _run(args, log_hint):
+def _run(args, log_hint, root):
+    """Run a subprocess with ``MRNET_ROOT=root`` (experiments and results under the demo's root, not beside the
+    option files of an installed package); stop the demo if it fails."""
     print(f'$ {" ".join(args)}', flush=True)
-    proc = subprocess.run(args)
+    proc = subprocess.run(args, env=dict(os.environ, MRNET_ROOT=root))
     if proc.returncode != 0:
         raise SystemExit(f'mrnet demo: {log_hint} failed (exit {proc.returncode}); see the log above.')
 
 
-def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE):
+def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE, images=None):
     """Y-channel PSNR/SSIM (crop border = scale) of the SR images and of MATLAB bicubic upsampling.
 
     Args:
@@ -89,6 +100,7 @@ def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE):
         gt_dir (str): GT images.
         lr_dir (str): LR images (same names as the GT).
         scale (int): The scale. Default: ``SCALE``.
+        images (dict | None): If given, filled with ``{photo: {'gt', 'bicubic', 'mrnet'}}``, uint8 BGR arrays.
 
     Returns:
         dict: Per photo ``{'mrnet': metrics, 'bicubic': metrics, 'sr_image': path}``, and ``'_mean'``.
@@ -100,12 +112,41 @@ def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE):
         bic = np.clip(np.round(imresize(lr.astype(np.float32) / 255., scale) * 255.), 0, 255).astype(np.uint8)
         stem = osp.splitext(osp.basename(gt_path))[0]
         rows[stem] = {'mrnet': y_metrics(sr, gt, scale), 'bicubic': y_metrics(bic, gt, scale), 'sr_image': sr_path}
+        if images is not None:
+            images[stem] = {'gt': gt, 'bicubic': bic, 'mrnet': sr[:gt.shape[0], :gt.shape[1]]}
     for method in ('mrnet', 'bicubic'):
         rows.setdefault('_mean', {})[method] = {
             k: float(np.mean([r[method][k] for n, r in rows.items() if not n.startswith('_')]))
             for k in ('psnr', 'ssim')
         }
     return rows
+
+
+def show(images, out_dir, scale=SCALE):
+    """Per photo a figure (Bicubic | MRNet | GT crops, where the two differ most, with their scores) and the
+    page with all of them (``index.html`` and ``scores.json``); the scores are those of ``evaluate``.
+
+    Args:
+        images (dict): ``{photo: {'gt', 'bicubic', 'mrnet'}}`` uint8 BGR arrays, as ``evaluate`` fills them.
+        out_dir (str): Folder for ``index.html``, ``scores.json`` and ``figures/<photo>.png``.
+        scale (int): The scale (the crop border of the whole-image scores). Default: ``SCALE``.
+
+    Returns:
+        dict: ``{'html': path, 'json': path, 'figures': [paths]}``.
+    """
+    entries = []
+    for photo, imgs in images.items():
+        gt = np.ascontiguousarray(imgs['gt'][..., ::-1])
+        outputs = {'Bicubic': np.ascontiguousarray(imgs['bicubic'][..., ::-1]),
+                   'MRNet': np.ascontiguousarray(imgs['mrnet'][..., ::-1])}
+        box = crops.choose_crop(gt, outputs)
+        scores = crops.score_images(gt, outputs, box, crop_border=scale)
+        path = osp.join(out_dir, 'figures', f'{photo}.png')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        figure.render_figure(gt, outputs, box, scores, name=photo, path=path)
+        entries.append({'name': photo, 'gt': gt, 'outputs': outputs, 'scores': scores, 'crop': box, 'figure': path})
+    paths = page.write_page(out_dir, entries, title=f'mrnet demo: MRNet x{scale} vs bicubic on held-out photos')
+    return dict(paths, figures=[e['figure'] for e in entries])
 
 
 def report(rows):
@@ -133,9 +174,9 @@ def main(argv=None):
     root = project_root()
     for path in (TRAIN_YML, TEST_YML) + (() if args.from_scratch else (DEMO_WEIGHTS, )):
         if not osp.isfile(path):
-            raise SystemExit(f'mrnet demo: {path} not found; the demo runs from a source checkout '
-                             '(pip install -e .)')
-    print(f'[demo 1/3] real-photo dataset under {osp.join(root, DATA_DIR)} '
+            raise SystemExit(f'mrnet demo: {path} not found: the installed package is incomplete '
+                             '(reinstall it: pip install mrnet_arch, or pip install -e . in a checkout)')
+    print(f'[demo 1/4] real-photo dataset under {osp.join(root, DATA_DIR)} '
           f'(train: {", ".join(TRAIN_PHOTOS)}; held out: {", ".join(HELDOUT_PHOTOS)})', flush=True)
     folders = build_dataset(root)
 
@@ -146,17 +187,19 @@ def main(argv=None):
     if args.lr is not None:
         force.append(f'train:optim_g:lr={args.lr}')
     force.append('path:pretrain_network_g=' + ('~' if args.from_scratch else DEMO_WEIGHTS))
-    print(f'[demo 2/3] training MRNet x{SCALE} ({osp.relpath(TRAIN_YML, CHECKOUT)}) '
+    print(f'[demo 2/4] training MRNet x{SCALE} ({TRAIN_YML}) '
           "through BasicSR's train pipeline", flush=True)
     mrnet = [sys.executable, '-m', 'mrnet_arch']
-    _run(mrnet + ['train', '-opt', TRAIN_YML, '--force_yml'] + force, 'training')
+    _run(mrnet + ['train', '-opt', TRAIN_YML, '--force_yml'] + force, 'training', root)
     weights = osp.join(root, 'experiments', name, 'models', 'net_g_latest.pth')
 
-    print(f'[demo 3/3] testing on the held-out photos ({osp.relpath(TEST_YML, CHECKOUT)}) '
+    print(f'[demo 3/4] testing on the held-out photos ({TEST_YML}) '
           "through BasicSR's test pipeline", flush=True)
-    _run(mrnet + ['test', '-opt', TEST_YML, '--force_yml', f'path:pretrain_network_g={weights}'], 'testing')
+    _run(mrnet + ['test', '-opt', TEST_YML, '--force_yml', f'path:pretrain_network_g={weights}'], 'testing',
+         root)
     sr_dir = osp.join(root, 'results', NAME, 'visualization', 'DemoHeldout')
-    rows = evaluate(sr_dir, folders['gt'], folders[SCALE])
+    images = {}
+    rows = evaluate(sr_dir, folders['gt'], folders[SCALE], images=images)
     out = osp.join(root, 'results', NAME, 'demo_results.json')
     write_json(out, {
         'command': ' '.join(['mrnet demo'] + argv),
@@ -167,8 +210,11 @@ def main(argv=None):
     }, indent=1)
     print('\nY-channel PSNR (dB) / SSIM on the held-out photos, x2, crop border 2:')
     print(report(rows))
+    print('\n[demo 4/4] figures and page of the held-out photos (Bicubic | MRNet | GT)', flush=True)
+    shown = show(images, osp.join(root, 'results', NAME, 'compare'))
     gain = rows['_mean']['mrnet']['psnr'] - rows['_mean']['bicubic']['psnr']
     print(f'\nMRNet {"beats" if gain > 0 else "is below"} bicubic by {gain:+.2f} dB on average '
           f'({(time.time() - start) / 60:.1f} min in all).')
-    print(f'SR images: {sr_dir}\nweights:   {weights}\nscores:    {out}')
+    print(f'figures:   {", ".join(shown["figures"])}\npage:      {shown["html"]}\n'
+          f'SR images: {sr_dir}\nweights:   {weights}\nscores:    {out}')
     return 0

@@ -312,3 +312,35 @@ def test_train_throughput_config_timeout_is_a_failed_row(monkeypatch):
     args = argparse.Namespace(iters=300, print_freq=50, cpu=False, force_yml=[], timeout=45)
     result = script.run_config('MRNet:fp32', args)
     assert result['returncode'] is None and result['error'].startswith('timed out after 45 s')
+
+
+def test_bench_imports_a_plugin_arch(tmp_path, photo_benchmark):
+    """``--import MODULE``: a plugin module (on PYTHONPATH, not installed) registers its arch before the models
+    are built; bench measures and scores it."""
+    import subprocess
+    import sys
+
+    from test_compare_cli import write_plugin
+
+    from _tiny import REPO, env
+    plugins = write_plugin(str(tmp_path / 'plugins'))
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'bench', '--import', 'myplugin.archs', '--models',
+                           'PluginNearest', 'Bicubic', '--device', 'cpu', '--lr-size', *LR_SIZE, '--repeat', '1',
+                           '--warmup', '1', '--precision', 'fp32', '--benchmarks', photo_benchmark, '--output-dir',
+                           str(tmp_path), '--name', 'plugin'],
+                          env=env(str(tmp_path), PYTHONPATH=REPO + osp.pathsep + plugins), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(tmp_path / 'plugin.json', encoding='utf-8') as f:
+        saved = json.load(f)
+    assert saved['settings']['imports'] == ['myplugin.archs']
+    nearest, bicubic = saved['models']
+    assert nearest['arch'] == 'PluginNearest' and nearest['params'] == 0 and nearest['latency_ms']['fp32']
+    psnr = {m['label']: m['metrics']['PhotoSet']['fp32']['psnr'] for m in (nearest, bicubic)}
+    assert psnr['PluginNearest'] < psnr['Bicubic']
+    # a module that cannot be imported is named
+    missing = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'bench', '--import', 'myplugin.nothing',
+                              '--models', 'Bicubic', '--skip-latency'],
+                             env=env(str(tmp_path), PYTHONPATH=REPO + osp.pathsep + plugins), capture_output=True,
+                             text=True, timeout=300)
+    assert missing.returncode != 0 and 'mrnet bench: --import myplugin.nothing: cannot import it' in missing.stderr

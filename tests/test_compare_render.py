@@ -1,4 +1,4 @@
-"""Crop choice, scores, figures and the static page of ``mrnet_arch.compare``, on real photos.
+"""Crop choice, scores, figures and the static page of ``mrnet_arch.core`` (crops, figure, page), on real photos.
 
 The "model outputs" are stand-ins made from scikit-image's photos (bicubic, nearest-neighbour and a
 sharpened bicubic upsampling of the MATLAB-bicubic x2 downscale), not trained networks: the tests are
@@ -15,7 +15,7 @@ import pytest
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.compare import crops, figure, page
+from mrnet_arch.core import crops, figure, page
 
 
 def photo(name):

@@ -1,11 +1,13 @@
 """``mrnet demo`` end to end in a temporary project root, shortened to a few iterations: the real-photo
-dataset, BasicSR's train and test pipelines from the shipped demo weights, and the comparison with bicubic."""
+dataset, BasicSR's train and test pipelines from the shipped demo weights, the comparison with bicubic, and
+the figures and page it ends with (their scores are the demo's own)."""
 import json
 import os
 import subprocess
 import sys
 from os import path as osp
 
+import cv2
 import lmdb
 
 from _tiny import env
@@ -35,9 +37,31 @@ def test_demo_short_run(tmp_path):
     assert osp.isfile(osp.join(root, 'experiments', demo.NAME, 'models', 'net_g_latest.pth'))
     with open(osp.join(root, 'results', demo.NAME, 'demo_results.json'), encoding='utf-8') as f:
         results = json.load(f)['results']
+    assert not osp.exists(osp.join(osp.dirname(demo.TRAIN_YML), 'experiments'))  # nothing beside the options
     for photo in demo.HELDOUT_PHOTOS:
         stem = osp.splitext(photo)[0]
         assert osp.isfile(results[stem]['sr_image'])
     mean = results['_mean']
     assert 'Y-channel PSNR' in out.stdout and 'beats bicubic' in out.stdout
     assert mean['mrnet']['psnr'] > mean['bicubic']['psnr']  # the shipped weights beat bicubic on held-out photos
+
+    # the figures (one per held-out photo) and the page, printed, with the scores of demo_results.json
+    shown = osp.join(root, 'results', demo.NAME, 'compare')
+    stems = sorted(osp.splitext(p)[0] for p in demo.HELDOUT_PHOTOS)
+    figures = [osp.join(shown, 'figures', f'{stem}.png') for stem in stems]
+    for path in figures + [osp.join(shown, 'index.html')]:
+        assert osp.isfile(path) and path in out.stdout, path
+    gt = cv2.imread(osp.join(data, 'heldout', 'GTmod12', demo.HELDOUT_PHOTOS[0]))
+    fig = cv2.imread(figures[sorted(demo.HELDOUT_PHOTOS).index(demo.HELDOUT_PHOTOS[0])])
+    assert fig.shape[1] > 2 * 240 and fig.shape[0] >= 240  # a thumbnail beside three zoomed crops
+    assert gt is not None
+    with open(osp.join(shown, 'scores.json'), encoding='utf-8') as f:
+        page = json.load(f)
+    assert page['models'] == ['Bicubic', 'MRNet']
+    assert sorted(e['name'] for e in page['images']) == stems
+    for entry in page['images']:
+        for model, key in (('Bicubic', 'bicubic'), ('MRNet', 'mrnet')):
+            for metric in ('psnr', 'ssim'):
+                assert entry['scores'][model][metric] == results[entry['name']][key][metric]
+    for model, key in (('Bicubic', 'bicubic'), ('MRNet', 'mrnet')):
+        assert page['mean'][model] == results['_mean'][key]

@@ -10,7 +10,8 @@ and, for models with weights (and Bicubic) and ``--benchmarks`` folders in Basic
 Models are given as model specs (``mrnet_arch.core.specs``): a preset name (``MRNet``, ``MRNet-MS``,
 ``EDSR-baseline``, ``RCAN``, ``SwinIR``, ``Bicubic``, with optional overrides ``MRNet:num_feat=32``), a
 registered arch with keyword arguments (``EDSR:num_feat=64,num_block=16``), an option YAML (its ``network_g``
-and ``path: pretrain_network_g``), any of these with a label (``small=MRNet:num_feat=32``).
+and ``path: pretrain_network_g``), any of these with a label (``small=MRNet:num_feat=32``). Archs of another
+BasicSR plugin register with ``--import MODULE`` (e.g. ``--import hat.archs``), imported before the models are built.
 
 Outputs (``--output-dir``, default ``benchmarks/results/``): ``NAME.json``, ``NAME.md`` and with
 ``--plot`` ``NAME.png``: PSNR vs parameters when PSNR was measured, else MACs and latency vs
@@ -36,6 +37,7 @@ from mrnet_arch.core.device import resolve_device
 from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.files import write_json, write_text
 from mrnet_arch.core.machine import machine_info
+from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.precision import PRECISION_NAMES
 from mrnet_arch.core.specs import PRESET_NAMES, PadCrop
 from mrnet_arch.utils import project_root
@@ -76,6 +78,7 @@ def _parser():
     p.add_argument('--name', default=None, help='file name stem (default bench_<device>_x<scale>_<date>)')
     p.add_argument('--plot', action='store_true', help='write a PNG plot (needs matplotlib)')
     p.add_argument('--note', default=None, help='free text stored in the report (e.g. machine load)')
+    add_import_argument(p)
     return p
 
 
@@ -153,6 +156,7 @@ def run(argv=None):
         dict: The result (machine, settings, one dict per model, file paths), also written to files.
     """
     args = _parser().parse_args(argv)
+    import_modules(args.imports, PROG)
     device = _resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -182,7 +186,7 @@ def run(argv=None):
         'precisions': args.precision, 'repeat': args.repeat, 'warmup': args.warmup,
         'channels_last': args.channels_last, 'compile': args.compile, 'compile_mode': args.compile_mode,
         'tf32': args.tf32 if device.type == 'cuda' else None, 'benchmarks': args.benchmarks, 'note': args.note,
-        'argv': list(sys.argv[1:] if argv is None else argv),
+        'argv': list(sys.argv[1:] if argv is None else argv), 'imports': args.imports,
     }
     print(f"[bench] {machine['device_name']} ({device}), input {lr_size[1]}x{lr_size[0]}, x{args.scale}, "
           f"precisions {args.precision}", flush=True)

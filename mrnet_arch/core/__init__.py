@@ -15,6 +15,9 @@ Modules (import them directly; this package imports nothing, so ``mrnet --help``
 - ``evaluation``: GT/LR and GT/SR pairing, Y-channel PSNR/SSIM with BasicSR's metrics.
 - ``arguments``: argparse options shared by the commands.
 - ``prepare``: the data preparation library behind ``mrnet prepare`` (sub-images, LMDBs, benchmark layout).
+- ``crops``, ``figure``, ``page``: visual comparisons (crop choice and scores, paper-style figures, the static
+  HTML page with ``scores.json``), used by ``mrnet compare`` and ``mrnet demo``.
+- ``plugins``: ``import_modules``, the ``--import MODULE`` option of ``mrnet bench`` and ``mrnet compare``.
 
 The layer may import ``mrnet_arch.archs``, ``models``, ``data`` and ``weights``; none of those imports it
 back, except ``weights`` (``files.json_object``). No command module is imported here.

@@ -168,21 +168,21 @@ def choose_crop(gt, outputs, size=None, margin=None, stride=None, models=None):
 
 
 def basicsr_score(crop_border=0):
-    """The default scorer: basicsr's ``calculate_psnr``/``calculate_ssim`` on the Y channel.
+    """The default scorer: the evaluator of ``mrnet bench`` (``mrnet_arch.core.evaluation.y_metrics``:
+    basicsr's ``calculate_psnr``/``calculate_ssim`` on the Y channel).
 
     Args:
         crop_border (int): Pixels ignored at every edge (the benchmark convention: the scale).
 
     Returns:
         Callable[[np.ndarray, np.ndarray], tuple[float, float]]: ``score(sr, gt) -> (psnr, ssim)`` for
-        RGB uint8 images (converted to BGR, the order basicsr's Y conversion expects).
+        RGB uint8 images (converted to BGR, the order of the images bench reads and of basicsr's Y conversion).
     """
-    from basicsr.metrics import calculate_psnr, calculate_ssim
+    from mrnet_arch.core.evaluation import y_metrics
 
     def score(sr, gt):
-        sr_bgr, gt_bgr = np.ascontiguousarray(sr[..., ::-1]), np.ascontiguousarray(gt[..., ::-1])
-        return (float(calculate_psnr(sr_bgr, gt_bgr, crop_border, test_y_channel=True)),
-                float(calculate_ssim(sr_bgr, gt_bgr, crop_border, test_y_channel=True)))
+        metrics = y_metrics(np.ascontiguousarray(sr[..., ::-1]), np.ascontiguousarray(gt[..., ::-1]), crop_border)
+        return float(metrics['psnr']), float(metrics['ssim'])
 
     score.crop_border = crop_border
     return score
@@ -195,8 +195,8 @@ def score_images(gt, outputs, box, score=None, crop_score=None, crop_border=0):
         gt (np.ndarray): Ground truth, RGB uint8.
         outputs (dict[str, np.ndarray]): ``{model name: SR image}``.
         box (tuple[int, int, int, int]): The crop ``(x, y, w, h)``.
-        score (Callable | None): ``score(sr, gt) -> (psnr, ssim)`` for whole images, e.g. the evaluator
-            shared with ``mrnet bench``; default ``basicsr_score(crop_border)``.
+        score (Callable | None): ``score(sr, gt) -> (psnr, ssim)`` for whole images; default
+            ``basicsr_score(crop_border)``, the evaluator of ``mrnet bench``.
         crop_score (Callable | None): The same for the crops; default ``basicsr_score(0)`` (a chosen
             crop keeps clear of the image border already, so the crop is scored whole, as shown).
         crop_border (int): Border for the default whole-image scorer.

@@ -7,7 +7,7 @@ inline. It holds
   images. Numbers are shown with ``DECIMALS`` decimals (PSNR 2, SSIM 4, rounded half-even as Python's
   ``format`` does); every score cell carries the exact JSON number in ``data-value`` (plus
   ``data-image``, ``data-model``, ``data-metric``). The best value of a row is bold.
-* the comparison figures (:mod:`mrnet_arch.compare.figure`), and
+* the comparison figures (:mod:`mrnet_arch.core.figure`), and
 * per image a before/after slider over the full images: two ``<select>`` pick the left and right
   model (GT included), an ``<input type=range>`` moves the split; the left model's image lies on top,
   clipped with CSS ``clip-path: inset(0 <100-split>% 0 0)``.
@@ -41,7 +41,7 @@ METRICS = ('psnr', 'ssim')
 GT_NAME = 'GT'
 
 
-def _number(value):
+def json_number(value):
     """A score as JSON stores it: a float, or None when not finite."""
     return float(value) if value is not None and math.isfinite(value) else None
 
@@ -70,7 +70,7 @@ def collect_scores(images, title=''):
                 models.append(model)
     entries = []
     for item in images:
-        scores = {m: {k: _number(v) for k, v in item['scores'][m].items()} for m in item['outputs']}
+        scores = {m: {k: json_number(v) for k, v in item['scores'][m].items()} for m in item['outputs']}
         entry = {'name': str(item['name']), 'scores': scores}
         if item.get('crop') is not None:
             entry['crop'] = [int(v) for v in item['crop']]
@@ -200,7 +200,7 @@ JS = '''
 '''
 
 
-def write_page(output_dir, images, title='MRNet: visual comparison'):
+def write_page(output_dir, images, title='MRNet: visual comparison', extra=None):
     """Write ``index.html`` and ``scores.json`` into ``output_dir``.
 
     Args:
@@ -212,10 +212,12 @@ def write_page(output_dir, images, title='MRNet: visual comparison'):
             * ``outputs`` (dict[str, np.ndarray]): ``{model: SR image}``, RGB, the size of ``gt``.
             * ``scores`` (dict[str, dict[str, float]]): ``{model: {'psnr', 'ssim', 'crop_psnr',
               'crop_ssim'}}`` for every model of ``outputs`` (as from
-              :func:`mrnet_arch.compare.crops.score_images`).
+              :func:`mrnet_arch.core.crops.score_images`).
             * ``crop`` (tuple[int, int, int, int], optional): the figure's crop box ``(x, y, w, h)``.
             * ``figure`` (str | np.ndarray, optional): the figure, as a PNG file path or an RGB array.
         title (str): The page title.
+        extra (dict | None): More top-level entries for ``scores.json`` (e.g. the settings of the run); they
+            may not replace the entries described in the module docstring.
 
     Returns:
         dict[str, str]: ``{'html': path of index.html, 'json': path of scores.json}``.
@@ -230,6 +232,9 @@ def write_page(output_dir, images, title='MRNet: visual comparison'):
             raise ValueError(f'write_page: {item["name"]}: a model may not be called {GT_NAME!r}')
     os.makedirs(output_dir, exist_ok=True)
     data = collect_scores(images, title)
+    clash = sorted(set(extra or {}) & set(data))
+    if clash:
+        raise ValueError(f'write_page: extra may not replace {clash} of scores.json')
 
     full = {}
     sections = []
@@ -264,7 +269,7 @@ Sliders: pick two models, drag across the image.</p>
     html_path = osp.join(output_dir, 'index.html')
     json_path = osp.join(output_dir, 'scores.json')
     with open(json_path, 'w', encoding='utf-8') as f:
-        json.dump(data, f, indent=1, allow_nan=False)
+        json.dump(dict(data, **(extra or {})), f, indent=1, allow_nan=False)
     with open(html_path, 'w', encoding='utf-8') as f:
         f.write(page)
     return {'html': html_path, 'json': json_path}
