@@ -11,7 +11,7 @@ COMMANDS = {
     'train': ('mrnet_arch.entry:train', "train through BasicSR's train pipeline (args: -opt YML [--auto_resume] "
               '[--launcher pytorch] [--debug] [--force_yml k=v])'),
     'test': ('mrnet_arch.entry:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
-    'demo': ('mrnet_arch.demo:main', 'build a real-photo dataset, train MRNet x2 and compare it with bicubic'),
+    'demo': ('mrnet_arch.demo:main', 'train MRNet x2 on real photos, then score and show it against bicubic'),
     'prepare': ('mrnet_arch.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
     'infer': ('mrnet_arch.infer:main', 'super-resolve your own images with trained weights'),
     'export': ('mrnet_arch.export:main', 'export weights to safetensors or ONNX'),
