@@ -344,3 +344,18 @@ def test_bench_imports_a_plugin_arch(tmp_path, photo_benchmark):
                              env=env(str(tmp_path), PYTHONPATH=REPO + osp.pathsep + plugins), capture_output=True,
                              text=True, timeout=300)
     assert missing.returncode != 0 and 'mrnet bench: --import myplugin.nothing: cannot import it' in missing.stderr
+
+
+def test_option_file_weights_resolve_against_the_option_files_project(tmp_path, monkeypatch):
+    """Relative ``pretrain_network_g`` of ``proj/options/x.yml`` is read under ``proj`` (the project root rule of
+    ``mrnet train``), whatever the working directory."""
+    from mrnet_arch.core.specs import parse_model_spec
+    monkeypatch.delenv('MRNET_ROOT', raising=False)
+    monkeypatch.chdir(tmp_path)
+    proj = tmp_path / 'proj'
+    (proj / 'options').mkdir(parents=True)
+    (proj / 'options' / 'x2.yml').write_text(
+        'name: mine\nnetwork_g: {type: MRNet, upscale: 2, num_feat: 8, num_block: 1, num_recursion: 2}\n'
+        'path: {pretrain_network_g: experiments/mine/models/net_g_latest.pth}\n')
+    spec = parse_model_spec(str(proj / 'options' / 'x2.yml'), 2)
+    assert spec.weights_path() == str(proj / 'experiments' / 'mine' / 'models' / 'net_g_latest.pth')

@@ -197,7 +197,9 @@ def run(argv=None):
                    next((v['kind'] for r in models for v in r['peak_memory'].values()), 'not measured'))
     result = {'machine': machine, 'settings': settings, 'memory_kind': memory_kind, 'models': models}
 
-    out_dir = args.output_dir or osp.join(project_root(), 'benchmarks', 'results')
+    root = project_root()
+    print(f'[bench] project root: {root}', file=sys.stderr)
+    out_dir = args.output_dir or osp.join(root, 'benchmarks', 'results')
     os.makedirs(out_dir, exist_ok=True)
     stem = args.name or f"bench_{device.type}_x{args.scale}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     paths = {'json': osp.join(out_dir, stem + '.json'), 'md': osp.join(out_dir, stem + '.md')}

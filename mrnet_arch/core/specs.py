@@ -190,7 +190,7 @@ def _from_option_file(text, label, scale, prog):
         weights = osp.expanduser(weights)  # as BasicSR's parse_options
     multiple = net_opt.get('window_size', 1) if arch == 'SwinIR' else 1
     return ModelSpec(label or opt.get('name') or arch, arch, _fill_defaults(arch, net_opt, scale), weights,
-                     multiple, source=text, weights_base=project_root(), prog=prog)
+                     multiple, source=text, weights_base=project_root(text), prog=prog)
 
 
 def parse_model_spec(text, scale, prog=DEFAULT_PROG):
