@@ -27,7 +27,8 @@
 # 5. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
 #    each; RCAN and SwinIR (lightweight) with 5 runs; COMPILE=1 adds a torch.compile row set
 # 6. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
-#    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py)
+#    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py); then the data path alone
+#    (benchmarks/loader_throughput.py: sub-images/s with 4, 8, 12 loader workers)
 # 7. equal budget: MRNet and EDSR-baseline trained BUDGET_S (default 150) seconds each on the same
 #    photos, held-out PSNR side by side (benchmarks/equal_budget.py)
 #
@@ -76,6 +77,7 @@ if [ "$DRY_RUN" = 1 ]; then
     THROUGHPUT=(--cpu --iters 3 --skip 1 --print-freq 1 --batch 1 --workers 0 --timeout 150
                 --force-yml datasets:train:gt_size=24)
     EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
+    LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1)
     DDP_OVERRIDES=(train:total_iter=2 logger:print_freq=1 datasets:train:prefetch_mode=~
                    datasets:train:pin_memory=false datasets:train:persistent_workers=false
                    datasets:train:num_worker_per_gpu=0 datasets:train:batch_size_per_gpu=1
@@ -88,6 +90,7 @@ else
     BENCH_OTHERS=(--device cuda --repeat 5 --warmup 2)
     THROUGHPUT=(--iters 300 --skip 100 --timeout 45)
     EQUAL=(--budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8)
+    LOADER=(--workers 4 8 12 --batches 60 --warmup 10)
     DDP_OVERRIDES=(train:total_iter=30 logger:print_freq=10)
     LIMIT_MULT=1
 fi
@@ -214,6 +217,9 @@ fi
 step train_throughput 200 python benchmarks/train_throughput.py "${THROUGHPUT[@]}" \
     --configs MRNet:fp32 MRNet:bf16-cl EDSR-baseline:fp32 EDSR-baseline:bf16-cl --output-dir "$RES"
 
+# 6b. the data path alone (480 px LMDB sub-images, as DIV2K's): sub-images/s per worker count
+step loader 120 python benchmarks/loader_throughput.py "${LOADER[@]}" --output-dir "$RES" --name loader_throughput
+
 # 7. equal budget
 if [ "${SKIP_EQUAL:-0}" != 1 ]; then
     step equal_budget $((2 * BUDGET_S + 120)) python benchmarks/equal_budget.py --data datasets/photos_bench \
@@ -228,7 +234,8 @@ fi
     cat "$RES/steps.txt"
     echo "total: $((SECONDS - START)) s; failed: ${FAILED[*]:-none}"
     echo '```'
-    for f in bench_x2_720p bench_x2_720p_rcan_swinir bench_x2_720p_compiled train_throughput equal_budget; do
+    for f in bench_x2_720p bench_x2_720p_rcan_swinir bench_x2_720p_compiled train_throughput loader_throughput \
+             equal_budget; do
         if [ -f "$RES/$f.md" ]; then echo; sed 's/^# /## /' "$RES/$f.md"; fi
     done
 } > "$RES/summary.md"
