@@ -201,13 +201,19 @@ def test_finite_check_every_n_iterations_still_keeps_the_last_good_checkpoint(ro
     assert all(torch.isfinite(v).all() for v in _loads(exp / 'models' / 'net_g_4.pth')['params'].values())
 
 
-@pytest.mark.parametrize('value', [0, -2, 1.5, True])
+@pytest.mark.parametrize('value', [0, -2, 1.5, True, 'often'])
 def test_finite_check_freq_must_be_a_whole_number(root, value):
+    """Refused by the checks before any folder exists, and by the model class itself (a BasicSR checkout)."""
+    from basicsr.models import build_model
     opt, yml = _setup(root, total_iter=2, val=False)
     opt['train']['finite_check_freq'] = value
     _tiny.write_yml(opt, yml)
-    with pytest.raises(ValueError, match='train:finite_check_freq must be a whole number >= 1'):
+    with pytest.raises(SystemExit, match='train:finite_check_freq must be a whole number >= 1'):
         entry.train(['-opt', yml])
+    assert not (root / 'experiments').exists()
+    parsed = _tiny.parse(yml, str(root))
+    with pytest.raises(ValueError, match='train:finite_check_freq must be a whole number >= 1'):
+        build_model(parsed)
 
 
 # ---------------------------------------------------------------------------------------- bad input

@@ -26,6 +26,8 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+COMPILE_MODES = {None: None, False: None, True: 'default', 'default': 'default', 'reduce-overhead': 'reduce-overhead',
+                 'max-autotune': 'max-autotune', 'max-autotune-no-cudagraphs': 'max-autotune-no-cudagraphs'}
 
 
 def atomic_write(path, write, binary=True):
@@ -128,6 +130,9 @@ class MRNetModel(SRModel):
     - training stops with an error naming the iteration when the loss is NaN or infinite, before the
       optimizer step, so the last saved checkpoint is the last good one;
     - ``train: amp: bf16|fp16`` autocast on CUDA (bf16 also on CPU) and ``train: channels_last: true``;
+    - ``train: compile: true|reduce-overhead|max-autotune``: the training forward and backward through
+      ``torch.compile`` (validation runs uncompiled);
+    - ``train: finite_check_freq: N``: the loss read on the host every N iterations (and at every save);
     - distributed training on the CPU too: DDP without device ids when the model runs on the CPU.
 
     Args:
@@ -141,16 +146,24 @@ class MRNetModel(SRModel):
             raise ValueError(f"train:amp must be one of fp32, bf16, fp16 (or absent), got {amp!r}")
         self.amp_dtype = AMP_DTYPES[amp]
         self.channels_last = bool(train_opt.get('channels_last', False))
-        self.finite_check_freq = train_opt.get('finite_check_freq', 1)
-        if not isinstance(self.finite_check_freq, int) or isinstance(self.finite_check_freq, bool) \
-                or self.finite_check_freq < 1:
-            raise ValueError(f'train:finite_check_freq must be a whole number >= 1, got {self.finite_check_freq!r}')
+        freq = train_opt.get('finite_check_freq', 1)
+        if isinstance(freq, bool) or not isinstance(freq, (int, float)) or freq < 1 or freq != int(freq):
+            raise ValueError(f'train:finite_check_freq must be a whole number >= 1, got {freq!r}')
+        self.finite_check_freq = int(freq)
         self._nonfinite_since = None  # device flag: a loss since the last check was not finite
         self._last_check = 0
         self._pending_losses = None
+        compile_mode = train_opt.get('compile')
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f'train:compile must be one of {sorted(map(str, COMPILE_MODES))}, got {compile_mode!r}')
         super().__init__(opt)
         if self.channels_last:
             self.net_g = self.net_g.to(memory_format=torch.channels_last)
+        # the training forward (and its backward) through torch.compile; validation and the saved weights use
+        # the same parameters, uncompiled
+        self.net_g_train = self.net_g
+        if self.is_train and COMPILE_MODES[compile_mode]:
+            self.net_g_train = torch.compile(self.net_g, mode=COMPILE_MODES[compile_mode])
         self.scaler = None
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
@@ -176,7 +189,7 @@ class MRNetModel(SRModel):
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast():
-            self.output = self.net_g(self.lq)
+            self.output = self.net_g_train(self.lq)
         self.output = self.output.float()
         l_total = 0
         loss_dict = OrderedDict()
