@@ -84,3 +84,19 @@ def test_wheel_contributes_its_option_files(site, tmp_path):
     assert rc == 0, out[-3000:]
     assert osp.isfile(osp.join(checkout, 'options', 'train', 'MRNet', 'ablation', 'table1_mrm.yml'))
     assert osp.isfile(osp.join(checkout, 'experiments', 'pretrained_models', 'MRNet_demo_x2.pth'))
+
+
+def test_demo_runs_from_the_wheel_into_the_working_directory(site, tmp_path):
+    """``mrnet demo`` from the wheel: option files and weights from the package, data, experiments and results
+    under the working directory, nothing written into the installed package."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    before = sorted(os.listdir(osp.join(site, 'mrnet_arch')))
+    rc, log = _run(site, ['-m', 'mrnet_arch', 'demo', '--iters', '2'], str(work), timeout=900)
+    assert rc == 0, log[-4000:]
+    assert f"Loading MRNet model from {osp.join(site, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')}" in log
+    for folder in ('datasets', 'experiments', 'results'):
+        assert (work / folder).is_dir(), folder
+    assert (work / 'results' / 'MRNet_demo_x2' / 'compare' / 'index.html').is_file()
+    assert sorted(os.listdir(osp.join(site, 'mrnet_arch'))) == before
+    assert not osp.exists(osp.join(site, 'mrnet_arch', 'options', 'experiments'))
