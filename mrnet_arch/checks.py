@@ -29,6 +29,7 @@ import re
 from os import path as osp
 
 from mrnet_arch.core.images import IMAGE_EXTENSIONS, image_size
+from mrnet_arch.models.mrnet_model import train_option_problems
 
 MAX_LISTED = 5
 
@@ -100,20 +101,6 @@ _TYPED_DATASET_OPTIONS = [('batch_size_per_gpu', 'int'), ('num_worker_per_gpu', 
                           ('lq_size', 'int'), ('dataset_enlarge_ratio', 'int')]
 
 
-def _model_option_problems(train):
-    """The ``train:`` options of ``MRNetModel`` (amp, compile, finite_check_freq), checked as the model class
-    checks them, but before any folder is created."""
-    from mrnet_arch.models.mrnet_model import AMP_DTYPES, COMPILE_MODES
-    problems = []
-    for key, allowed in (('amp', AMP_DTYPES), ('compile', COMPILE_MODES)):
-        if key in train and train[key] not in allowed:
-            problems.append(f'train:{key} must be one of {sorted(map(str, allowed))}, got {train[key]!r}')
-    value = train.get('finite_check_freq')
-    if value is not None and (not _is_int(value) or isinstance(value, bool) or value < 1):
-        problems.append(f'train:finite_check_freq must be a whole number >= 1, got {value!r}')
-    return problems
-
-
 def check_types(opt):
     """Check the types of the numeric options BasicSR uses.
 
@@ -140,7 +127,7 @@ def check_types(opt):
             problems.append(f'datasets:{phase}:scales must be a list of integers like [2, 3, 4], got {scales!r}')
         for i, value in enumerate(scales if isinstance(scales, list) else []):
             problems.append(_type_problem(f'datasets:{phase}:scales[{i}]', value, 'int'))
-    problems += _model_option_problems(opt.get('train') or {})
+    problems += train_option_problems(opt.get('train') or {})  # MRNetModel's own rules, checked early
     for name, sub in (opt.get('train') or {}).items():
         if isinstance(sub, dict) and 'lr' in sub and (name.startswith('optim_')):
             problems.append(_type_problem(f'train:{name}:lr', sub['lr'], 'number'))

@@ -30,6 +30,25 @@ COMPILE_MODES = {None: None, False: None, True: 'default', 'default': 'default',
                  'max-autotune': 'max-autotune', 'max-autotune-no-cudagraphs': 'max-autotune-no-cudagraphs'}
 
 
+def train_option_problems(train_opt):
+    """What is wrong with the ``train:`` options that ``MRNetModel`` adds (amp, compile, finite_check_freq).
+
+    Args:
+        train_opt (dict): The ``train`` options.
+
+    Returns:
+        list[str]: One message per bad option, naming it; empty when all are fine.
+    """
+    problems = []
+    for key, allowed in (('amp', AMP_DTYPES), ('compile', COMPILE_MODES)):
+        if train_opt.get(key) not in allowed:
+            problems.append(f'train:{key} must be one of {sorted(map(str, allowed))}, got {train_opt[key]!r}')
+    freq = train_opt.get('finite_check_freq', 1)
+    if isinstance(freq, bool) or not isinstance(freq, (int, float)) or freq < 1 or freq != int(freq):
+        problems.append(f'train:finite_check_freq must be a whole number >= 1, got {freq!r}')
+    return problems
+
+
 def atomic_write(path, write, binary=True):
     """Write ``path`` through a temporary file in the same folder, fsync, then ``os.replace``: a kill or a
     full disk at any moment leaves either the old file or the complete new one, never a cut-short file.
@@ -141,21 +160,16 @@ class MRNetModel(SRModel):
 
     def __init__(self, opt):
         train_opt = opt.get('train') or {}
-        amp = train_opt.get('amp')
-        if amp not in AMP_DTYPES:
-            raise ValueError(f"train:amp must be one of fp32, bf16, fp16 (or absent), got {amp!r}")
-        self.amp_dtype = AMP_DTYPES[amp]
+        problems = train_option_problems(train_opt)
+        if problems:
+            raise ValueError('; '.join(problems))
+        self.amp_dtype = AMP_DTYPES[train_opt.get('amp')]
         self.channels_last = bool(train_opt.get('channels_last', False))
-        freq = train_opt.get('finite_check_freq', 1)
-        if isinstance(freq, bool) or not isinstance(freq, (int, float)) or freq < 1 or freq != int(freq):
-            raise ValueError(f'train:finite_check_freq must be a whole number >= 1, got {freq!r}')
-        self.finite_check_freq = int(freq)
+        self.finite_check_freq = int(train_opt.get('finite_check_freq', 1))
         self._nonfinite_since = None  # device flag: a loss since the last check was not finite
         self._last_check = 0
         self._pending_losses = None
         compile_mode = train_opt.get('compile')
-        if compile_mode not in COMPILE_MODES:
-            raise ValueError(f'train:compile must be one of {sorted(map(str, COMPILE_MODES))}, got {compile_mode!r}')
         super().__init__(opt)
         if self.channels_last:
             self.net_g = self.net_g.to(memory_format=torch.channels_last)
