@@ -259,11 +259,15 @@ def copy_opt_file(opt_file, experiments_root):
 
 
 @contextlib.contextmanager
-def pipeline_fixes():
+def pipeline_fixes(extra=()):
     """Fixes 1-5 for the duration of a ``with`` block; every replaced attribute is restored afterwards.
 
     Used by the plugin's entry points around BasicSR's ``train_pipeline`` / ``test_pipeline``. Importing
     ``mrnet_arch`` applies none of them.
+
+    Args:
+        extra (iterable[tuple]): More ``(object, attribute name, value)`` replacements for the same block,
+            e.g. the entry points' checked ``parse_options``.
     """
     install_import_alias()
     import basicsr.train
@@ -277,6 +281,7 @@ def pipeline_fixes():
                     (dist_util, '_init_dist_pytorch', _init_dist_pytorch)]
     replacements += [(cls, '__getitem__', _name_files_on_error(cls.__getitem__))
                      for cls in (PairedImageDataset, SingleImageDataset)]
+    replacements += list(extra)
     saved = [(obj, name, obj.__dict__[name]) for obj, name, _ in replacements]
     try:
         for obj, name, new in replacements:

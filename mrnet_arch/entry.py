@@ -8,7 +8,6 @@ Right after BasicSR parses the options (``--force_yml`` applied, ``init_dist`` d
 ``mrnet_arch.checks.check_options`` validates them and the dataset files; a problem stops the command with
 a message naming the option or file, before any experiment folder is created or renamed.
 """
-import contextlib
 import os
 import sys
 
@@ -48,23 +47,12 @@ def _checked_parse_options(prog):
     return parse
 
 
-@contextlib.contextmanager
-def _replaced(module, name, value):
-    """``module.name = value`` for the duration of a ``with`` block."""
-    saved = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, saved)
-
-
 def train(argv=None):
     """``basicsr.train.train_pipeline`` with the plugin's fixes and checks; experiments land in
     ``<root>/experiments``."""
     root = _prepare_argv(argv, 'mrnet train')
     import basicsr.train
-    with compat.pipeline_fixes(), _replaced(basicsr.train, 'parse_options', _checked_parse_options('mrnet train')):
+    with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train'))]):
         basicsr.train.train_pipeline(root)
 
 
@@ -72,5 +60,5 @@ def test(argv=None):
     """``basicsr.test.test_pipeline`` with the plugin's checks; results land in ``<root>/results``."""
     root = _prepare_argv(argv, 'mrnet test')
     import basicsr.test
-    with compat.pipeline_fixes(), _replaced(basicsr.test, 'parse_options', _checked_parse_options('mrnet test')):
+    with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test'))]):
         basicsr.test.test_pipeline(root)

@@ -118,10 +118,10 @@ class MultiScalePairedImageDataset(data.Dataset):
         gt_path = base.paths[index]['gt_path']
         img_gt = imfrombytes(self._client.get(gt_path, 'gt'), float32=True)
         sample = {'gt_path': gt_path}
+        lq_size = int(self.opt['lq_size'])
         for scale in self.scales:
             lq_path = self.datasets[scale].paths[index]['lq_path']
             img_lq = imfrombytes(self._client.get(lq_path, f'lq_x{scale}'), float32=True)
-            lq_size = int(self.opt['lq_size'])
             gt, lq = paired_random_crop(img_gt, img_lq, lq_size * scale, scale, gt_path)
             gt, lq = augment([gt, lq], self.opt['use_hflip'], self.opt['use_rot'])
             if self.opt.get('color') == 'y':
