@@ -30,6 +30,7 @@ from os import path as osp
 
 import yaml
 
+from mrnet_arch.core.files import write_bytes, write_text
 from mrnet_arch.utils import package_dir, shipped_options_dir
 
 CHECKOUT_PARTS = ('basicsr/archs', 'basicsr/models', 'basicsr/data', 'basicsr/train.py')
@@ -252,7 +253,6 @@ def write(checkout, files, overwrite=False):
     Raises:
         ContributeError: Some files exist with other contents and ``overwrite`` is False; nothing is written.
     """
-    from mrnet_arch.models.mrnet_model import atomic_write
     status = []
     for rel, content in files.items():
         path = osp.join(checkout, rel)
@@ -275,7 +275,7 @@ def write(checkout, files, overwrite=False):
         path = osp.join(checkout, rel)
         os.makedirs(osp.dirname(path), exist_ok=True)
         content = files[rel]
-        atomic_write(path, (lambda c: lambda f: f.write(c))(content), binary=isinstance(content, bytes))
+        (write_bytes if isinstance(content, bytes) else write_text)(path, content)
     return status
 
 
