@@ -10,8 +10,15 @@ Two sources of genuine photographs (``--source``):
   and the listed photos copied out (enlightenment-data's photos are JPEGs stored verbatim in Eet archives).
   Each photo is converted to 8-bit RGB and, when its long side exceeds ``--max-side`` (default 1024; 0 keeps
   the size), downscaled with MATLAB bicubic (antialiased, basicsr's ``imresize``) by the non-integer factor
-  ``max_side / long side``, which also smooths out JPEG artefacts. ``visp-images-data`` and
+  ``max_side / long side``, which also smooths out JPEG artefacts. The HR photos are stored losslessly as
+  ``--hr-format`` (default ``webp``: lossless WebP, 50 MiB for the default selection at 1024 px against 78 MiB
+  as PNG, so that the HR folder fits a device call's 64 MiB of carried files). ``visp-images-data`` and
   ``stellarium-data`` (613 MB for one photo each) are skipped by default (``--skip-packages``).
+
+  Offline rebuild: when ``OUTPUT/provenance.json`` lists the same photos, max side and format, and every HR file
+  it lists is there with its sha256, the packages are neither fetched nor read. So ``--hr-only`` (HR photos and
+  provenance only, no LMDBs) on a machine with apt, then the same command without ``--hr-only`` on a copy of
+  that folder, builds the data set where there is no network (a GPU machine).
 
   Split, by photo, fixed: the manifest's 92 file names are sorted (Python ``sorted``, byte order) and the
   photos at positions 0, 8, 16, ... (every 8th, ``HOLDOUT_EVERY``) are held out; the rule is applied to the
@@ -24,6 +31,7 @@ MATLAB-bicubic LR) and packed into LMDBs; the held-out photos get BasicSR's Set5
 
     python benchmarks/make_photo_data.py --output datasets/photos_bench
     python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian [--limit-packages 3]
+    python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian --hr-only
 
 Writes ``OUTPUT/paths.json`` with the LMDB and held-out folders (``train_gt``, ``train_lq``, ``holdout``); the
 debian source also writes ``OUTPUT/provenance.json`` and ``OUTPUT/PROVENANCE.md`` (every photo: package,
@@ -294,47 +302,69 @@ def to_hr(src, max_side):
     return np.ascontiguousarray(out[:limit_h, :limit_w]), factor
 
 
-def _clear_if_changed(output, photos, max_side):
-    """Remove this script's derived folders in ``output`` when they were built from another photo selection or
-    another ``--max-side`` (stale tiles would otherwise stay in the LMDBs)."""
+def _old_provenance(output, photos, max_side, hr_format):
+    """The provenance dict in ``output`` when it was written for these photos, max side and HR format, else None.
+    Another selection, size or format removes this script's derived folders there (stale tiles would otherwise
+    stay in the LMDBs)."""
     prov = osp.join(output, 'provenance.json')
     if not osp.isfile(prov):
-        return
+        return None
     with open(prov, encoding='utf-8') as f:
         old = json.load(f)
-    if sorted(p['file'] for p in old.get('photos', [])) == sorted(photos) and old.get('max_side') == max_side:
-        return
-    print(f'[photo data] {output}: other photos or max side than last time; rebuilding', flush=True)
+    if (sorted(p['file'] for p in old.get('photos', [])) == sorted(photos) and old.get('max_side') == max_side
+            and old.get('hr_format', 'png') == hr_format):
+        return old
+    print(f'[photo data] {output}: other photos, max side or HR format than last time; rebuilding', flush=True)
     for sub in ('train_HR', 'holdout_HR', 'train', 'holdout'):
         shutil.rmtree(osp.join(output, sub), ignore_errors=True)
     os.remove(prov)
+    return None
+
+
+def _complete(output, prov):
+    """Whether every HR file that ``prov`` lists is in ``output`` with the sha256 it records."""
+    return all(osp.isfile(osp.join(output, p['hr'])) and _sha256(osp.join(output, p['hr'])) == p['sha256_hr']
+               for p in prov['photos'])
+
+
+HR_FORMATS = {'webp': ('.webp', [cv2.IMWRITE_WEBP_QUALITY, 101]),  # quality > 100: lossless
+              'png': ('.png', [cv2.IMWRITE_PNG_COMPRESSION, 9])}
 
 
 def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_cache', packages=None,
-                    skip=DEFAULT_SKIP, limit=None, max_side=1024):
-    """Fetch, extract and convert the selected photos into ``output/train_HR`` and ``output/holdout_HR``.
-    Returns the provenance dict (also written as provenance.json and PROVENANCE.md)."""
+                    skip=DEFAULT_SKIP, limit=None, max_side=1024, hr_format='webp'):
+    """Fetch, extract and convert the selected photos into ``output/train_HR`` and ``output/holdout_HR``
+    (lossless ``hr_format``: 'webp' or 'png'). Returns the provenance dict (also written as provenance.json and
+    PROVENANCE.md). Served from ``output`` alone, without fetching, when its provenance matches (see the top)."""
+    if hr_format not in HR_FORMATS:
+        raise SystemExit(f'--hr-format must be one of {sorted(HR_FORMATS)}, got {hr_format!r}')
     rows = read_manifest(manifest)
     chosen = select_packages(rows, packages, skip, limit)
     rows = [r for r in rows if r['package'] in chosen]
     if not rows:
         raise SystemExit('no photo selected')
-    _clear_if_changed(output, [r['file'] for r in rows], max_side)
+    old = _old_provenance(output, [r['file'] for r in rows], max_side, hr_format)
+    if old is not None and _complete(output, old):
+        print(f'[photo data] {output}: all {len(rows)} HR photos present with their sha256; nothing fetched',
+              flush=True)
+        return old
     originals = extract_originals(rows, osp.abspath(cache))
+    ext, params = HR_FORMATS[hr_format]
     photos = []
     for row in rows:
         folder = osp.join(output, f"{row['split']}_HR")
         os.makedirs(folder, exist_ok=True)
-        hr_path = osp.join(folder, osp.splitext(row['file'])[0] + '.png')
+        hr_path = osp.join(folder, osp.splitext(row['file'])[0] + ext)
         src = osp.join(osp.abspath(cache), 'originals', row['file'])
-        if osp.isfile(hr_path):
-            h, w = cv2.imread(hr_path, cv2.IMREAD_UNCHANGED).shape[:2]
+        done = cv2.imread(hr_path, cv2.IMREAD_UNCHANGED) if osp.isfile(hr_path) else None  # None: cut short
+        if done is not None:
+            h, w = done.shape[:2]
         else:
             img, _ = to_hr(src, max_side)
             h, w = img.shape[:2]
-            if not cv2.imwrite(hr_path + '.tmp.png', img):
+            if not cv2.imwrite(hr_path + '.tmp' + ext, img, params):
                 raise OSError(f'could not write {hr_path}')
-            os.replace(hr_path + '.tmp.png', hr_path)
+            os.replace(hr_path + '.tmp' + ext, hr_path)
         orig = originals[row['file']]
         photos.append({'file': row['file'], 'split': row['split'], 'package': orig['package'],
                        'version': orig['version'], 'path': orig['path'], 'eet_entry': orig['eet_entry'],
@@ -342,7 +372,7 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
                        'sha256_original': orig['sha256_original'],
                        'hr': osp.relpath(hr_path, output), 'hr_size': [w, h], 'sha256_hr': _sha256(hr_path),
                        'downscale': round(max(h, w) / max(int(row['width']), int(row['height'])), 6)})
-    prov = {'source': 'debian', 'manifest': osp.abspath(manifest), 'max_side': max_side,
+    prov = {'source': 'debian', 'manifest': osp.abspath(manifest), 'max_side': max_side, 'hr_format': hr_format,
             'holdout_rule': f'sorted manifest file names, positions i with i % {HOLDOUT_EVERY} == 0 are held out',
             'packages': chosen, 'photos': photos}
     with open(osp.join(output, 'provenance.json'), 'w', encoding='utf-8') as f:
@@ -356,7 +386,7 @@ def _write_provenance_md(output, prov):
              'Genuine photographs shipped in Debian (bookworm) packages, fetched with `apt-get download`, unpacked '
              'with `dpkg-deb -x` by `benchmarks/make_photo_data.py --source debian`. '
              f"HR = 8-bit RGB, MATLAB-bicubic downscaled to a long side of at most {prov['max_side']} px "
-             '(0: original size). Split by photo: ' + prov['holdout_rule'] + '. Licences as in the manifest; '
+             f"(0: original size), stored losslessly as {prov.get('hr_format', 'png')}. Split by photo: " + prov['holdout_rule'] + '. Licences as in the manifest; '
              'credit them with any result; ship derived weights, not the photos.', '',
              '| Photo | Split | Package (version) | Path in package | Licence | Original | HR | sha256 original | '
              'sha256 HR |', '|---|---|---|---|---|---|---|---|---|']
@@ -372,9 +402,10 @@ def _write_provenance_md(output, prov):
 # ----------------------------------------------------------------------------------------------------
 # Both sources
 # ----------------------------------------------------------------------------------------------------
-def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', **debian):
+def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', hr_only=False, **debian):
     """Write the data set (skipping work already done); returns the paths dict. ``debian``: the keyword
-    arguments of ``write_debian_hr`` (manifest, cache, packages, skip, limit, max_side)."""
+    arguments of ``write_debian_hr`` (manifest, cache, packages, skip, limit, max_side, hr_format). With
+    ``hr_only`` only the HR photos (and the provenance) are written, and the paths dict has no LMDBs."""
     output = osp.abspath(output)
     hr_train, hr_holdout = osp.join(output, 'train_HR'), osp.join(output, 'holdout_HR')
     if source == 'skimage':
@@ -389,6 +420,8 @@ def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', 
         raise ValueError(f'unknown source {source!r}')
     result = {'scale': scale, 'source': source, 'train_gt': None, 'train_lq': None, 'holdout': None,
               'train_photos': train_photos, 'holdout_photos': holdout_photos, 'tiles': 0}
+    if hr_only:
+        return result
     if train_photos:
         paths = prepare_div2k(hr_train, osp.join(output, 'train'), scales=[scale], crop_size=crop_size, step=step,
                               workers=workers)
@@ -414,13 +447,19 @@ def main(argv=None):
     d.add_argument('--packages', nargs='+', default=None, help='only these packages')
     d.add_argument('--skip-packages', nargs='*', default=list(DEFAULT_SKIP))
     d.add_argument('--limit-packages', type=int, default=None, help='the first N packages (by name)')
+    d.add_argument('--hr-format', choices=sorted(HR_FORMATS), default='webp', help='lossless format of the HR photos')
+    d.add_argument('--hr-only', action='store_true',
+                   help='write the HR photos and provenance only (a folder to copy to a machine without network)')
     args = p.parse_args(argv)
     debian = {}
     if args.source == 'debian':
         debian = dict(manifest=args.manifest, cache=args.cache, packages=args.packages, skip=args.skip_packages,
-                      limit=args.limit_packages, max_side=args.max_side)
+                      limit=args.limit_packages, max_side=args.max_side, hr_format=args.hr_format)
+    elif args.hr_only:
+        raise SystemExit('make_photo_data.py: --hr-only is for --source debian')
     try:
-        result = build(args.output, args.scale, workers=args.workers, source=args.source, **debian)
+        result = build(args.output, args.scale, workers=args.workers, source=args.source, hr_only=args.hr_only,
+                       **debian)
     except FetchError as err:
         raise SystemExit(f'make_photo_data.py: {err}') from err
     print(json.dumps(result, indent=1))

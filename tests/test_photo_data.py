@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import struct
 from os import path as osp
 
@@ -91,7 +92,7 @@ def test_eet_entry_reads_the_photo_bytes():
         mpd.eet_entry(b'\0' * 64, 'edje/images/0')
 
 
-def test_debian_source_one_package(tmp_path):
+def test_debian_source_one_package(tmp_path, monkeypatch):
     cache, out = tmp_path / 'cache', tmp_path / 'photos'
     try:  # the only step that may legitimately fail here: the download
         deb = mpd.fetch_deb(PACKAGE, str(cache / 'debs'), {})
@@ -119,9 +120,10 @@ def test_debian_source_one_package(tmp_path):
         assert p['path'].startswith('/usr/share/scribus/templates/') and p['path'].endswith('.jpg')
         assert p['sha256_original'] == _sha256(cache / 'originals' / name)
         assert p['sha256_hr'] == _sha256(out / p['hr'])
-        assert p['hr'] == f"{p['split']}_HR/{osp.splitext(name)[0]}.png"
+        assert p['hr'] == f"{p['split']}_HR/{osp.splitext(name)[0]}.webp"
         hr = cv2.imread(str(out / p['hr']), cv2.IMREAD_UNCHANGED)
         assert hr.ndim == 3 and hr.shape[2] == 3 and hr.dtype.name == 'uint8'
+        assert (hr == mpd.to_hr(str(cache / 'originals' / name), max_side)[0]).all()  # lossless WebP
         assert max(hr.shape[:2]) == max_side and [hr.shape[1], hr.shape[0]] == p['hr_size']
         assert name in md and p['sha256_hr'] in md
 
@@ -154,3 +156,29 @@ def test_debian_source_one_package(tmp_path):
     assert again == result
     with open(out / 'provenance.json', encoding='utf-8') as f:
         assert json.load(f) == prov
+
+    # offline rebuild: the HR photos and provenance alone (--hr-only), copied elsewhere, without the package
+    # cache, give the same tiles
+    pack = tmp_path / 'pack'
+    hr_only = mpd.build(str(pack), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
+                        cache=str(cache), packages=[PACKAGE], max_side=max_side, hr_only=True)
+    assert hr_only['train_gt'] is None and sorted(os.listdir(pack)) == sorted(
+        ['PROVENANCE.md', 'holdout_HR', 'provenance.json', 'train_HR'])
+    shutil.rmtree(cache)
+    copy = tmp_path / 'copy'
+    shutil.copytree(pack, copy)
+    offline = mpd.build(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
+                        cache=str(cache), packages=[PACKAGE], max_side=max_side)
+    assert not cache.exists()
+    assert offline['tiles'] == result['tiles'] and offline['train_photos'] == result['train_photos']
+    assert _lmdb_keys(offline['train_gt']) == gt_keys
+    # a photo that does not match its recorded sha256 is not served offline: the packages are read again
+    hr_file = copy / prov['photos'][0]['hr']
+    hr_file.write_bytes(hr_file.read_bytes()[:-1])
+
+    def no_network(rows, cache_dir):
+        raise mpd.FetchError(f'fetch of {len(rows)} photos')
+    monkeypatch.setattr(mpd, 'extract_originals', no_network)
+    with pytest.raises(mpd.FetchError, match=f'fetch of {len(ROWS)} photos'):
+        mpd.build(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+                  packages=[PACKAGE], max_side=max_side)

@@ -1,5 +1,5 @@
-"""``MRNetModel`` training options for speed: ``train: compile`` (torch.compile of the training forward and
-backward) trains like the eager model; bad values are refused by name."""
+"""``MRNetModel`` training options: ``train: compile`` (torch.compile of the training forward and backward)
+trains like the eager model, ``train: grad_clip`` bounds the gradient norm; bad values are refused by name."""
 import os
 
 import pytest
@@ -44,3 +44,44 @@ def test_bad_speed_options_are_named(tmp_path, key, value, message):
     assert not os.path.exists(tmp_path / 'experiments')
     with pytest.raises(ValueError, match=message):
         build_model(_tiny.parse(yml, str(tmp_path)))
+
+
+def _model_options(**train):
+    opt = {
+        'name': 'clip', 'model_type': 'MRNetModel', 'scale': 2, 'is_train': True, 'dist': False, 'rank': 0,
+        'world_size': 1, 'num_gpu': 0, 'auto_resume': False,
+        'network_g': {'type': 'MRNet', 'num_feat': 8, 'num_block': 1, 'num_recursion': 2, 'upscale': 2},
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {
+            'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 0, 'betas': [0.9, 0.999]},
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5}, 'total_iter': 1000,
+            'warmup_iter': -1, 'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}, **train},
+    }
+    return opt
+
+
+def _grad_norm_after_step(**train):
+    from mrnet_arch.models.mrnet_model import MRNetModel
+    torch.manual_seed(0)
+    model = MRNetModel(_model_options(**train))
+    lq, gt = _tiny.photo_crop(0, 16), _tiny.photo_crop(1, 32)
+    model.feed_data({'lq': torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255.,
+                     'gt': torch.from_numpy(gt).permute(2, 0, 1)[None].float() / 255.})
+    model.optimize_parameters(1)
+    grads = [p.grad for p in model.net_g.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+
+
+def test_grad_clip_bounds_the_gradient_norm():
+    """The gradients the optimizer stepped with: larger than 1e-3 without clipping, at most 1e-3 with it."""
+    free = _grad_norm_after_step()
+    clipped = _grad_norm_after_step(grad_clip=1e-3)
+    assert free > 1e-2
+    assert clipped == pytest.approx(1e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize('value', [0, -1, 'big', True])
+def test_bad_grad_clip_is_named(value):
+    from mrnet_arch.models.mrnet_model import MRNetModel
+    with pytest.raises(ValueError, match=f'train:grad_clip must be a number > 0.*got {value!r}'):
+        MRNetModel(_model_options(grad_clip=value))

@@ -31,7 +31,8 @@ COMPILE_MODES = {None: None, False: None, True: 'default', 'default': 'default',
 
 
 def train_option_problems(train_opt):
-    """What is wrong with the ``train:`` options that ``MRNetModel`` adds (amp, compile, finite_check_freq).
+    """What is wrong with the ``train:`` options that ``MRNetModel`` adds (amp, compile, finite_check_freq,
+    grad_clip).
 
     Args:
         train_opt (dict): The ``train`` options.
@@ -46,6 +47,9 @@ def train_option_problems(train_opt):
     freq = train_opt.get('finite_check_freq', 1)
     if isinstance(freq, bool) or not isinstance(freq, (int, float)) or freq < 1 or freq != int(freq):
         problems.append(f'train:finite_check_freq must be a whole number >= 1, got {freq!r}')
+    clip = train_opt.get('grad_clip')
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+        problems.append(f'train:grad_clip must be a number > 0 (the largest gradient norm) or null, got {clip!r}')
     return problems
 
 
@@ -152,6 +156,8 @@ class MRNetModel(SRModel):
     - ``train: compile: true|reduce-overhead|max-autotune``: the training forward and backward through
       ``torch.compile`` (validation runs uncompiled);
     - ``train: finite_check_freq: N``: the loss read on the host every N iterations (and at every save);
+    - ``train: grad_clip: C``: gradients clipped to a total L2 norm of at most C before each optimizer step
+      (after unscaling under fp16); off when absent or null;
     - distributed training on the CPU too: DDP without device ids when the model runs on the CPU.
 
     Args:
@@ -166,6 +172,7 @@ class MRNetModel(SRModel):
         self.amp_dtype = AMP_DTYPES[train_opt.get('amp')]
         self.channels_last = bool(train_opt.get('channels_last', False))
         self.finite_check_freq = int(train_opt.get('finite_check_freq', 1))
+        self.grad_clip = train_opt.get('grad_clip')
         self._nonfinite_since = None  # device flag: a loss since the last check was not finite
         self._last_check = 0
         self._pending_losses = None
@@ -220,14 +227,25 @@ class MRNetModel(SRModel):
         self._check_finite(l_total, current_iter)
         if self.scaler is not None:
             self.scaler.scale(l_total).backward()
+            if self.grad_clip:
+                self.scaler.unscale_(self.optimizer_g)
+                self._clip_gradients()
             self.scaler.step(self.optimizer_g)
             self.scaler.update()
         else:
             l_total.backward()
+            if self.grad_clip:
+                self._clip_gradients()
             self.optimizer_g.step()
         self._pending_losses = OrderedDict((k, v.detach()) for k, v in loss_dict.items())  # reduced when logged
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def _clip_gradients(self):
+        """Scale the gradients of net_g to a total L2 norm of at most ``train:grad_clip`` (on the device, no
+        host synchronisation)."""
+        params = [p for p in self.net_g.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, float(self.grad_clip))
 
     def _must_check(self, current_iter):
         """Whether iteration ``current_iter`` reads the loss on the host: every ``train:finite_check_freq``
