@@ -12,9 +12,21 @@ held-out photos are evaluated (fp32, Y channel, crop border = scale, BasicSR's m
         --budget-s 150 --device cuda --amp bf16 --channels-last
 
 Models use ``mrnet bench``'s model specs (``mrnet_arch.core.specs``: presets, ``ARCH:k=v``, ``LABEL=...``).
-``--pytorch-init LABEL``
-re-initialises the residual blocks (``ResidualBlockNoBN``) of that model with PyTorch's default conv
-init, as BasicSR's EDSR does (``pytorch_init=True``), instead of basicsr's default kaiming x 0.1.
+Training factors, each applied to every model of the run:
+
+- ``--lr``, ``--warmup-iter`` (BasicSR's linear warm-up), ``--batch``;
+- ``--grad-clip C``: ``MRNetModel``'s ``train: grad_clip`` (total gradient L2 norm at most C);
+- ``--pytorch-init LABEL``: re-initialises the residual blocks (``ResidualBlockNoBN``) of that model with
+  PyTorch's default conv init, as BasicSR's EDSR does (``pytorch_init=True``), instead of basicsr's default
+  kaiming x 0.1;
+- ``--zero-init LABEL``: zeroes the last conv (weight and bias) of each ConvBlock of that MRNet, so that every
+  recursion starts as the identity on its input (x_i = x_0) and the network as conv-only upsampling;
+- a global skip: the spec ``MRNet:global_skip=bicubic`` (or ``learned``).
+
+``--save-weights DIR`` writes each model's final weights as ``DIR/<label>.safetensors`` (MRNet weights with their
+arch config in the metadata, as ``mrnet export`` writes them, so ``mrnet infer`` and spandrel read them) and
+``DIR/<label>.json``: the provenance (data: photos, packages, licences and sha256 from the data folder's
+provenance; iterations, training seconds, device, torch, settings; the weights' sha256).
 """
 import argparse
 import copy
@@ -40,6 +52,7 @@ from mrnet_arch.core.machine import machine_info  # noqa: E402
 from mrnet_arch.core.specs import parse_model_spec  # noqa: E402
 
 PROG = 'equal_budget.py'
+SETTINGS_KEPT = ('batch', 'patch', 'lr', 'warmup_iter', 'grad_clip', 'amp', 'channels_last', 'seed', 'scale')
 
 
 def _parser():
@@ -59,7 +72,11 @@ def _parser():
     p.add_argument('--warmup-iter', type=int, default=-1, help='linear lr warm-up iterations (BasicSR)')
     p.add_argument('--workers', type=int, default=4)
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    p.add_argument('--grad-clip', type=float, default=None, help="MRNetModel's train:grad_clip (max gradient norm)")
     p.add_argument('--pytorch-init', nargs='*', default=[], metavar='LABEL')
+    p.add_argument('--zero-init', nargs='*', default=[], metavar='LABEL',
+                   help="zero the last conv of each of that MRNet's ConvBlocks")
+    p.add_argument('--save-weights', default=None, metavar='DIR', help='final weights + provenance per model')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--output-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
     p.add_argument('--name', default=None)
@@ -75,7 +92,7 @@ def _options(spec, data, args, device):
         'network_g': dict(type=spec.arch, **spec.kwargs),
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None, 'models': None},
         'train': {
-            'ema_decay': 0, 'amp': args.amp, 'channels_last': args.channels_last,
+            'ema_decay': 0, 'amp': args.amp, 'channels_last': args.channels_last, 'grad_clip': args.grad_clip,
             'optim_g': {'type': 'Adam', 'lr': args.lr, 'weight_decay': 0, 'betas': [0.9, 0.999], 'eps': 1e-8},
             'scheduler': {'type': 'MultiStepLR', 'milestones': [10**9], 'gamma': 0.5},
             'total_iter': 10**9, 'warmup_iter': args.warmup_iter,
@@ -113,17 +130,32 @@ def _reinit_pytorch_default(net):
     return count
 
 
+def _zero_init_conv_blocks(net, label):
+    """Zero the last conv of every ConvBlock (MRNet's MRM): each recursion starts as x_i = x_0."""
+    from mrnet_arch.archs.mrnet_arch import ConvBlock
+    blocks = [m for m in net.modules() if isinstance(m, ConvBlock)]
+    if not blocks:
+        raise SystemExit(f'{PROG}: --zero-init {label}: the model has no ConvBlock (MRNet only)')
+    with torch.no_grad():
+        for block in blocks:
+            block[-1].weight.zero_()
+            block[-1].bias.zero_()
+    return len(blocks)
+
+
 def _holdout_psnr(net, device, pairs, scale):
     fast = prepare_fast(copy.deepcopy(net), device, 'fp32', channels_last=False)
     return evaluate(fast, pairs, scale)
 
 
-def train_one(spec, data, args, device, pairs):
-    """Train one model for the budget; returns its result dict (curve, final PSNR, iterations/s)."""
+def train_one(spec, data, args, device, pairs, progress=None):
+    """Train one model for the budget; returns its result dict (curve, final PSNR, iterations/s) and its network.
+    ``progress(record)``, if given, receives the record so far after every held-out evaluation."""
     from mrnet_arch.models.mrnet_model import MRNetModel
     torch.manual_seed(args.seed)
     model = MRNetModel(_options(spec, data, args, device))
     reinit = _reinit_pytorch_default(model.net_g) if spec.label in args.pytorch_init else 0
+    zeroed = _zero_init_conv_blocks(model.net_g, spec.label) if spec.label in args.zero_init else 0
     loader = _loader(data, args, device)
     batches = _batches(loader)
     scale = data['scale']
@@ -144,11 +176,18 @@ def train_one(spec, data, args, device, pairs):
         if done or due:
             sync(device)
             train_s += time.perf_counter() - seg_start
-            point = dict(iter=it, train_s=train_s, l1=float(model.log_dict.get('l_pix', float('nan'))),
+            point = dict(iter=it, train_s=train_s, l1=float(model.get_current_log().get('l_pix', float('nan'))),
                          **_holdout_psnr(model.net_g, device, pairs, scale))
             curve.append(point)
             print(f"[equal_budget] {spec.label:>14} iter {it:6d} {train_s:7.1f} s  held-out PSNR "
                   f"{point['psnr']:.2f} dB", flush=True)
+            record = {
+                'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'params': count_params(model.net_g),
+                'pytorch_init_resblocks': reinit, 'zero_init_conv_blocks': zeroed, 'iterations': it,
+                'train_s': train_s, 'iters_per_s': it / train_s, 'final': point, 'curve': list(curve),
+            }
+            if progress is not None and not done:
+                progress(record)
             if next_eval_it:
                 next_eval_it += args.eval_every_iters
             else:
@@ -158,11 +197,34 @@ def train_one(spec, data, args, device, pairs):
             sync(device)
             seg_start = time.perf_counter()
     del loader
-    return {
-        'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'params': count_params(model.net_g),
-        'pytorch_init_resblocks': reinit, 'iterations': it, 'train_s': train_s, 'iters_per_s': it / train_s,
-        'final': curve[-1], 'curve': curve,
-    }
+    return record, model.net_g
+
+
+def save_weights(folder, net, record, data, data_dir, settings, machine):
+    """``folder/<label>.safetensors`` and ``folder/<label>.json`` (provenance, with the weights' sha256)."""
+    from mrnet_arch.core.model_card import sha256_of
+    from mrnet_arch.weights import save_safetensors
+    os.makedirs(folder, exist_ok=True)
+    label = record['label']
+    path = osp.join(folder, f'{label}.safetensors')
+    config = dict(type=record['arch'], **record['kwargs'])
+    save_safetensors(net, config, path, mrnet_config=record['arch'] in ('MRNet', 'MultiScaleMRNet'))
+    prov_path = osp.join(data_dir, 'provenance.json')
+    photos = None
+    if osp.isfile(prov_path):
+        with open(prov_path, encoding='utf-8') as f:
+            keys = ('file', 'split', 'package', 'version', 'path', 'licence', 'sha256_original', 'sha256_hr')
+            photos = [{k: p.get(k) for k in keys} for p in json.load(f)['photos']]
+    write_json(osp.join(folder, f'{label}.json'), {
+        'weights': osp.basename(path), 'sha256': sha256_of(path), 'network_g': config, 'params': record['params'],
+        'iterations': record['iterations'], 'train_s': record['train_s'], 'held_out': record['final'],
+        'device': machine['device_name'], 'torch': machine['torch'], 'date_utc': machine['date_utc'],
+        'settings': {k: settings[k] for k in SETTINGS_KEPT},
+        'data': {'source': data.get('source'), 'train_photos': data['train_photos'],
+                 'holdout_photos': data['holdout_photos'], 'tiles': data['tiles'], 'photos': photos},
+        'written_by': 'benchmarks/equal_budget.py',
+    }, indent=1)
+    return path
 
 
 def markdown(result):
@@ -173,7 +235,8 @@ def markdown(result):
         f"- Date (UTC): {m['date_utc']}; CPU {m['cpu_model']} ({m['cpu_count']} cores); load average at start "
         f"{m['load_average_1_5_15']}, at end {m.get('load_average_end')}; torch {m['torch']}",
         f"- Budget per model: {budget}; batch {s['batch']} x {s['patch']}x{s['patch']} LR patches; Adam lr "
-        f"{s['lr']}, warm-up {s['warmup_iter']}; amp {s['amp']}; channels_last {s['channels_last']}; seed {s['seed']}",
+        f"{s['lr']}, warm-up {s['warmup_iter']}, gradient clip {s.get('grad_clip')}; amp {s['amp']}; "
+        f"channels_last {s['channels_last']}; seed {s['seed']}",
         f"- Data: train {s['train_photos']} ({s['tiles']} tiles of 192 px), held out {s['holdout_photos']} "
         f"(Y-PSNR, crop border {s['scale']}); bicubic on the held-out photos: {result['bicubic']['psnr']:.2f} dB",
     ]
@@ -189,7 +252,8 @@ def markdown(result):
     for r in result['models']:
         points = ', '.join(f"{p['iter']} it / {p['train_s']:.0f} s: {p['psnr']:.2f}" for p in r['curve'])
         lines.append(f"- {r['label']} ({r['arch']} {json.dumps(r['kwargs'])}"
-                     f"{', PyTorch-default resblock init' if r['pytorch_init_resblocks'] else ''}): {points}")
+                     f"{', PyTorch-default resblock init' if r['pytorch_init_resblocks'] else ''}"
+                     f"{', zero-initialised ConvBlock ends' if r.get('zero_init_conv_blocks') else ''}): {points}")
     return '\n'.join(lines) + '\n'
 
 
@@ -208,15 +272,26 @@ def main(argv=None):
     machine = machine_info(device)
     bicubic = evaluate(prepare_fast(parse_model_spec('Bicubic', data['scale'], prog=PROG).build(), device, 'fp32'),
                        pairs, data['scale'])
-    models = [train_one(spec, data, args, device, pairs) for spec in specs]
-    machine['load_average_end'] = list(os.getloadavg())
     settings = dict(vars(args), scale=data['scale'], train_photos=data['train_photos'],
                     holdout_photos=data['holdout_photos'], tiles=data['tiles'])
-    result = {'machine': machine, 'settings': settings, 'bicubic': bicubic, 'models': models}
     os.makedirs(args.output_dir, exist_ok=True)
     stem = args.name or f"equal_budget_{device.type}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    json_path = osp.join(args.output_dir, stem + '.json')
+    models = []
+
+    def progress(record):  # the JSON so far (``complete: false``), so that a run cut short still reports
+        write_json(json_path, {'machine': machine, 'settings': settings, 'bicubic': bicubic,
+                               'models': models + [record], 'complete': False}, indent=1)
+
+    for spec in specs:
+        record, net = train_one(spec, data, args, device, pairs, progress)
+        if args.save_weights:
+            record['weights'] = save_weights(args.save_weights, net, record, data, args.data, settings, machine)
+        models.append(record)
+    machine['load_average_end'] = list(os.getloadavg())
+    result = {'machine': machine, 'settings': settings, 'bicubic': bicubic, 'models': models, 'complete': True}
     text = markdown(result)
-    write_json(osp.join(args.output_dir, stem + '.json'), result, indent=1)
+    write_json(json_path, result, indent=1)
     write_text(osp.join(args.output_dir, stem + '.md'), text)
     print(text)
     return result

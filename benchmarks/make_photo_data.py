@@ -386,7 +386,8 @@ def _write_provenance_md(output, prov):
              'Genuine photographs shipped in Debian (bookworm) packages, fetched with `apt-get download`, unpacked '
              'with `dpkg-deb -x` by `benchmarks/make_photo_data.py --source debian`. '
              f"HR = 8-bit RGB, MATLAB-bicubic downscaled to a long side of at most {prov['max_side']} px "
-             f"(0: original size), stored losslessly as {prov.get('hr_format', 'png')}. Split by photo: " + prov['holdout_rule'] + '. Licences as in the manifest; '
+             f"(0: original size), stored losslessly as {prov.get('hr_format', 'png')}. Split by photo: "
+             + prov['holdout_rule'] + '. Licences as in the manifest; '
              'credit them with any result; ship derived weights, not the photos.', '',
              '| Photo | Split | Package (version) | Path in package | Licence | Original | HR | sha256 original | '
              'sha256 HR |', '|---|---|---|---|---|---|---|---|---|']

@@ -10,7 +10,6 @@
   recursions by unrolling it.
 """
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -18,7 +17,7 @@ import warnings
 import torch
 
 from mrnet_arch.core.arguments import add_weights_arguments
-from mrnet_arch.weights import CONFIG_METADATA_KEY, WeightsError, load_model
+from mrnet_arch.weights import WeightsError, load_model, save_safetensors
 
 DEFAULT_OPSET = 17
 
@@ -32,13 +31,6 @@ class _FixedScale(torch.nn.Module):
 
     def forward(self, x):
         return self.net(x, scale=self.scale)
-
-
-def export_safetensors(net, config, output):
-    """Save ``net``'s state dict to ``output`` with ``config`` in the metadata."""
-    from safetensors.torch import save_file
-    state_dict = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state_dict, output, metadata={'format': 'pt', CONFIG_METADATA_KEY: json.dumps(config)})
 
 
 def export_onnx(net, config, output, opset=DEFAULT_OPSET):
@@ -89,7 +81,7 @@ def main(argv=None):
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     if args.format == 'safetensors':
-        export_safetensors(net, config, args.output)
+        save_safetensors(net, config, args.output)
     else:
         try:
             export_onnx(net, config, args.output, args.opset)

@@ -23,11 +23,12 @@ the one of the two that, like MRNet, adds x_0 after every recursion). Use
 ``overrides={'recursive_module': 'baseline'}`` or export to safetensors with the right config to settle
 it.
 """
+import json
 import re
 from collections import OrderedDict
 
 from mrnet_arch.archs.mrnet_arch import MRNet, MultiScaleMRNet
-from mrnet_arch.core.files import json_object
+from mrnet_arch.core.files import json_object, write_bytes
 from mrnet_arch.models.mrnet_model import WeightsError, read_state_dict  # noqa: F401  (re-exported)
 
 CONFIG_METADATA_KEY = 'mrnet_config'
@@ -115,6 +116,22 @@ def config_from_metadata(metadata, path='weights'):
     """The ``mrnet_config`` entry of safetensors metadata as a dict (``{}`` when absent)."""
     text = (metadata or {}).get(CONFIG_METADATA_KEY)
     return json_object(text, f'{path}: metadata {CONFIG_METADATA_KEY!r}', WeightsError) if text else {}
+
+
+def save_safetensors(net, config, path, mrnet_config=True):
+    """Save ``net``'s state dict to ``path`` as safetensors (written to a temporary file, then renamed).
+
+    Args:
+        net (nn.Module): The network.
+        config (dict): Its arch config (BasicSR ``network_g`` options, with ``type``).
+        path (str): The output file.
+        mrnet_config (bool): Store ``config`` under ``mrnet_config`` (MRNet weights, read back by
+            ``load_model``); else under ``network_g`` (other archs). Default: True.
+    """
+    from safetensors.torch import save
+    state_dict = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    key = CONFIG_METADATA_KEY if mrnet_config else 'network_g'
+    write_bytes(path, save(state_dict, metadata={'format': 'pt', key: json.dumps(config)}))
 
 
 def scales_of(config):

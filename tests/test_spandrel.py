@@ -4,9 +4,8 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
-from mrnet_arch.export import export_safetensors
 from mrnet_arch.spandrel_support import ARCH_IDS, register
-from mrnet_arch.weights import infer_config
+from mrnet_arch.weights import infer_config, save_safetensors
 
 spandrel = pytest.importorskip('spandrel')
 
@@ -27,7 +26,7 @@ def _write(tmp_path, net, form):
     sd = net.state_dict()
     path = tmp_path / f'{form}.{"safetensors" if form == "safetensors" else "pth"}'
     if form == 'safetensors':
-        export_safetensors(net, infer_config(sd), str(path))
+        save_safetensors(net, infer_config(sd), str(path))
     else:
         torch.save({'params_ema': sd, 'params': sd} if form == 'basicsr' else sd, path)
     return str(path)

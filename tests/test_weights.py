@@ -8,8 +8,7 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.export import export_safetensors
-from mrnet_arch.weights import WeightsError, infer_config, load_model, read_state_dict
+from mrnet_arch.weights import WeightsError, infer_config, load_model, read_state_dict, save_safetensors
 
 SMALL = dict(num_feat=8, num_block=1)
 
@@ -73,7 +72,7 @@ def test_safetensors_metadata_overrides_inference(tmp_path):
     config = dict(infer_config(net.state_dict()), recursive_module='baseline')
     assert infer_config(net.state_dict())['recursive_module'] == 'residual'  # tensors alone cannot tell
     path = str(tmp_path / 'baseline.safetensors')
-    export_safetensors(net, config, path)
+    save_safetensors(net, config, path)
     loaded, loaded_config = load_model(path)
     assert loaded_config['recursive_module'] == 'baseline'
     x = torch.rand(1, 3, 5, 7)
