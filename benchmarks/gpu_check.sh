@@ -8,10 +8,21 @@
 #     "python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site
 #      .whl/*.whl && export PYTHONPATH=/tmp/site || exit; SKIP_EQUAL=1 DEADLINE_S=300 bash benchmarks/gpu_check.sh")
 #
-# (one line; the equal-budget part alone, ~7 min, in a second call if time is left:
-#  `... || exit; STEPS="install photo_data equal_budget" DEADLINE_S=540 bash benchmarks/gpu_check.sh`, timeout_s=570)
-# What comes back: $OUT/gpu_check_<card>_<date>.tar.gz (the whole results folder), $OUT/gpu_check.log and
-# $OUT/summary.md (3 of the 8 files a call may return).
+# (one line). The learning part (real photos, factor study, equal budget + weights) in calls of its own, on the
+# Debian photos: first, here, `python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian_hr
+# --hr-only` (HR photos + provenance, 50 MiB: with the tree and .whl/ inside a call's 64 MiB), then
+#
+#   run(carry=[".whl", "datasets/photos_debian_hr"], timeout_s=420, command="<pip line as above> || exit;
+#       PHOTOS=debian STEPS='install photo_data factors' DEADLINE_S=390 bash benchmarks/gpu_check.sh")
+#   run(carry=[".whl", "datasets/photos_debian_hr"], timeout_s=570, command="<pip line as above> || exit;
+#       PHOTOS=debian STEPS='install photo_data equal_budget' EQUAL_MODELS='MRNet EDSR-baseline' BUDGET_S=200
+#       DEADLINE_S=540 bash benchmarks/gpu_check.sh")
+#
+# (photo_data copies the carried HR photos to datasets/photos_debian and builds the LMDBs there, offline; 2.5 min
+# on 2 CPU cores, so well under a minute with 8 workers.)
+# What comes back: $OUT/gpu_check_<card>_<date>.tar.gz (the whole results folder but the weights),
+# $OUT/weights_<card>_<date>.tar (the equal-budget weights and their provenance), $OUT/gpu_check.log and
+# $OUT/summary.md (4 of the 8 files a call may return).
 #
 # CPU dry run of every step (no GPU needed; sizes and iterations shrunk to seconds; about 3 minutes on 2 cores):
 #
@@ -22,20 +33,24 @@
 #    addict, cv2, skimage, yaml, safetensors, pytest, matplotlib import; installs .whl/ into /tmp/mrnet_site
 #    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted)
 # 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure, except in the dry run)
-# 3. the real-photo data (benchmarks/make_photo_data.py: skimage photos -> LMDBs + held-out set)
+# 3. the real-photo data (benchmarks/make_photo_data.py: skimage photos -> LMDBs + held-out set; PHOTOS=debian: the
+#    Debian photos: datasets/photos_debian_hr copied to datasets/photos_debian, LMDBs built there offline)
 # 4. torchrun (python -m torch.distributed.run) --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
 # 5. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
 #    each; RCAN and SwinIR (lightweight) with 5 runs; COMPILE=1 adds a torch.compile row set
 # 6. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
 #    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py); then the data path alone
 #    (benchmarks/loader_throughput.py: sub-images/s with 4, 8, 12 loader workers)
-# 7. equal budget: MRNet and EDSR-baseline trained BUDGET_S (default 150) seconds each on the same
-#    photos, held-out PSNR side by side (benchmarks/equal_budget.py)
+# 7. factors: one factor at a time from the paper's setting (learning rate and warm-up, gradient clipping,
+#    zero-initialised ConvBlock ends, batch 32, bicubic or learned global skip; EDSR-baseline as the reference),
+#    FACTOR_ITERS (default 2000) iterations each, all runs at once (benchmarks/factor_study.py)
+# 8. equal budget: EQUAL_MODELS (default MRNet and EDSR-baseline) trained BUDGET_S (default 150) seconds each on
+#    the same photos, held-out PSNR side by side, final weights saved with provenance (benchmarks/equal_budget.py)
 #
 # Results: benchmarks/results/<card>_<date>/ (card name from nvidia-smi; DRYRUN-cpu in the dry run), packed into
 # $OUT as above when OUT is set. Exits 2 at once without CUDA (unless DRY_RUN=1); otherwise runs every step and
 # exits 1 if any step failed or was cut (see steps.txt).
-# Knobs: SKIP_EQUAL=1, BUDGET_S (equal-budget seconds per model, default 150), COMPILE=1, DRY_RUN=1,
+# Knobs: SKIP_EQUAL=1 (no factors, no equal budget), PHOTOS=skimage|debian, FACTOR_ITERS, EQUAL_MODELS, BUDGET_S (equal-budget seconds per model, default 150), COMPILE=1, DRY_RUN=1,
 # DEADLINE_S (default 540, 2400 in the dry run: no step runs past this many seconds after the start, so the results are always
 # packed before the device call's timeout_s), STEPS="install cuda_tests ..." (only these steps).
 set -uo pipefail
@@ -62,6 +77,19 @@ RES="benchmarks/results/${CARD}_${DATE}"
 export RES
 mkdir -p "$RES"
 BUDGET_S=${BUDGET_S:-150}
+FACTOR_ITERS=${FACTOR_ITERS:-2000}
+EQUAL_MODELS=${EQUAL_MODELS:-MRNet EDSR-baseline}
+PHOTOS=${PHOTOS:-skimage}
+case "$PHOTOS" in
+    skimage) DATA_DIR=datasets/photos_bench; PHOTO_ARGS='' ;;
+    debian) DATA_DIR=datasets/photos_debian; PHOTO_ARGS='--source debian'
+        if [ ! -f datasets/photos_debian_hr/provenance.json ]; then
+            echo "gpu_check.sh: PHOTOS=debian needs datasets/photos_debian_hr (make_photo_data.py --source debian" \
+                 "--output datasets/photos_debian_hr --hr-only), carried into the call" >&2
+            exit 2
+        fi ;;
+    *) echo "gpu_check.sh: PHOTOS must be skimage or debian, got '$PHOTOS'" >&2; exit 2 ;;
+esac
 DEADLINE_S=${DEADLINE_S:-$([ "$DRY_RUN" = 1 ] && echo 2400 || echo 540)}
 STEPS=${STEPS:-}
 START=$SECONDS
@@ -77,6 +105,8 @@ if [ "$DRY_RUN" = 1 ]; then
     THROUGHPUT=(--cpu --iters 3 --skip 1 --print-freq 1 --batch 1 --workers 0 --timeout 150
                 --force-yml datasets:train:gt_size=24)
     EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
+    FACTORS=(--model MRNet:num_feat=8,num_block=1,num_recursion=2 --iters 2 --eval-every-iters 1 --parallel 2
+             -- --device cpu --workers 0 --batch 2 --patch 12 --threads 1)
     LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1)
     DDP_OVERRIDES=(train:total_iter=2 logger:print_freq=1 datasets:train:prefetch_mode=~
                    datasets:train:pin_memory=false datasets:train:persistent_workers=false
@@ -90,6 +120,8 @@ else
     BENCH_OTHERS=(--device cuda --repeat 5 --warmup 2)
     THROUGHPUT=(--iters 300 --skip 100 --timeout 45)
     EQUAL=(--budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8)
+    # 9 runs at once on 16 cores: one loader worker each
+    FACTORS=(--iters "$FACTOR_ITERS" --eval-every-iters $((FACTOR_ITERS / 5)) --parallel 9 -- --device cuda --workers 1)
     LOADER=(--workers 4 8 12 --batches 60 --warmup 10)
     DDP_OVERRIDES=(train:total_iter=30 logger:print_freq=10)
     LIMIT_MULT=1
@@ -198,7 +230,16 @@ python -c 'import mrnet_arch, torch, basicsr; print("mrnet_arch", mrnet_arch.__v
 step cuda_tests 150 cuda_tests
 
 # 3. data
-step photo_data 120 python benchmarks/make_photo_data.py --output datasets/photos_bench --workers "$DATA_WORKERS"
+photo_data() {  # the Debian photos: their HR folder copied (the carried one stays as it is), then built offline
+    if [ "$PHOTOS" = debian ]; then
+        mkdir -p "$DATA_DIR" && cp -a datasets/photos_debian_hr/. "$DATA_DIR"/ || return 1
+    fi
+    # shellcheck disable=SC2086  # PHOTO_ARGS: words (an exported function sees no arrays)
+    python benchmarks/make_photo_data.py $PHOTO_ARGS --output "$DATA_DIR" --workers "$DATA_WORKERS"
+}
+export -f photo_data
+export PHOTOS DATA_DIR DATA_WORKERS PHOTO_ARGS
+step photo_data 120 photo_data
 
 step torchrun_ddp 120 ddp_smoke
 
@@ -220,10 +261,14 @@ step train_throughput 200 python benchmarks/train_throughput.py "${THROUGHPUT[@]
 # 6b. the data path alone (480 px LMDB sub-images, as DIV2K's): sub-images/s per worker count
 step loader 120 python benchmarks/loader_throughput.py "${LOADER[@]}" --output-dir "$RES" --name loader_throughput
 
-# 7. equal budget
+# 7. factors, 8. equal budget (with the weights)
 if [ "${SKIP_EQUAL:-0}" != 1 ]; then
-    step equal_budget $((2 * BUDGET_S + 120)) python benchmarks/equal_budget.py --data datasets/photos_bench \
-        --models MRNet EDSR-baseline "${EQUAL[@]}" --output-dir "$RES" --name equal_budget
+    # the study stops its runs 30 s before the step's limit, so that it still writes its summary
+    step factors 330 python benchmarks/factor_study.py --data "$DATA_DIR" --timeout $((330 * LIMIT_MULT - 30)) \
+        --output-dir "$RES" --name factors "${FACTORS[@]}"
+    read -r -a MODELS <<< "$EQUAL_MODELS"
+    step equal_budget $((${#MODELS[@]} * (BUDGET_S + 40) + 40)) python benchmarks/equal_budget.py --data "$DATA_DIR" \
+        --models "${MODELS[@]}" "${EQUAL[@]}" --save-weights "$RES/weights" --output-dir "$RES" --name equal_budget
 fi
 
 {
@@ -235,7 +280,7 @@ fi
     echo "total: $((SECONDS - START)) s; failed: ${FAILED[*]:-none}"
     echo '```'
     for f in bench_x2_720p bench_x2_720p_rcan_swinir bench_x2_720p_compiled train_throughput loader_throughput \
-             equal_budget; do
+             factors equal_budget; do
         if [ -f "$RES/$f.md" ]; then echo; sed 's/^# /## /' "$RES/$f.md"; fi
     done
 } > "$RES/summary.md"
@@ -255,8 +300,11 @@ checks 2>&1 | tee "${LOGS[@]}"
 rc=${PIPESTATUS[0]}
 if [ -n "${OUT:-}" ]; then
     # at most 8 files come back: one archive of the whole results folder, the log, the summary
-    tar -czf "$OUT/gpu_check_${CARD}_${DATE}.tar.gz" -C "$(dirname "$RES")" "$(basename "$RES")" \
-        && cp "$RES/summary.md" "$OUT/summary.md" 2>/dev/null
+    tar -czf "$OUT/gpu_check_${CARD}_${DATE}.tar.gz" --exclude "$(basename "$RES")/weights" -C "$(dirname "$RES")" \
+        "$(basename "$RES")" && cp "$RES/summary.md" "$OUT/summary.md" 2>/dev/null
+    if [ -d "$RES/weights" ]; then  # safetensors do not compress; a file of their own (16 MiB each may come back)
+        tar -cf "$OUT/weights_${CARD}_${DATE}.tar" -C "$RES" weights
+    fi
     ls -l "$OUT"
 fi
 exit "$rc"

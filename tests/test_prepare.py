@@ -219,3 +219,32 @@ def test_damaged_state_file_is_named(tmp_path):
     cfg.write_text('{"hr": ')  # cut short by a kill
     with pytest.raises(prepare.PrepareError, match='div2k_config.json is damaged'):
         prepare.prepare_div2k(hr, str(out), scales=[2], crop_size=24, step=24)
+
+
+def test_dotted_names_give_keys_basicsr_can_read(tmp_path):
+    """A '.' in an image name (``wallpapers-16.04__sea``) becomes '_' in its sub-images and LMDB keys, and
+    BasicSR's PairedImageDataset reads every key of the LMDBs (it cuts meta_info names at the first '.')."""
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    hr = write_photos(str(tmp_path / 'HR'), {'wallpapers-16.04__sea.png': ('astronaut', 96, 96),
+                                             'plain.png': ('coffee', 96, 96)})
+    paths = prepare.prepare_div2k(hr, str(tmp_path / 'out'), scales=[2], crop_size=48, step=48)
+    keys = sorted(read_lmdb(paths['hr'][1]))
+    assert keys == [f'{stem}_s{i:03d}' for stem in ('plain', 'wallpapers-16_04__sea') for i in range(1, 5)]
+    dataset = PairedImageDataset({
+        'name': 'dotted', 'phase': 'train', 'scale': 2, 'dataroot_gt': paths['hr'][1], 'dataroot_lq': paths[2][1],
+        'io_backend': {'type': 'lmdb'}, 'filename_tmpl': '{}', 'gt_size': 48, 'use_hflip': False, 'use_rot': False})
+    assert sorted(p['gt_path'] for p in dataset.paths) == keys
+    for i in range(len(dataset)):
+        assert dataset[i]['gt'].shape == (3, 48, 48) and dataset[i]['lq'].shape == (3, 24, 24)
+
+
+def test_names_that_clash_once_dots_become_underscores_are_refused(tmp_path):
+    hr = write_photos(str(tmp_path / 'HR'), {'a.b.png': ('astronaut', 48, 48), 'a_b.png': ('coffee', 48, 48)})
+    with pytest.raises(prepare.PrepareError, match=r"\[\['a.b.png', 'a_b.png'\]\] would give sub-images of the same"):
+        prepare.prepare_div2k(hr, str(tmp_path / 'out'), scales=[2], crop_size=24, step=24)
+
+
+def test_build_lmdb_refuses_dotted_keys(tmp_path):
+    write_photos(str(tmp_path / 'tiles'), {'x.v2.png': ('astronaut', 24, 24)})
+    with pytest.raises(prepare.PrepareError, match=r"\['x.v2.png'\] hold a '.' before the extension"):
+        prepare.build_lmdb(str(tmp_path / 'tiles'), str(tmp_path / 'tiles.lmdb'))

@@ -10,6 +10,10 @@ folders with ``--lr-root``, else MATLAB bicubic of the HR), and one LMDB per fol
     OUTPUT/DIV2K_train_HR_sub/0001_s001.png ...             OUTPUT/DIV2K_train_HR_sub.lmdb
     OUTPUT/DIV2K_train_LR_bicubic/X2_sub/0001_s001.png ...  OUTPUT/DIV2K_train_LR_bicubic_X2_sub.lmdb
 
+Tile names (and so LMDB keys) replace every '.' of the image name with '_' (``tile_stem``): BasicSR's LMDB loaders
+read the keys from ``meta_info.txt`` up to the first '.', so a key such as ``wallpapers-16.04__sea_s001`` would be
+looked up as ``wallpapers-16``.
+
 Tile positions are computed on the HR cropped to a multiple of every scale (12 for 2, 3, 4), so every
 tile starts on a multiple of each scale, the LR tile of scale s is exactly the HR tile downscaled by s,
 and all LMDBs share the same keys.
@@ -143,6 +147,14 @@ def _images_with_unique_stems(folder):
     return names
 
 
+def tile_stem(stem):
+    """The name that the sub-images of image ``stem`` start with: ``stem`` with every '.' replaced by '_'.
+
+    BasicSR's ``paired_paths_from_lmdb`` takes the key of each ``meta_info.txt`` line up to its first '.'.
+    """
+    return stem.replace('.', '_')
+
+
 def _lmdb_signature(folder, names):
     digest = hashlib.sha1()
     for name in names:
@@ -200,6 +212,11 @@ def build_lmdb(folder, lmdb_path, workers=1):
             if json.load(f).get('signature') == signature:
                 return False
     keys = [osp.splitext(n)[0] for n in names]
+    dotted = [n for n, k in zip(names, keys) if '.' in k]
+    if dotted:
+        raise PrepareError(f"{folder}: file name(s) {dotted[:5]} hold a '.' before the extension; BasicSR's LMDB "
+                           "loaders cut the keys in meta_info.txt at the first '.', so they could not be read. "
+                           "Rename them (prepare_div2k names its sub-images with '_' instead).")
     if len(set(keys)) != len(keys):
         dup = sorted({k for k in keys if keys.count(k) > 1})
         raise PrepareError(f'{folder}: several files share the LMDB key(s) {dup[:5]} (same name, other extension)')
@@ -345,7 +362,7 @@ def _div2k_image(task):
     for top in tops:
         for left in lefts:
             index += 1
-            name = f'{stem}_s{index:03d}.png'
+            name = f'{tile_stem(stem)}_s{index:03d}.png'
             _write_png(osp.join(paths['hr'][0], name), np.ascontiguousarray(hr[top:top + crop, left:left + crop]))
             for s, lr in lrs.items():
                 t, l, c = top // s, left // s, crop // s
@@ -403,6 +420,13 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
     output = osp.abspath(output)
     paths = div2k_paths(output, scales)
     names = _images_with_unique_stems(hr_dir)
+    tiles = {}
+    for n in names:
+        tiles.setdefault(tile_stem(osp.splitext(n)[0]), []).append(n)
+    clashes = [sorted(v) for v in tiles.values() if len(v) > 1]
+    if clashes:
+        raise PrepareError(f"{hr_dir}: {clashes[:3]} would give sub-images of the same name (a '.' in a name "
+                           "becomes '_'); rename one of each")
     lr_dirs = _official_lr_dirs(lr_root, scales) if lr_root else None
     config = {'hr': osp.abspath(hr_dir), 'lr_root': osp.abspath(lr_root) if lr_root else None, 'scales': scales,
               'crop_size': crop_size, 'step': step, 'thresh_size': thresh_size}
