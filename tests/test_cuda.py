@@ -95,7 +95,7 @@ def test_mrnet_model_bf16_autocast_step_on_cuda():
     model.optimize_parameters(1)
     assert dtypes == [torch.bfloat16]
     assert model.output.dtype == torch.float32 and model.output.shape == gt.shape
-    assert np.isfinite(model.log_dict['l_pix'])
+    assert np.isfinite(model.get_current_log()['l_pix'])
     after = model.net_g.state_dict()
     assert all(v.dtype == torch.float32 and v.is_cuda for v in after.values())
     assert any(not torch.equal(before[k], after[k]) for k in before)
@@ -131,5 +131,5 @@ def test_cpu_saved_state_resumes_on_cuda(tmp_path):
         torch.testing.assert_close(s['exp_avg'].cpu(), cpu_moments[idx]['exp_avg'], atol=0, rtol=0)
     model.feed_data({'lq': lq, 'gt': gt})
     model.optimize_parameters(3)
-    assert np.isfinite(model.log_dict['l_pix'])
+    assert np.isfinite(model.get_current_log()['l_pix'])
     assert model.optimizer_g.state_dict()['state'][0]['step'].item() == 3
