@@ -39,10 +39,12 @@ def project_root(opt_file=None):
     of a run, in this order:
 
     1. ``$MRNET_ROOT``;
-    2. else the parent of the nearest ancestor folder named ``options`` of ``opt_file`` (for the option files
-       of a checkout, the checkout; for ``proj/options/train.yml``, ``proj``);
-    3. else the source checkout this package runs from;
-    4. else the working directory.
+    2. else, for an ``opt_file`` inside the source checkout this package runs from, that checkout (also for
+       ``benchmarks/options/*.yml``);
+    3. else the parent of the nearest ancestor folder named ``options`` of ``opt_file`` (for
+       ``proj/options/train.yml``, ``proj``);
+    4. else the source checkout;
+    5. else the working directory.
 
     Args:
         opt_file (str | None): The ``-opt`` file of the run, if any.
@@ -52,8 +54,11 @@ def project_root(opt_file=None):
     """
     if os.environ.get('MRNET_ROOT'):
         return osp.abspath(os.environ['MRNET_ROOT'])
+    checkout = source_checkout()
     if opt_file:
-        folder = osp.dirname(osp.abspath(opt_file))
+        folder = osp.dirname(osp.realpath(opt_file))
+        if checkout and osp.commonpath([folder, osp.realpath(checkout)]) == osp.realpath(checkout):
+            return checkout
         while True:
             if osp.basename(folder) == 'options':
                 return osp.dirname(folder)
@@ -61,4 +66,4 @@ def project_root(opt_file=None):
             if parent == folder:
                 break
             folder = parent
-    return source_checkout() or os.getcwd()
+    return checkout or os.getcwd()
