@@ -33,7 +33,7 @@ PROG = 'factor_study.py'
 EQUAL_BUDGET = osp.join(ROOT, 'benchmarks', 'equal_budget.py')
 
 # name: (what changes from the paper's setting, model spec, equal_budget.py arguments). '{warmup}' is a tenth of
-# --iters. The label of each run's model is the factor's name.
+# --iters, '{batch2}' twice --batch. The label of each run's model is the factor's name.
 FACTORS = {
     'paper': ("the paper's setting", 'MRNet', []),
     'lr_2e-4': ('learning rate 2e-4', 'MRNet', ['--lr', '2e-4']),
@@ -42,10 +42,10 @@ FACTORS = {
     'grad_clip_0.1': ('gradient norm clipped at 0.1', 'MRNet', ['--grad-clip', '0.1']),
     'zero_init': ("last conv of the ConvBlock zero-initialised (each recursion starts as x_i = x_0)", 'MRNet',
                   ['--zero-init', 'zero_init']),
-    'batch_32': ('batch 32 (twice the samples per iteration)', 'MRNet', ['--batch', '32']),
+    'batch_x2': ('twice the batch (twice the samples per iteration)', 'MRNet', ['--batch', '{batch2}']),
     'skip_bicubic': ('bicubic global skip added to the output', 'MRNet:global_skip=bicubic', []),
     'skip_learned': ('learned one-layer global skip added to the output', 'MRNet:global_skip=learned', []),
-    'edsr_baseline': ("EDSR-baseline in the paper's setting (the reference)", 'EDSR-baseline', []),
+    'reference': ("EDSR-baseline (or --reference) in the paper's setting", 'EDSR-baseline', []),
 }
 
 
@@ -55,6 +55,8 @@ def _parser():
     p.add_argument('--factors', nargs='+', default=list(FACTORS), choices=list(FACTORS))
     p.add_argument('--model', default=None, metavar='SPEC',
                    help="replace 'MRNet' in every MRNet factor's spec (e.g. a smaller MRNet for a smoke run)")
+    p.add_argument('--reference', default=None, metavar='SPEC', help="replace 'EDSR-baseline' in the reference run")
+    p.add_argument('--batch', type=int, default=16, help="the paper's batch (the batch factor doubles it)")
     p.add_argument('--iters', type=int, default=2000)
     p.add_argument('--eval-every-iters', type=int, default=400)
     p.add_argument('--parallel', type=int, default=len(FACTORS), help='runs at once')
@@ -67,12 +69,14 @@ def _parser():
 def run_args(name, args, extra):
     """The equal_budget.py command line of factor ``name``."""
     _, spec, factor_args = FACTORS[name]
+    if args.reference and spec == 'EDSR-baseline':
+        spec = args.reference
     if args.model and spec.split(':')[0] == 'MRNet':
         base, _, kwargs = spec.partition(':')
         spec = args.model + ((',' if ':' in args.model else ':') + kwargs if kwargs else '')
     warmup = str(max(1, args.iters // 10))
-    factor_args = [a.replace('{warmup}', warmup) for a in factor_args]
-    return [sys.executable, EQUAL_BUDGET, '--data', args.data, '--models', f'{name}={spec}',
+    factor_args = [a.replace('{warmup}', warmup).replace('{batch2}', str(2 * args.batch)) for a in factor_args]
+    return [sys.executable, EQUAL_BUDGET, '--data', args.data, '--models', f'{name}={spec}', '--batch', str(args.batch),
             '--budget-iters', str(args.iters), '--eval-every-iters', str(args.eval_every_iters),
             '--output-dir', osp.join(args.output_dir, args.name), '--name', name] + extra + factor_args
 
@@ -179,6 +183,9 @@ def main(argv=None):
         cut = argv.index('--')
         argv, extra = argv[:cut], argv[cut + 1:]
     args = _parser().parse_args(argv)
+    if '--batch' in extra:
+        raise SystemExit(f"{PROG}: give the base batch as {PROG}'s own --batch (the batch factor doubles it), "
+                         "not after --")
     if not osp.isfile(osp.join(args.data, 'paths.json')):
         raise SystemExit(f'{PROG}: {args.data}: no paths.json; build it with benchmarks/make_photo_data.py')
     ended = run_all(args.factors, args, extra)

@@ -42,7 +42,7 @@
 #    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py); then the data path alone
 #    (benchmarks/loader_throughput.py: sub-images/s with 4, 8, 12 loader workers)
 # 7. factors: one factor at a time from the paper's setting (learning rate and warm-up, gradient clipping,
-#    zero-initialised ConvBlock ends, batch 32, bicubic or learned global skip; EDSR-baseline as the reference),
+#    zero-initialised ConvBlock ends, twice the batch, bicubic or learned global skip; EDSR-baseline as the reference),
 #    FACTOR_ITERS (default 2000) iterations each, all runs at once (benchmarks/factor_study.py)
 # 8. equal budget: EQUAL_MODELS (default MRNet and EDSR-baseline) trained BUDGET_S (default 150) seconds each on
 #    the same photos, held-out PSNR side by side, final weights saved with provenance (benchmarks/equal_budget.py)
@@ -105,8 +105,8 @@ if [ "$DRY_RUN" = 1 ]; then
     THROUGHPUT=(--cpu --iters 3 --skip 1 --print-freq 1 --batch 1 --workers 0 --timeout 150
                 --force-yml datasets:train:gt_size=24)
     EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
-    FACTORS=(--model MRNet:num_feat=8,num_block=1,num_recursion=2 --iters 2 --eval-every-iters 1 --parallel 2
-             -- --device cpu --workers 0 --batch 2 --patch 12 --threads 1)
+    FACTORS=(--model MRNet:num_feat=8,num_block=1,num_recursion=2 --reference EDSR:num_feat=8,num_block=1
+             --batch 2 --iters 2 --eval-every-iters 1 --parallel 2 -- --device cpu --workers 0 --patch 12 --threads 1)
     LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1)
     DDP_OVERRIDES=(train:total_iter=2 logger:print_freq=1 datasets:train:prefetch_mode=~
                    datasets:train:pin_memory=false datasets:train:persistent_workers=false

@@ -11,7 +11,8 @@ from safetensors import safe_open
 from _tiny import REPO
 
 TINY = 'MRNet:num_feat=8,num_block=1,num_recursion=2'
-RUN = ['--device', 'cpu', '--workers', '0', '--batch', '2', '--patch', '12', '--threads', '1']
+RUN1 = ['--device', 'cpu', '--workers', '0', '--patch', '12', '--threads', '1']  # what every run gets
+RUN = RUN1 + ['--batch', '2']
 
 
 def _module(name):
@@ -78,10 +79,10 @@ def test_equal_budget_saves_weights_with_provenance(tmp_path, photos):
 
 
 def test_factor_study_runs_each_factor_and_compares_at_equal_iterations(tmp_path, photos):
-    factors = ['paper', 'zero_init', 'skip_bicubic', 'grad_clip_0.1']
+    factors = ['paper', 'zero_init', 'skip_bicubic', 'grad_clip_0.1', 'batch_x2', 'reference']
     code = factor_study.main(['--data', photos, '--factors'] + factors + [
-        '--model', TINY, '--iters', '2', '--eval-every-iters', '1', '--parallel', '2', '--output-dir',
-        str(tmp_path), '--name', 'study', '--'] + RUN)
+        '--model', TINY, '--reference', 'EDSR:num_feat=8,num_block=1', '--batch', '2', '--iters', '2',
+        '--eval-every-iters', '1', '--parallel', '2', '--output-dir', str(tmp_path), '--name', 'study', '--'] + RUN1)
     assert code == 0
     with open(tmp_path / 'study.json', encoding='utf-8') as f:
         result = json.load(f)
@@ -94,6 +95,11 @@ def test_factor_study_runs_each_factor_and_compares_at_equal_iterations(tmp_path
         assert row['delta_vs_paper'] == pytest.approx(row['psnr_at_common'] - rows['paper']['psnr_at_common'],
                                                       abs=1e-3)
     assert rows['skip_bicubic']['kwargs']['global_skip'] == 'bicubic'
+    assert rows['reference']['arch'] == 'EDSR' and rows['reference']['kwargs']['num_feat'] == 8
+    with open(tmp_path / 'study' / 'batch_x2.json', encoding='utf-8') as f:
+        assert json.load(f)['settings']['batch'] == 4
+    with open(tmp_path / 'study' / 'paper.json', encoding='utf-8') as f:
+        assert json.load(f)['settings']['batch'] == 2
     assert rows['zero_init']['curve'][0]['psnr'] != rows['paper']['curve'][0]['psnr']
     md = (tmp_path / 'study.md').read_text(encoding='utf-8')
     assert 'Compared at iteration 2' in md and '| zero_init |' in md
@@ -101,11 +107,16 @@ def test_factor_study_runs_each_factor_and_compares_at_equal_iterations(tmp_path
 
 def test_factor_study_reports_a_run_cut_short(tmp_path, photos):
     """A run stopped by --timeout is reported as cut, with what it wrote before; the study exits 1."""
-    code = factor_study.main(['--data', photos, '--factors', 'paper', '--model', TINY, '--iters', '100000',
-                              '--eval-every-iters', '1', '--timeout', '20', '--output-dir', str(tmp_path),
-                              '--name', 'cut', '--'] + RUN)
+    code = factor_study.main(['--data', photos, '--factors', 'paper', '--model', TINY, '--batch', '2', '--iters',
+                              '100000', '--eval-every-iters', '1', '--timeout', '20', '--output-dir', str(tmp_path),
+                              '--name', 'cut', '--'] + RUN1)
     assert code == 1
     with open(tmp_path / 'cut.json', encoding='utf-8') as f:
         row = json.load(f)['factors'][0]
     assert row['status'] == 'timeout' and not row['complete'] and len(row['curve']) >= 2
     assert 'cut (timeout)' in (tmp_path / 'cut.md').read_text(encoding='utf-8')
+
+
+def test_factor_study_takes_the_base_batch_itself(tmp_path, photos):
+    with pytest.raises(SystemExit, match='give the base batch as factor_study.py.s own --batch'):
+        factor_study.main(['--data', photos, '--output-dir', str(tmp_path), '--'] + RUN)
