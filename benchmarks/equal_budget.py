@@ -47,7 +47,7 @@ from mrnet_arch.core.complexity import count_params  # noqa: E402
 from mrnet_arch.core.device import resolve_device, sync  # noqa: E402
 from mrnet_arch.core.evaluation import PairingError, evaluate, find_pairs  # noqa: E402
 from mrnet_arch.core.fast import prepare_fast  # noqa: E402
-from mrnet_arch.core.files import write_json, write_text  # noqa: E402
+from mrnet_arch.core.files import sha256_of, write_json, write_text  # noqa: E402
 from mrnet_arch.core.machine import machine_info  # noqa: E402
 from mrnet_arch.core.specs import parse_model_spec  # noqa: E402
 
@@ -202,7 +202,6 @@ def train_one(spec, data, args, device, pairs, progress=None):
 
 def save_weights(folder, net, record, data, data_dir, settings, machine):
     """``folder/<label>.safetensors`` and ``folder/<label>.json`` (provenance, with the weights' sha256)."""
-    from mrnet_arch.core.model_card import sha256_of
     from mrnet_arch.weights import save_safetensors
     os.makedirs(folder, exist_ok=True)
     label = record['label']

@@ -58,6 +58,7 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes)
+from mrnet_arch.core.files import sha256_of  # noqa: E402
 from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k  # noqa: E402
 
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
@@ -152,14 +153,6 @@ def _inner_path(row):
     stem = osp.splitext(rest)[0]
     template = PACKAGE_PATHS.get(row['package'], '{file}')
     return template.format(file=rest, stem=stem, dir_file=rest.replace('_', '/', 1))
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _run(cmd, cwd=None):
@@ -323,7 +316,7 @@ def _old_provenance(output, photos, max_side, hr_format):
 
 def _complete(output, prov):
     """Whether every HR file that ``prov`` lists is in ``output`` with the sha256 it records."""
-    return all(osp.isfile(osp.join(output, p['hr'])) and _sha256(osp.join(output, p['hr'])) == p['sha256_hr']
+    return all(osp.isfile(osp.join(output, p['hr'])) and sha256_of(osp.join(output, p['hr'])) == p['sha256_hr']
                for p in prov['photos'])
 
 
@@ -370,7 +363,7 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
                        'version': orig['version'], 'path': orig['path'], 'eet_entry': orig['eet_entry'],
                        'licence': row['licence'], 'original_size': [int(row['width']), int(row['height'])],
                        'sha256_original': orig['sha256_original'],
-                       'hr': osp.relpath(hr_path, output), 'hr_size': [w, h], 'sha256_hr': _sha256(hr_path),
+                       'hr': osp.relpath(hr_path, output), 'hr_size': [w, h], 'sha256_hr': sha256_of(hr_path),
                        'downscale': round(max(h, w) / max(int(row['width']), int(row['height'])), 6)})
     prov = {'source': 'debian', 'manifest': osp.abspath(manifest), 'max_side': max_side, 'hr_format': hr_format,
             'holdout_rule': f'sorted manifest file names, positions i with i % {HOLDOUT_EVERY} == 0 are held out',

@@ -11,7 +11,6 @@ runs on (run it where the training ran) and the sha256 of the written file.
 """
 import datetime
 import glob
-import hashlib
 import os
 import re
 import sys
@@ -20,6 +19,7 @@ from os import path as osp
 import torch
 import yaml
 
+from mrnet_arch.core.files import sha256_of
 from mrnet_arch.core.machine import cpu_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -48,7 +48,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     dst = osp.join(OUT, 'MRNet_demo_x2.pth')
     torch.save({'params': params}, dst)
-    sha = hashlib.sha256(open(dst, 'rb').read()).hexdigest()
+    sha = sha256_of(dst)
     n_params = sum(v.numel() for v in params.values())
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                f"CUDA {'yes' if torch.cuda.is_available() else 'no'}")

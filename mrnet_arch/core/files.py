@@ -1,13 +1,23 @@
-"""Files: atomic writes and JSON objects.
+"""Files: atomic writes, JSON objects and checksums.
 
 Every write goes through ``mrnet_arch.models.mrnet_model.atomic_write`` (temporary file in the same folder,
 fsync, ``os.replace``): a kill at any moment leaves the old file or the complete new one.
 """
+import hashlib
 import json
 
 from mrnet_arch.models.mrnet_model import atomic_write
 
-__all__ = ['atomic_write', 'json_object', 'write_bytes', 'write_json', 'write_text']
+__all__ = ['atomic_write', 'json_object', 'sha256_of', 'write_bytes', 'write_json', 'write_text']
+
+
+def sha256_of(path, chunk=1 << 20):
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_bytes(path, data):

@@ -21,7 +21,6 @@ Results (``--results``) are either
 - a BasicSR test log (``*.log``), whose ``Validation <set>`` blocks of ``# <metric>: <value>`` lines
   are read (the last block of each set wins).
 """
-import hashlib
 import os
 import re
 from glob import glob
@@ -30,20 +29,11 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
-from mrnet_arch.core.files import json_object
+from mrnet_arch.core.files import json_object, sha256_of
 from mrnet_arch.weights import load_model, scales_of
 
 _LOG_SET = re.compile(r'Validation (\S+)')
 _LOG_METRIC = re.compile(r'# (\w+): ([-+0-9.eE]+|nan|inf)')
-
-
-def sha256_of(path, chunk=1 << 20):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_options(weights):
