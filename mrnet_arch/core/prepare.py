@@ -136,14 +136,23 @@ def list_images(folder):
     return names
 
 
-def _images_with_unique_stems(folder):
-    """``list_images(folder)``, refusing two files that differ only in extension (outputs are ``<stem>...png``)."""
+def _images_with_unique_stems(folder, output_stem=None):
+    """``list_images(folder)``, refusing two files that differ only in extension (outputs are ``<stem>...png``)
+    and, with ``output_stem`` (e.g. ``tile_stem``), two files whose stems it maps to the same output name."""
     names = list_images(folder)
     stems = [osp.splitext(n)[0] for n in names]
     if len(set(stems)) != len(stems):
         dup = sorted({k for k in stems if stems.count(k) > 1})
         raise PrepareError(f'{folder}: several files share the name(s) {dup[:5]} (other extension); '
                            'outputs are named <name>...png')
+    if output_stem is not None:
+        by_output = {}
+        for name, stem in zip(names, stems):
+            by_output.setdefault(output_stem(stem), []).append(name)
+        clashes = [sorted(v) for v in by_output.values() if len(v) > 1]
+        if clashes:
+            raise PrepareError(f"{folder}: {clashes[:3]} would give sub-images of the same name (a '.' in a name "
+                               "becomes '_'); rename one of each")
     return names
 
 
@@ -419,14 +428,7 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
             raise PrepareError(f'{name} {value} must be a positive multiple of {mod} (every scale of {scales})')
     output = osp.abspath(output)
     paths = div2k_paths(output, scales)
-    names = _images_with_unique_stems(hr_dir)
-    tiles = {}
-    for n in names:
-        tiles.setdefault(tile_stem(osp.splitext(n)[0]), []).append(n)
-    clashes = [sorted(v) for v in tiles.values() if len(v) > 1]
-    if clashes:
-        raise PrepareError(f"{hr_dir}: {clashes[:3]} would give sub-images of the same name (a '.' in a name "
-                           "becomes '_'); rename one of each")
+    names = _images_with_unique_stems(hr_dir, output_stem=tile_stem)
     lr_dirs = _official_lr_dirs(lr_root, scales) if lr_root else None
     config = {'hr': osp.abspath(hr_dir), 'lr_root': osp.abspath(lr_root) if lr_root else None, 'scales': scales,
               'crop_size': crop_size, 'step': step, 'thresh_size': thresh_size}
