@@ -156,6 +156,7 @@ def train_one(spec, data, args, device, pairs, progress=None):
     model = MRNetModel(_options(spec, data, args, device))
     reinit = _reinit_pytorch_default(model.net_g) if spec.label in args.pytorch_init else 0
     zeroed = _zero_init_conv_blocks(model.net_g, spec.label) if spec.label in args.zero_init else 0
+    params = count_params(model.net_g)
     loader = _loader(data, args, device)
     batches = _batches(loader)
     scale = data['scale']
@@ -182,7 +183,7 @@ def train_one(spec, data, args, device, pairs, progress=None):
             print(f"[equal_budget] {spec.label:>14} iter {it:6d} {train_s:7.1f} s  held-out PSNR "
                   f"{point['psnr']:.2f} dB", flush=True)
             record = {
-                'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'params': count_params(model.net_g),
+                'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'params': params,
                 'pytorch_init_resblocks': reinit, 'zero_init_conv_blocks': zeroed, 'iterations': it,
                 'train_s': train_s, 'iters_per_s': it / train_s, 'final': point, 'curve': list(curve),
             }

@@ -72,7 +72,7 @@ def run_args(name, args, extra):
     if args.reference and spec == 'EDSR-baseline':
         spec = args.reference
     if args.model and spec.split(':')[0] == 'MRNet':
-        base, _, kwargs = spec.partition(':')
+        kwargs = spec.partition(':')[2]
         spec = args.model + ((',' if ':' in args.model else ':') + kwargs if kwargs else '')
     warmup = str(max(1, args.iters // 10))
     factor_args = [a.replace('{warmup}', warmup).replace('{batch2}', str(2 * args.batch)) for a in factor_args]
