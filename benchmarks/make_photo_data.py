@@ -58,7 +58,7 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes)
-from mrnet_arch.core.files import sha256_of  # noqa: E402
+from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text  # noqa: E402
 from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k  # noqa: E402
 
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
@@ -262,18 +262,13 @@ def extract_originals(rows, cache):
                     data, member = eet_entry(data, EET_PHOTO_ENTRY), EET_PHOTO_ENTRY
                     if not data.startswith(b'\xff\xd8'):
                         raise ValueError(f'{deb}:{inner}:{member} is no JPEG')
-                dst = osp.join(orig_dir, row['file'])
-                with open(dst + '.tmp', 'wb') as f:
-                    f.write(data)
-                os.replace(dst + '.tmp', dst)
+                write_bytes(osp.join(orig_dir, row['file']), data)
                 index[row['file']] = {'package': package, 'version': version, 'deb': osp.basename(deb),
                                       'path': '/' + inner, 'eet_entry': member,
                                       'sha256_original': hashlib.sha256(data).hexdigest(), 'bytes': len(data)}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        with open(index_path + '.tmp', 'w', encoding='utf-8') as f:
-            json.dump(index, f, indent=1, sort_keys=True)
-        os.replace(index_path + '.tmp', index_path)
+        write_json(index_path, index, indent=1, sort_keys=True)
     return {r['file']: index[r['file']] for r in rows}
 
 
@@ -355,9 +350,10 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
         else:
             img, _ = to_hr(src, max_side)
             h, w = img.shape[:2]
-            if not cv2.imwrite(hr_path + '.tmp' + ext, img, params):
-                raise OSError(f'could not write {hr_path}')
-            os.replace(hr_path + '.tmp' + ext, hr_path)
+            ok, encoded = cv2.imencode(ext, img, params)
+            if not ok:
+                raise OSError(f'could not encode {hr_path}')
+            write_bytes(hr_path, encoded.tobytes())
         orig = originals[row['file']]
         photos.append({'file': row['file'], 'split': row['split'], 'package': orig['package'],
                        'version': orig['version'], 'path': orig['path'], 'eet_entry': orig['eet_entry'],
@@ -368,8 +364,7 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
     prov = {'source': 'debian', 'manifest': osp.abspath(manifest), 'max_side': max_side, 'hr_format': hr_format,
             'holdout_rule': f'sorted manifest file names, positions i with i % {HOLDOUT_EVERY} == 0 are held out',
             'packages': chosen, 'photos': photos}
-    with open(osp.join(output, 'provenance.json'), 'w', encoding='utf-8') as f:
-        json.dump(prov, f, indent=1)
+    write_json(osp.join(output, 'provenance.json'), prov, indent=1)
     _write_provenance_md(output, prov)
     return prov
 
@@ -389,8 +384,7 @@ def _write_provenance_md(output, prov):
         lines.append(f"| {p['file']} | {p['split']} | {p['package']} ({p['version']}) | `{path}` | {p['licence']} | "
                      f"{p['original_size'][0]}x{p['original_size'][1]} | {p['hr_size'][0]}x{p['hr_size'][1]} | "
                      f"`{p['sha256_original']}` | `{p['sha256_hr']}` |")
-    with open(osp.join(output, 'PROVENANCE.md'), 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_text(osp.join(output, 'PROVENANCE.md'), '\n'.join(lines) + '\n')
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -423,8 +417,7 @@ def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', 
     if holdout_photos:
         prepare_benchmark(hr_holdout, osp.join(output, 'holdout'), scales=[scale], workers=workers)
         result['holdout'] = osp.join(output, 'holdout')
-    with open(osp.join(output, 'paths.json'), 'w', encoding='utf-8') as f:
-        json.dump(result, f, indent=1)
+    write_json(osp.join(output, 'paths.json'), result, indent=1)
     return result
 
 

@@ -35,6 +35,7 @@ from os import path as osp
 import numpy as np
 
 from .figure import encode_png, order_models
+from .files import write_json, write_text
 
 DECIMALS = {'psnr': 2, 'ssim': 4}
 METRICS = ('psnr', 'ssim')
@@ -268,8 +269,6 @@ Sliders: pick two models, drag across the image.</p>
 '''
     html_path = osp.join(output_dir, 'index.html')
     json_path = osp.join(output_dir, 'scores.json')
-    with open(json_path, 'w', encoding='utf-8') as f:
-        json.dump(dict(data, **(extra or {})), f, indent=1, allow_nan=False)
-    with open(html_path, 'w', encoding='utf-8') as f:
-        f.write(page)
+    write_json(json_path, dict(data, **(extra or {})), indent=1, allow_nan=False)
+    write_text(html_path, page)
     return {'html': html_path, 'json': json_path}
