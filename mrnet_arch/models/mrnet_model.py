@@ -244,8 +244,7 @@ class MRNetModel(SRModel):
     def _clip_gradients(self):
         """Scale the gradients of net_g to a total L2 norm of at most ``train:grad_clip`` (on the device, no
         host synchronisation)."""
-        params = [p for p in self.net_g.parameters() if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, float(self.grad_clip))
+        torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), float(self.grad_clip))  # skips grad-less ones
 
     def _must_check(self, current_iter):
         """Whether iteration ``current_iter`` reads the loss on the host: every ``train:finite_check_freq``
