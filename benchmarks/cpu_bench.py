@@ -12,11 +12,8 @@ import datetime
 import os
 import os.path as osp
 import subprocess
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
-
-from mrnet_arch.bench import run  # noqa: E402
+from mrnet_arch.commands.bench.command import run  # noqa: E402
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 
 

@@ -34,13 +34,11 @@ import datetime
 import json
 import os
 import os.path as osp
-import sys
 import time
 
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes + registration)
 from mrnet_arch.core.complexity import count_params  # noqa: E402
@@ -55,7 +53,7 @@ PROG = 'equal_budget.py'
 SETTINGS_KEPT = ('batch', 'patch', 'lr', 'warmup_iter', 'grad_clip', 'amp', 'channels_last', 'seed', 'scale')
 
 
-def _parser():
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True, help='folder written by benchmarks/make_photo_data.py')
     p.add_argument('--models', nargs='+', default=['MRNet', 'EDSR-baseline'])
@@ -203,7 +201,7 @@ def train_one(spec, data, args, device, pairs, progress=None):
 
 def save_weights(folder, net, record, data, data_dir, settings, machine):
     """``folder/<label>.safetensors`` and ``folder/<label>.json`` (provenance, with the weights' sha256)."""
-    from mrnet_arch.weights import save_safetensors
+    from mrnet_arch.core.weights import save_safetensors
     os.makedirs(folder, exist_ok=True)
     label = record['label']
     path = osp.join(folder, f'{label}.safetensors')
@@ -258,7 +256,7 @@ def markdown(result):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

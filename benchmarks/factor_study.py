@@ -25,7 +25,6 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)  # run from a checkout
 
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 
@@ -49,7 +48,7 @@ FACTORS = {
 }
 
 
-def _parser():
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True, help='folder written by benchmarks/make_photo_data.py')
     p.add_argument('--factors', nargs='+', default=list(FACTORS), choices=list(FACTORS))
@@ -182,7 +181,7 @@ def main(argv=None):
     if '--' in argv:  # everything after -- goes to every equal_budget.py run
         cut = argv.index('--')
         argv, extra = argv[:cut], argv[cut + 1:]
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if '--batch' in extra:
         raise SystemExit(f"{PROG}: give the base batch as {PROG}'s own --batch (the batch factor doubles it), "
                          "not after --")

@@ -21,7 +21,6 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (registration)
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402

@@ -49,13 +49,10 @@ import os.path as osp
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes)
 from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text  # noqa: E402

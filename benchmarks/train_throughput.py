@@ -138,7 +138,6 @@ def main(argv=None):
     p.add_argument('--output-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
     p.add_argument('--name', default='train_throughput')
     args = p.parse_args(argv)
-    sys.path.insert(0, ROOT)
     from mrnet_arch.core.device import resolve_device
     from mrnet_arch.core.machine import machine_info
     machine = machine_info(resolve_device('cpu' if args.cpu else 'auto'))

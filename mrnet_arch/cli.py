@@ -8,18 +8,18 @@ import importlib
 import sys
 
 COMMANDS = {
-    'train': ('mrnet_arch.entry:train', "train through BasicSR's train pipeline (args: -opt YML [--auto_resume] "
-              '[--launcher pytorch] [--debug] [--force_yml k=v])'),
-    'test': ('mrnet_arch.entry:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
-    'demo': ('mrnet_arch.demo:main', 'train MRNet x2 on real photos, then score and show it against bicubic'),
-    'prepare': ('mrnet_arch.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
-    'infer': ('mrnet_arch.infer:main', 'super-resolve your own images with trained weights'),
-    'export': ('mrnet_arch.export:main', 'export weights to safetensors or ONNX'),
-    'card': ('mrnet_arch.card:main', 'write a Markdown model card for a weight file'),
-    'bench': ('mrnet_arch.bench.cli:main', 'compare models: params, MACs, latency, memory, PSNR/SSIM'),
-    'compare': ('mrnet_arch.compare.cli:main', 'SR outputs of several models side by side: figures, an HTML page '
+    'train': ('mrnet_arch.commands.pipelines:train', "train through BasicSR's train pipeline (args: -opt YML "
+              '[--auto_resume] [--launcher pytorch] [--debug] [--force_yml k=v])'),
+    'test': ('mrnet_arch.commands.pipelines:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
+    'demo': ('mrnet_arch.commands.demo:main', 'train MRNet x2 on real photos, then score and show it against bicubic'),
+    'prepare': ('mrnet_arch.commands.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
+    'infer': ('mrnet_arch.commands.infer:main', 'super-resolve your own images with trained weights'),
+    'export': ('mrnet_arch.commands.export:main', 'export weights to safetensors or ONNX'),
+    'card': ('mrnet_arch.commands.card:main', 'write a Markdown model card for a weight file'),
+    'bench': ('mrnet_arch.commands.bench.command:main', 'compare models: params, MACs, latency, memory, PSNR/SSIM'),
+    'compare': ('mrnet_arch.commands.compare:main', 'SR outputs of several models side by side: figures, an HTML page '
                 'and the scores of bench'),
-    'contribute': ('mrnet_arch.contribute:main', 'write MRNet into a BasicSR checkout (archs, model, dataset, '
+    'contribute': ('mrnet_arch.commands.contribute:main', 'write MRNet into a BasicSR checkout (archs, model, dataset, '
                    'options, model zoo)'),
 }
 

@@ -12,17 +12,17 @@
 Two architectures are added to ``spandrel.MAIN_REGISTRY``: ``MRNet`` (keys ``sfe.0.weight``,
 ``mrm.conv_block.0.0.conv1.weight``, ``reconstruction.fusion.fuse.weight``) and ``MultiScaleMRNet`` (the
 same MRM key plus ``sfe.x<s>.*`` and ``reconstruction.x<s>.fusion.fuse.weight``). The config is inferred
-from the tensors by ``mrnet_arch.weights.infer_config``. A ``MultiScaleMRNet`` descriptor runs its
+from the tensors by ``mrnet_arch.core.weights.infer_config``. A ``MultiScaleMRNet`` descriptor runs its
 default scale: its smallest (x2 for the paper's model; spandrel does not read the ``upscale`` that
 ``mrnet export --scale`` stores in safetensors metadata); for another scale, set
 ``descriptor.model.upscale`` and ``descriptor.scale`` together, or load with
-``mrnet_arch.weights.load_model(path, scale=...)``.
+``mrnet_arch.core.weights.load_model(path, scale=...)``.
 
 spandrel reads safetensors without their metadata, so the ``mrnet_config`` written by ``mrnet
 export`` does not reach it: weights with neither input encoder nor memory updater load as 'residual'
-(see ``mrnet_arch.weights``), and ``res_scale``, ``img_range`` and ``rgb_mean`` take their defaults.
+(see ``mrnet_arch.core.weights``), and ``res_scale``, ``img_range`` and ``rgb_mean`` take their defaults.
 """
-from mrnet_arch.weights import MRM_KEYS, build_from_state_dict
+from mrnet_arch.core.weights import MRM_KEYS, build_from_state_dict
 
 ARCH_IDS = ('MRNet', 'MultiScaleMRNet')
 

@@ -23,11 +23,9 @@ import signal
 import sys
 from os import path as osp
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 import torch  # noqa: E402
 
-from mrnet_arch import entry  # noqa: E402
+from mrnet_arch.commands import pipelines as entry  # noqa: E402
 from mrnet_arch.models import mrnet_model  # noqa: E402
 
 

@@ -142,7 +142,7 @@ def test_checkout_trains_multiscale(checkout):
 
 
 def test_contribute_with_weights_adds_them_and_test_options(checkout, tmp_path):
-    from mrnet_arch.utils import package_dir
+    from mrnet_arch.project import package_dir
     demo = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')
     mine = str(tmp_path / 'MRNet_mine_x2.pth')
     shutil.copy(demo, mine)

@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch import MRNet
-from mrnet_arch.bench import main, parse_model_spec, run
+from mrnet_arch.commands.bench.command import main, parse_model_spec, run
 from mrnet_arch.core.complexity import count_macs, count_params
 from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.specs import PadCrop
@@ -252,7 +252,7 @@ def test_unsafe_weights_stop_with_the_weights_error(tmp_path):
 
 
 def test_device_errors_are_infers(monkeypatch):
-    from mrnet_arch.bench.cli import _resolve_device
+    from mrnet_arch.commands.bench.command import _resolve_device
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     assert _resolve_device('auto') == torch.device('cpu')
     with pytest.raises(SystemExit, match='--device cuda:1: CUDA is not available'):

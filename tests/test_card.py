@@ -7,7 +7,7 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
-from mrnet_arch.card import main
+from mrnet_arch.commands.card import main
 from mrnet_arch.core.complexity import count_macs, count_params, lr_size_for_output
 from mrnet_arch.core.model_card import parse_log
 

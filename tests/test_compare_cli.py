@@ -20,8 +20,8 @@ import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from _tiny import REPO, env
-from mrnet_arch.bench import run as bench_run
-from mrnet_arch.compare import cli
+from mrnet_arch.commands import compare as cli
+from mrnet_arch.commands.bench.command import run as bench_run
 from mrnet_arch.core import specs
 from mrnet_arch.core.evaluation import upscale_image, y_metrics
 from mrnet_arch.core.fast import prepare_fast

@@ -11,7 +11,7 @@ import cv2
 import lmdb
 
 from _tiny import env
-from mrnet_arch import demo
+from mrnet_arch.commands import demo
 
 
 def test_demo_short_run(tmp_path):

@@ -7,8 +7,8 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
-from mrnet_arch.export import main
-from mrnet_arch.weights import load_model
+from mrnet_arch.commands.export import main
+from mrnet_arch.core.weights import load_model
 
 
 def _save(tmp_path, net, name):

@@ -1,10 +1,9 @@
 """The package's layers, read from the source with ``ast`` (nothing is imported but ``mrnet_arch.cli``).
 
 - Commands (the modules behind ``mrnet --help``, ``mrnet_arch.cli.COMMANDS``, and every module of their
-  packages) depend downwards only: on the shared layer (``mrnet_arch.core``), ``archs``/``models``/``data``,
-  ``weights`` and ``utils``; never on another command.
-- The shared layer and ``weights`` import no command.
-- Nothing in the package imports the compatibility aliases kept for existing user imports.
+  packages, all under ``mrnet_arch.commands``) depend downwards only: on the shared layer (``mrnet_arch.core``),
+  ``archs``/``models``/``data`` and ``project``; never on another command.
+- The shared layer imports no command.
 - The drop-in files (``archs/*_arch.py``, ``models/*_model.py``, ``data/*_dataset.py``) import only torch,
   numpy, basicsr and the standard library (and safetensors, inside the function that reads a
   ``.safetensors`` file), so that each can be copied into a BasicSR checkout on its own.
@@ -20,7 +19,7 @@ from mrnet_arch.cli import COMMANDS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = osp.join(REPO, 'mrnet_arch')
-COMPAT_ALIASES = ('mrnet_arch.fast', 'mrnet_arch.complexity', 'mrnet_arch.machine')
+COMMANDS_PACKAGE = 'mrnet_arch.commands'
 DROP_IN_ROOTS = {'torch', 'numpy', 'basicsr', 'safetensors'}
 
 
@@ -57,12 +56,13 @@ def imports_of(path):
 
 def command_units():
     """Command name -> the module or package that implements it (a package when the entry point is inside
-    a subpackage of ``mrnet_arch``, e.g. ``mrnet_arch.bench``)."""
+    a subpackage of ``mrnet_arch.commands``, e.g. ``mrnet_arch.commands.bench``)."""
     units = {}
     for name, (target, _) in COMMANDS.items():
         module = target.split(':')[0]
         parent = module.rpartition('.')[0]
-        units[name] = parent if parent != 'mrnet_arch' and _is_package(parent) else module
+        assert _within(module, COMMANDS_PACKAGE), f'{name}: {module} is not under {COMMANDS_PACKAGE}'
+        units[name] = parent if parent != COMMANDS_PACKAGE and _is_package(parent) else module
     return units
 
 
@@ -79,7 +79,7 @@ def _within(module, unit):
 
 def test_every_command_is_found():
     units = command_units()
-    assert units['bench'] == 'mrnet_arch.bench' and units['prepare'] == 'mrnet_arch.prepare'
+    assert units['bench'] == 'mrnet_arch.commands.bench' and units['prepare'] == 'mrnet_arch.commands.prepare'
     for unit in units.values():
         assert all(osp.isfile(f) for f in files_of(unit)), unit
 
@@ -95,18 +95,16 @@ def test_commands_import_no_other_command(command):
             hit = [u for u in others if _within(imported, u)]
             if hit:
                 problems.append(f'{osp.relpath(path, REPO)} imports {imported} (command {hit[0]})')
-            if imported in COMPAT_ALIASES:
-                problems.append(f'{osp.relpath(path, REPO)} imports the alias {imported}: import mrnet_arch.core')
     assert not problems, '\n'.join(problems)
 
 
 def test_shared_layer_imports_no_command():
     units = set(command_units().values())
-    paths = glob.glob(osp.join(PACKAGE, 'core', '*.py')) + [osp.join(PACKAGE, 'weights.py')]
+    paths = glob.glob(osp.join(PACKAGE, 'core', '**', '*.py'), recursive=True)
     problems = [
         f'{osp.relpath(path, REPO)} imports {imported}' for path in sorted(paths)
         for imported in sorted(imports_of(path))
-        if any(_within(imported, u) for u in units) or imported in COMPAT_ALIASES
+        if any(_within(imported, u) for u in units) or _within(imported, COMMANDS_PACKAGE)
     ]
     assert not problems, '\n'.join(problems)
 
@@ -125,8 +123,8 @@ def test_drop_in_files_import_only_torch_numpy_basicsr_and_stdlib():
 
 def test_the_import_reader_sees_what_it_must():
     """``imports_of`` finds absolute, from-package and function-level imports."""
-    src = osp.join(PACKAGE, 'bench', 'cli.py')
+    src = osp.join(PACKAGE, 'commands', 'bench', 'command.py')
     found = imports_of(src)
-    assert 'mrnet_arch.core.specs' in found and 'mrnet_arch.bench.measure.measure_latency' in found
-    demo = imports_of(osp.join(PACKAGE, 'demo.py'))
-    assert 'mrnet_arch.core.prepare' in demo and 'mrnet_arch.prepare' not in demo
+    assert 'mrnet_arch.core.specs' in found and 'mrnet_arch.commands.bench.measure.measure_latency' in found
+    demo = imports_of(osp.join(PACKAGE, 'commands', 'demo.py'))
+    assert 'mrnet_arch.core.prepare' in demo and 'mrnet_arch.commands.prepare' not in demo

@@ -87,7 +87,7 @@ def weights(tmp_path_factory):
 
 
 def _infer(weights, src, out):
-    from mrnet_arch.infer import main
+    from mrnet_arch.commands.infer import main
     return main(['--weights', weights, '--input', str(src), '--output', str(out), '--device', 'cpu'])
 
 
@@ -228,7 +228,7 @@ def test_prepare_benchmark_writes_upright_images(oriented, tmp_path):
 
 def test_bench_scores_oriented_ground_truth(oriented, tmp_path):
     """``mrnet bench``'s scoring reads an oriented GT upright: bicubic scores alike for every orientation."""
-    from mrnet_arch.bench.score import score_model
+    from mrnet_arch.commands.bench.score import score_model
     from mrnet_arch.core.prepare import bicubic_downscale
     folder, rgb = oriented
     lr = tmp_path / 'lr.png'
@@ -246,7 +246,7 @@ def test_bench_scores_oriented_ground_truth(oriented, tmp_path):
 def test_checks_compare_upright_sizes(tmp_path):
     """A GT JPEG stored sideways (orientation 6/8) pairs with an upright LR: the checks pass, as training reads
     it upright; the sideways size would not match the scale."""
-    from mrnet_arch.checks import check_datasets
+    from mrnet_arch.core.checks import check_datasets
     from mrnet_arch.core.prepare import bicubic_downscale
     gt_dir, lq_dir = tmp_path / 'GT', tmp_path / 'LR'
     gt_dir.mkdir()

@@ -12,8 +12,8 @@ from _photos import write_photos
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import imfrombytes
 from basicsr.utils.matlab_functions import imresize
+from mrnet_arch.commands.prepare import main
 from mrnet_arch.core import prepare
-from mrnet_arch.prepare import main
 
 SCALES = (2, 3, 4)
 # 108x120 after cropping to a multiple of 12; the coffee crop keeps 98 rows -> 96 rows

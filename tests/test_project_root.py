@@ -1,9 +1,9 @@
-"""Where a run's ``experiments/`` and relative ``datasets/...`` paths go (``mrnet_arch.utils.project_root``)."""
+"""Where a run's ``experiments/`` and relative ``datasets/...`` paths go (``mrnet_arch.project.project_root``)."""
 import os
 import os.path as osp
 
 from _tiny import REPO
-from mrnet_arch.utils import project_root, source_checkout
+from mrnet_arch.project import project_root, source_checkout
 
 
 def test_option_files_inside_the_checkout_use_the_checkout(monkeypatch):

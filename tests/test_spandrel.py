@@ -4,8 +4,8 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
+from mrnet_arch.core.weights import infer_config, save_safetensors
 from mrnet_arch.spandrel_support import ARCH_IDS, register
-from mrnet_arch.weights import infer_config, save_safetensors
 
 spandrel = pytest.importorskip('spandrel')
 

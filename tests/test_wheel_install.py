@@ -38,7 +38,7 @@ def _run(site, args, cwd, timeout=300):
 
 
 def test_wheel_ships_option_files_and_demo_weights(site, tmp_path):
-    code = ('import mrnet_arch, os; from mrnet_arch.utils import package_dir, shipped_options_dir, source_checkout; '
+    code = ('import mrnet_arch, os; from mrnet_arch.project import package_dir, shipped_options_dir, source_checkout; '
             'print(mrnet_arch.__file__); print(source_checkout()); d = shipped_options_dir(); print(d); '
             'print(sorted(os.listdir(d))); print(os.path.isfile(os.path.join(package_dir(), "demo_weights", '
             '"MRNet_demo_x2.pth")))')

@@ -23,7 +23,6 @@ from os import path as osp
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)  # run from a checkout
 
 import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
 from basicsr.utils.options import ordered_yaml  # noqa: E402

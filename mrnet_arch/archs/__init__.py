@@ -1,4 +1,4 @@
 """Import every `*_arch.py` module of this folder so that its classes register in BasicSR's registries."""
-from mrnet_arch.utils import import_all
+from mrnet_arch.project import import_all
 
 _modules = import_all(__name__, __file__, '_arch.py')

@@ -1,4 +1,4 @@
-"""What follows from an MRNet arch config (BasicSR ``network_g`` options, as ``mrnet_arch.weights.infer_config``
+"""What follows from an MRNet arch config (BasicSR ``network_g`` options, as ``mrnet_arch.core.weights.infer_config``
 returns them) beyond the network itself."""
 
 
@@ -11,7 +11,7 @@ def receptive_radius(config, scale=None):
     input pixels.
 
     Args:
-        config (dict): Arch config (``mrnet_arch.weights.infer_config``).
+        config (dict): Arch config (``mrnet_arch.core.weights.infer_config``).
         scale (int | None): Scale for MultiScaleMRNet. Default: its ``upscale`` or first scale.
 
     Returns:

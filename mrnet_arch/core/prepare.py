@@ -1,5 +1,5 @@
 """Data preparation, the library behind ``mrnet prepare``: DIV2K and benchmark folders into what BasicSR's
-loaders read, in Python. The command (``mrnet_arch.prepare``) adds only the argument parsing; the demo and
+loaders read, in Python. The command (``mrnet_arch.commands.prepare``) adds only the argument parsing; the demo and
 the benchmarks call ``prepare_div2k`` and ``prepare_benchmark`` directly.
 
 ``prepare_div2k`` cuts 480 px HR sub-images with step 240 (BasicSR's ``extract_subimages.py`` with

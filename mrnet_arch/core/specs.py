@@ -14,7 +14,7 @@ A spec is one of:
 - any of these with a label: ``small=MRNet:num_feat=32``.
 
 ``parse_model_spec(text, scale)`` returns a ``ModelSpec``; ``ModelSpec.build()`` builds the network from
-BasicSR's ``ARCH_REGISTRY`` and loads its weights (``mrnet_arch.weights.read_state_dict``: BasicSR
+BasicSR's ``ARCH_REGISTRY`` and loads its weights (``mrnet_arch.core.weights.read_state_dict``: BasicSR
 checkpoints, plain state dicts, safetensors; nothing that runs code). ``PadCrop`` runs a network whose input
 must be a multiple of a window size (SwinIR) on any input. Errors are ``SpecError``: a ``SystemExit`` whose
 message starts with the ``prog`` given (the command's name), so a command stops with it as with argparse's
@@ -28,8 +28,8 @@ import yaml
 from torch import nn
 
 from mrnet_arch.archs.mrnet_arch import PAPER_RECURSIONS
-from mrnet_arch.utils import project_root
-from mrnet_arch.weights import WeightsError, read_state_dict
+from mrnet_arch.core.weights import WeightsError, read_state_dict
+from mrnet_arch.project import project_root
 
 DEFAULT_PROG = 'mrnet'
 OPTION_FILE_SUFFIXES = ('.yml', '.yaml')
@@ -229,7 +229,7 @@ def parse_model_spec(text, scale, prog=DEFAULT_PROG):
 
 def load_weights(net, path, prog=DEFAULT_PROG):
     """Load BasicSR weights (``params_ema`` / ``params`` / a bare state dict; ``.pth`` or ``.safetensors``) into
-    ``net`` with ``mrnet_arch.weights.read_state_dict``, strictly.
+    ``net`` with ``mrnet_arch.core.weights.read_state_dict``, strictly.
 
     Raises:
         SpecError: The file is refused (its ``WeightsError`` message).

@@ -1,6 +1,6 @@
 """Faults and what ``mrnet train`` / ``mrnet test`` do about them (see docs/reliability.md).
 
-Training runs here go through ``mrnet_arch.entry.train`` in this process (a few tiny iterations each);
+Training runs here go through ``mrnet_arch.commands.pipelines.train`` in this process (a few tiny iterations each);
 the kill test (test_killsafe.py) and the distributed test (test_distributed.py) use real subprocesses.
 """
 import copy
@@ -18,8 +18,10 @@ import pytest
 import torch
 
 import _tiny
-from mrnet_arch import checks, compat, entry
-from mrnet_arch.checks import CheckError
+from mrnet_arch import compat
+from mrnet_arch.commands import pipelines as entry
+from mrnet_arch.core import checks
+from mrnet_arch.core.checks import CheckError
 
 
 def _reset_basicsr_logger():

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import _tiny
-from mrnet_arch import MRNet, checks
-from mrnet_arch.checks import CheckError
+from mrnet_arch import MRNet
+from mrnet_arch.core import checks
+from mrnet_arch.core.checks import CheckError
 
 TINY_NET = {'num_feat': 8, 'num_block': 1, 'num_recursion': 2, 'upscale': 2}
 
@@ -39,7 +40,7 @@ def _set(opt, keys, value):
 
 def test_bench_exits_non_zero_when_a_precision_fails(tmp_path, capsys):
     """fp16 needs CUDA: on the CPU it fails for the model, so the run fails although fp32 worked."""
-    from mrnet_arch.bench import main
+    from mrnet_arch.commands.bench.command import main
     args = ['--models', 'MRNet:num_feat=8,num_block=1,num_recursion=2', '--device', 'cpu', '--lr-size', '12', '16',
             '--repeat', '1', '--warmup', '0', '--output-dir', str(tmp_path)]
     assert main(args + ['--precision', 'fp32', '--name', 'ok']) == 0

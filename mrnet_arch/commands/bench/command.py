@@ -28,9 +28,9 @@ import sys
 import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
-from mrnet_arch.bench.measure import measure_latency, measure_peak_memory
-from mrnet_arch.bench.report import markdown_report, plot_report
-from mrnet_arch.bench.score import load_benchmarks, score_model
+from mrnet_arch.commands.bench.measure import measure_latency, measure_peak_memory
+from mrnet_arch.commands.bench.report import markdown_report, plot_report
+from mrnet_arch.commands.bench.score import load_benchmarks, score_model
 from mrnet_arch.core import specs as model_specs
 from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
 from mrnet_arch.core.device import resolve_device
@@ -40,7 +40,7 @@ from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.precision import PRECISION_NAMES
 from mrnet_arch.core.specs import PRESET_NAMES, PadCrop
-from mrnet_arch.utils import project_root
+from mrnet_arch.project import project_root
 
 PROG = 'mrnet bench'
 
@@ -53,7 +53,7 @@ def parse_model_spec(text, scale):
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
-def _parser():
+def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', nargs='+', default=['MRNet', 'EDSR-baseline', 'RCAN', 'SwinIR', 'Bicubic'],
@@ -97,7 +97,7 @@ def bench_model(spec, args, device, lr_size, pairs):
         args (argparse.Namespace): The parsed options.
         device (torch.device): Where it runs.
         lr_size (list[int]): Input (h, w).
-        pairs (dict): ``mrnet_arch.bench.score.load_benchmarks`` result (may be empty).
+        pairs (dict): ``mrnet_arch.commands.bench.score.load_benchmarks`` result (may be empty).
 
     Returns:
         dict: Its counts, latency and peak memory per precision, metrics per dataset and precision, errors.
@@ -155,7 +155,7 @@ def run(argv=None):
     Returns:
         dict: The result (machine, settings, one dict per model, file paths), also written to files.
     """
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     import_modules(args.imports, PROG)
     device = _resolve_device(args.device)
     if args.threads:

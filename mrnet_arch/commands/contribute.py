@@ -31,7 +31,7 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.core.files import write_bytes, write_text
-from mrnet_arch.utils import package_dir, shipped_options_dir
+from mrnet_arch.project import package_dir, shipped_options_dir
 
 CHECKOUT_PARTS = ('basicsr/archs', 'basicsr/models', 'basicsr/data', 'basicsr/train.py')
 DROP_INS = {  # file of the plugin -> folder of the checkout
@@ -179,7 +179,7 @@ def weight_files(weights, options, test_option=None, prefer_ema=True):
     """
     from basicsr.archs import build_network
     from mrnet_arch.core.model_card import make_card
-    from mrnet_arch.weights import WeightsError, build_from_state_dict, read_state_dict
+    from mrnet_arch.core.weights import WeightsError, build_from_state_dict, read_state_dict
     try:
         state_dict, metadata = read_state_dict(weights, prefer_ema=prefer_ema)
         net, config = build_from_state_dict(state_dict, weights, metadata)

@@ -15,10 +15,10 @@ import sys
 from os import path as osp
 
 from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
-from mrnet_arch.utils import project_root
+from mrnet_arch.project import project_root
 
 
-def _parser():
+def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet prepare', description=__doc__.split('\n\n')[0])
     sub = parser.add_subparsers(dest='dataset', required=True, metavar='{div2k,benchmark}')
     default_workers = min(8, os.cpu_count() or 1)
@@ -44,7 +44,7 @@ def _parser():
 
 def main(argv=None):
     """``mrnet prepare``; returns 0 on success, 1 with a message naming the file on a data error."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if any(s < 1 for s in args.scales):
         raise SystemExit(f'mrnet prepare: --scales must be positive, got {args.scales}')
     args.output = osp.join(project_root(), args.output)  # an absolute --output stays as it is

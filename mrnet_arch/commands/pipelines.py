@@ -2,18 +2,19 @@
 
 BasicSR's pipelines read ``sys.argv`` and resolve relative paths (``datasets/...``) against the working
 directory; these wrappers make ``-opt`` absolute, then run the pipeline from the project root
-(``mrnet_arch.utils.project_root``), so a command gives the same result from any working directory. The
+(``mrnet_arch.project.project_root``), so a command gives the same result from any working directory. The
 pipeline runs inside ``compat.pipeline_fixes()``, whose changes to basicsr end with the call.
 Right after BasicSR parses the options (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
-``mrnet_arch.checks.check_options`` validates them and the dataset files; a problem stops the command with
+``mrnet_arch.core.checks.check_options`` validates them and the dataset files; a problem stops the command with
 a message naming the option or file, before any experiment folder is created or renamed.
 """
 import os
 import sys
 
 import mrnet_arch  # noqa: F401  (registration)
-from mrnet_arch import checks, compat
-from mrnet_arch.utils import project_root
+from mrnet_arch import compat
+from mrnet_arch.core import checks
+from mrnet_arch.project import project_root
 
 
 def _prepare_argv(argv, prog):

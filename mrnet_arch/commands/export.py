@@ -2,7 +2,7 @@
 
 - safetensors: the full network's state dict (all scales of a MultiScaleMRNet); the metadata holds
   ``format: pt`` and ``mrnet_config``, the arch config as JSON (BasicSR ``network_g`` options), which
-  ``mrnet_arch.weights.load_model`` reads back (it also settles what the tensors cannot tell, such as
+  ``mrnet_arch.core.weights.load_model`` reads back (it also settles what the tensors cannot tell, such as
   'baseline' versus 'residual'). ``--scale`` sets the default scale of a MultiScaleMRNet.
 - ONNX: one scale (``--scale``, default the weights' first), input ``input`` [N, C, H, W] float32 in
   [0, 1], output ``output`` [N, C, H*s, W*s], batch, height and width dynamic. Exported with the
@@ -17,7 +17,7 @@ import warnings
 import torch
 
 from mrnet_arch.core.arguments import add_weights_arguments
-from mrnet_arch.weights import WeightsError, load_model, save_safetensors
+from mrnet_arch.core.weights import WeightsError, load_model, save_safetensors
 
 DEFAULT_OPSET = 17
 

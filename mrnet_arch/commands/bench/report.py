@@ -22,7 +22,7 @@ def markdown_report(result):
     """The Markdown report of a ``run`` result (machine, settings, one table row per model, notes).
 
     Args:
-        result (dict): As returned by ``mrnet_arch.bench.cli.run``.
+        result (dict): As returned by ``mrnet_arch.commands.bench.command.run``.
 
     Returns:
         str: The report.
@@ -77,7 +77,7 @@ def plot_report(result, path):
     vs params.
 
     Args:
-        result (dict): As returned by ``mrnet_arch.bench.cli.run``.
+        result (dict): As returned by ``mrnet_arch.commands.bench.command.run``.
         path (str): The PNG file.
 
     Returns:

@@ -11,7 +11,7 @@ import yaml
 from mrnet_arch.core.arguments import add_weights_arguments
 from mrnet_arch.core.files import write_text
 from mrnet_arch.core.model_card import make_card
-from mrnet_arch.weights import WeightsError
+from mrnet_arch.core.weights import WeightsError
 
 
 def build_parser():

@@ -45,7 +45,7 @@ from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.images import IMAGE_EXTENSIONS, ImageError
 from mrnet_arch.core.precision import AUTOCAST_PRECISIONS as PRECISIONS
 from mrnet_arch.core.tiling import tiled_forward
-from mrnet_arch.weights import WeightsError, load_model
+from mrnet_arch.core.weights import WeightsError, load_model
 
 
 class Upscaler:
@@ -54,7 +54,7 @@ class Upscaler:
     Args:
         net (torch.nn.Module): The network; prepared in place by ``mrnet_arch.core.fast.prepare_fast``
             (eval mode, moved to ``device``; in bf16/fp16 its output head wrapped to run in float32).
-        config (dict): Its config (``mrnet_arch.weights.load_model``).
+        config (dict): Its config (``mrnet_arch.core.weights.load_model``).
         device (torch.device): Device to run on.
         precision (str): 'fp32', 'bf16' or 'fp16' (autocast; fp16 needs CUDA). Default: 'fp32'.
         tile (int | None): Tile size in input pixels (None: whole image). Default: None.

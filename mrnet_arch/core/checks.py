@@ -226,7 +226,7 @@ def check_pretrained(opt, nets):
             from the configured arch (expected vs found), or, with ``strict_load_*`` (default true),
             missing or unexpected tensors.
     """
-    from mrnet_arch.weights import WeightsError, read_state_dict
+    from mrnet_arch.core.weights import WeightsError, read_state_dict
     for option, weights in (opt.get('path') or {}).items():
         if not option.startswith('pretrain_network_') or not weights:
             continue

@@ -86,7 +86,7 @@ def safe_name(text, taken=None):
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
-def _parser():
+def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog='example: mrnet compare --models mine=options/test_MRNet_x2.yml '
@@ -341,7 +341,7 @@ def run(argv=None):
         dict: ``{'html', 'json', 'figures', 'images': [page entries], 'datasets': means}``.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     import_modules(args.imports, PROG)
     if args.scale < 1:
         raise CompareError(f'--scale must be >= 1, got {args.scale}')

@@ -15,7 +15,7 @@
    page with all of them (``mrnet_arch.core.figure`` and ``page``, the library of ``mrnet compare``), and prints
    where the figures, the page, the SR images and the scores are.
 
-The option files and weights come with the package (``mrnet_arch.utils.shipped_options_dir()``,
+The option files and weights come with the package (``mrnet_arch.project.shipped_options_dir()``,
 ``package_dir()``), so the demo runs from a wheel install as from a checkout. Its data, ``experiments/`` and
 ``results/`` go under the project root: ``$MRNET_ROOT``, else the source checkout, else the working
 directory; the train and test runs get that root as ``MRNET_ROOT``.
@@ -43,7 +43,7 @@ from mrnet_arch.core.files import write_json
 from mrnet_arch.core.images import read_image
 from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
-from mrnet_arch.utils import package_dir, project_root, shipped_options_dir
+from mrnet_arch.project import package_dir, project_root, shipped_options_dir
 
 TRAIN_PHOTOS = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
                 'rocket.jpg')

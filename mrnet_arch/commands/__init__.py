@@ -1,0 +1,5 @@
+"""The ``mrnet`` subcommands, one module (or package) each, each with ``build_parser()`` and ``main(argv)``.
+
+``mrnet_arch.cli`` dispatches to them. A command parses its options, calls the shared layer
+(``mrnet_arch.core``) and prints; it never imports another command.
+"""
