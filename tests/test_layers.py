@@ -4,9 +4,10 @@
   packages, all under ``mrnet_arch.commands``) depend downwards only: on the shared layer (``mrnet_arch.core``),
   ``archs``/``models``/``data`` and ``project``; never on another command.
 - The shared layer imports no command.
-- The drop-in files (``archs/*_arch.py``, ``models/*_model.py``, ``data/*_dataset.py``) import only torch,
-  numpy, basicsr and the standard library (and safetensors, inside the function that reads a
-  ``.safetensors`` file), so that each can be copied into a BasicSR checkout on its own.
+- The modules of ``archs/``, ``models/`` and ``data/`` (the drop-ins ``*_arch.py``, ``*_model.py``,
+  ``*_dataset.py`` and their torch-only siblings) import only torch, numpy, basicsr, the standard library (and
+  safetensors, inside the function that reads a ``.safetensors`` file) and, relatively, a sibling of their own
+  folder that registers nothing, so that the folder's files can be copied into a BasicSR checkout as they are.
 """
 import ast
 import glob
@@ -109,16 +110,58 @@ def test_shared_layer_imports_no_command():
     assert not problems, '\n'.join(problems)
 
 
+def _drop_in_folder_modules():
+    """Every module of archs/, models/ and data/ but ``__init__.py``: the drop-ins (``*_arch.py``, ``*_model.py``,
+    ``*_dataset.py``) and their torch-only siblings, all of which ``mrnet contribute basicsr`` copies."""
+    return sorted(p for folder in ('archs', 'models', 'data') for p in glob.glob(osp.join(PACKAGE, folder, '*.py'))
+                  if osp.basename(p) != '__init__.py')
+
+
+def _is_drop_in(name):
+    return name.endswith(('_arch', '_model', '_dataset'))
+
+
+def drop_in_import_problems(path):
+    """What a file of archs/, models/ or data/ imports beyond torch, numpy, basicsr, the standard library and,
+    by a relative import (``from .mrnet_config import ...``, valid in the plugin and in a checkout's
+    ``basicsr/archs/`` alike), a sibling module of its own folder that registers nothing."""
+    folder = osp.dirname(path)
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), path)
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            target = node.module or ''
+            if node.level != 1 or not target or '.' in target or not osp.isfile(osp.join(folder, target + '.py')):
+                problems.append(f'relative import {"." * node.level}{target} is not a sibling module')
+            elif _is_drop_in(target):
+                problems.append(f'imports the drop-in {target} (BasicSR imports the drop-ins in no fixed order)')
+            continue
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) else [])
+        allowed = DROP_IN_ROOTS | set(sys.stdlib_module_names)
+        problems += [f'imports {name}' for name in names if name.split('.')[0] not in allowed]
+    return [f'{osp.relpath(path, REPO)} {p}' for p in problems]
+
+
 def test_drop_in_files_import_only_torch_numpy_basicsr_and_stdlib():
-    paths = sorted(
-        glob.glob(osp.join(PACKAGE, 'archs', '*_arch.py')) + glob.glob(osp.join(PACKAGE, 'models', '*_model.py')) +
-        glob.glob(osp.join(PACKAGE, 'data', '*_dataset.py')))
-    assert paths
-    problems = [
-        f'{osp.relpath(path, REPO)} imports {imported}' for path in paths for imported in sorted(imports_of(path))
-        if imported.split('.')[0] not in DROP_IN_ROOTS | set(sys.stdlib_module_names)
-    ]
+    paths = _drop_in_folder_modules()
+    assert any(_is_drop_in(osp.splitext(osp.basename(p))[0]) for p in paths)
+    problems = [p for path in paths for p in drop_in_import_problems(path)]
     assert not problems, '\n'.join(problems)
+
+
+def test_drop_in_rule_catches_what_it_must(tmp_path):
+    """The rule refuses an absolute plugin import, a relative import of a drop-in and a parent-package import."""
+    folder = tmp_path / 'archs'
+    folder.mkdir()
+    (folder / 'other_arch.py').write_text('')
+    (folder / 'helper.py').write_text('')
+    bad = folder / 'x_arch.py'
+    bad.write_text('import cv2\nfrom mrnet_arch.core import files\nfrom .other_arch import A\nfrom .. import b\n'
+                   'from .helper import ok\nimport torch\n')
+    problems = drop_in_import_problems(str(bad))
+    assert len(problems) == 4, problems
 
 
 def test_the_import_reader_sees_what_it_must():
