@@ -109,9 +109,8 @@ def _name_files_on_error(getitem):
 def _torch_load(path, map_location='cpu'):
     """``torch.load(weights_only=True)``, also allowing the ``collections.Counter`` that basicsr's training
     states hold (the scheduler's milestones), which some torch releases do not allow by default."""
-    import torch
-    with torch.serialization.safe_globals([collections.Counter]):
-        return torch.load(path, map_location=map_location, weights_only=True)
+    from mrnet_arch.models.mrnet_checkpoint import load_torch_file
+    return load_torch_file(path, map_location, 'training state', [collections.Counter])
 
 
 def _load_complete(path, map_location='cpu'):
@@ -244,7 +243,7 @@ def copy_opt_file(opt_file, experiments_root):
 
     from basicsr.utils.dist_util import get_dist_info
     from basicsr.utils.misc import get_time_str
-    from mrnet_arch.models.mrnet_model import atomic_write
+    from mrnet_arch.models.mrnet_checkpoint import atomic_write
     if get_dist_info()[0] != 0:
         return None
     stem, ext = os.path.splitext(os.path.basename(opt_file))

@@ -26,7 +26,7 @@ from os import path as osp
 import torch  # noqa: E402
 
 from mrnet_arch.commands import pipelines as entry  # noqa: E402
-from mrnet_arch.models import mrnet_model  # noqa: E402
+from mrnet_arch.models import mrnet_checkpoint, mrnet_model  # noqa: E402
 
 
 def _kill():
@@ -37,7 +37,7 @@ def _kill():
 
 def _cut_writes():
     """Make the next atomic write stop halfway through with SIGKILL."""
-    atomic_write = mrnet_model.atomic_write
+    atomic_write = mrnet_checkpoint.atomic_write
 
     def half_write(path, write, binary=True):
         def cut(f):
@@ -48,7 +48,7 @@ def _cut_writes():
             _kill()
         return atomic_write(path, cut, binary)
 
-    mrnet_model.atomic_write = half_write
+    mrnet_checkpoint.atomic_write = half_write
 
 
 def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None, kill_inside_state_write=None):
