@@ -24,6 +24,7 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from .mrnet_checkpoint import atomic_torch_save, read_state_dict, rng_state, set_rng_state
+from .mrnet_options import unknown_options, unknown_options_message
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 COMPILE_MODES = {None: None, False: None, True: 'default', 'default': 'default', 'reduce-overhead': 'reduce-overhead',
@@ -69,13 +70,20 @@ class MRNetModel(SRModel):
     - ``train: finite_check_freq: N``: the loss read on the host every N iterations (and at every save);
     - ``train: grad_clip: C``: gradients clipped to a total L2 norm of at most C before each optimizer step
       (after unscaling under fp16); off when absent or null;
-    - distributed training on the CPU too: DDP without device ids when the model runs on the CPU.
+    - distributed training on the CPU too: DDP without device ids when the model runs on the CPU;
+    - an option key that neither BasicSR nor this class reads (a typo) stops the run before training, naming it
+      with the closest known key (``mrnet_options.py``); ``allow_unknown_options: true`` makes it a warning.
 
     Args:
         opt (dict): Options.
     """
 
     def __init__(self, opt):
+        unknown, _ = unknown_options(opt)  # in a checkout's basicsr/train.py: still before training starts
+        if unknown and not opt.get('allow_unknown_options'):
+            raise ValueError(unknown_options_message(unknown))
+        if unknown:
+            get_root_logger().warning(unknown_options_message(unknown))
         train_opt = opt.get('train') or {}
         problems = train_option_problems(train_opt)
         if problems:
