@@ -4,10 +4,12 @@
 BasicSR ignores a key it does not read, so a typo silently turns a setting off; under ``path:`` it is worse:
 ``make_exp_dirs`` creates a folder for every ``path`` key it does not know (``pretrain_netwrok_g: x.pth``
 becomes a folder ``x.pth``). The tables below are read from the installed basicsr's source; each names its
-source. Dataset and model keys are found by class: a class counts as known when its name is in the table
-or it has an ``option_keys`` attribute (a set of the keys it adds), and the keys of every class in its MRO are
-joined, so a subclass of ``PairedImageDataset`` that reads no new key needs no table entry. A dataset or model
-type with a class in its MRO that is neither (another plugin's) is not checked: a note says so.
+source. Dataset and model keys are found by class, joining the keys of every class in the MRO: a class counts
+as known when its name is in the table or it has an ``option_keys`` attribute (for a dataset, the set of keys it
+adds; for a model, ``{'train': ..., 'val': ...}``). A dataset that subclasses a known one is checked with its
+bases' keys (plus its ``option_keys``), so a new paired dataset needs no table entry; a dataset with no known
+class in its MRO (another plugin's) is not checked, and a note says so. A model is checked only when every class
+in its MRO is known (the GAN models of BasicSR read more keys than their base ``SRModel``).
 
 This file imports only the standard library, and torch and basicsr inside functions, so it also works copied
 beside ``mrnet_model.py`` into a BasicSR checkout's ``basicsr/models/``.
@@ -84,24 +86,27 @@ def _registry_names(registry):
     return sorted(registry._obj_map)  # noqa: SLF001  (basicsr's Registry has no public listing)
 
 
-def class_keys(cls, table, stop):
-    """The option keys the classes of ``cls``'s MRO read, from ``table`` (by class name) and ``option_keys``
-    attributes, up to (not including) the classes in ``stop``; None when a class in between is in neither."""
-    keys = set()
+def dataset_keys(cls, stop):
+    """The option keys a dataset class reads: those of every class in its MRO (up to ``stop``) that is in
+    ``DATASET_KEYS`` or has an ``option_keys`` attribute; None when no class is (another plugin's dataset). A
+    subclass of a known dataset is taken to read its base's keys plus its own ``option_keys``."""
+    keys, known = set(), False
     for klass in inspect.getmro(cls):
         if klass in stop or klass is object:
             break
-        own = klass.__dict__.get('option_keys')
-        if klass.__name__ in table:
-            keys |= table[klass.__name__] if isinstance(table[klass.__name__], set) else set()
-        elif own is None:
-            return None
-        if own is not None:
-            keys |= set(own)
-    return keys
+        if klass.__name__ in DATASET_KEYS:
+            keys |= DATASET_KEYS[klass.__name__]
+            known = True
+        if klass.__dict__.get('option_keys') is not None:
+            keys |= set(klass.__dict__['option_keys'])
+            known = True
+    return keys if known else None
 
 
 def _model_keys(cls, section):
+    """The ``section`` ('train' or 'val') keys a model class reads; None when a class in its MRO is neither in
+    ``MODEL_KEYS`` nor has an ``option_keys`` dict (a model subclass may read keys its bases do not, as the GAN
+    models do)."""
     keys = set()
     for klass in inspect.getmro(cls):
         if klass is object:
@@ -185,7 +190,7 @@ def unknown_options(opt):
                                  f'{_hint(phase, ["train", "val", "test"])}')
         if not isinstance(dataset, dict) or dataset.get('type') not in DATASET_REGISTRY._obj_map:  # noqa: SLF001
             continue  # an unregistered type is named by the dataset checks
-        keys = class_keys(DATASET_REGISTRY.get(dataset['type']), DATASET_KEYS, (torch.utils.data.Dataset, ))
+        keys = dataset_keys(DATASET_REGISTRY.get(dataset['type']), (torch.utils.data.Dataset, ))
         if keys is None:
             find.notes.append(f'datasets:{phase}: the keys of {dataset["type"]} (another plugin\'s dataset) are '
                               'not checked')
