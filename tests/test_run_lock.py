@@ -48,11 +48,12 @@ def test_a_second_process_is_refused_and_sigkill_leaves_no_stale_lock(tmp_path):
     finally:
         _kill(holder)
     assert osp.isfile(run_lock.lock_path(exp)) and not osp.exists(exp)  # the file stays, the folder is untouched
-    fd = run_lock.acquire(exp, 'held')  # the kernel released the killed holder's lock
+    lock = run_lock.acquire(exp, 'held')  # the kernel released the killed holder's lock
     try:
         assert run_lock.holder_pid(exp) == os.getpid()
     finally:
-        run_lock.release(fd)
+        run_lock.release(lock)
+    assert not osp.exists(run_lock.lock_path(exp))  # a run that ends removes its lock file
 
 
 def test_second_mrnet_train_stops_before_renaming_and_auto_resume_continues_after_sigkill(tmp_path):
@@ -83,4 +84,4 @@ def test_second_mrnet_train_stops_before_renaming_and_auto_resume_continues_afte
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     assert 'Resuming training from epoch' in resumed.stdout + resumed.stderr
     assert osp.isfile(osp.join(exp, 'models', 'net_g_6.pth'))
-    assert not [d for d in os.listdir(osp.join(root, 'experiments')) if '_archived_' in d]
+    assert os.listdir(osp.join(root, 'experiments')) == ['locked']  # nothing archived, the lock file removed

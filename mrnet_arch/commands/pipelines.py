@@ -96,8 +96,8 @@ def train(argv=None):
         with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks))]):
             basicsr.train.train_pipeline(root)
     finally:
-        for fd in locks:
-            run_lock.release(fd)
+        for lock in locks:
+            run_lock.release(lock)
 
 
 def test(argv=None):

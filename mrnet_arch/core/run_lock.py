@@ -2,8 +2,9 @@
 beside the experiment folder, taken before BasicSR archives (renames) or creates that folder.
 
 The kernel drops the lock when the process ends in any way, SIGKILL included, so no stale lock is ever left:
-the lock file may stay behind, but it locks nothing. The file holds the process id of the run that holds it,
-for the message a second run gets.
+after a kill the lock file stays behind, but it locks nothing. A run that ends (normally or by an exception)
+removes its lock file. The file holds the process id of the run that holds it, for the message a second run
+gets.
 """
 import fcntl
 import os
@@ -12,6 +13,13 @@ from os import path as osp
 
 class RunLockError(RuntimeError):
     """Another live process trains the same experiment."""
+
+
+class RunLock:
+    """A held lock: the open file descriptor and the lock file's path."""
+
+    def __init__(self, fd, path):
+        self.fd, self.path = fd, path
 
 
 def lock_path(experiments_root):
@@ -39,29 +47,43 @@ def acquire(experiments_root, name=None):
         name (str | None): The experiment name, for the message. Default: the folder's name.
 
     Returns:
-        int: The open file descriptor that holds the lock; ``release`` it (or let the process end).
+        RunLock: The held lock; ``release`` it (or let the process end).
 
     Raises:
         RunLockError: Another process holds the lock; the message names the experiment and its process id.
     """
     path = lock_path(experiments_root)
     os.makedirs(osp.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        pid = holder_pid(experiments_root)
-        raise RunLockError(
-            f'experiment {name or osp.basename(experiments_root)} is being trained by another process '
-            f'(pid {pid if pid is not None else "unknown"}, lock {path}). Nothing was changed. Wait for it to end, '
-            'stop it, or give this run another name.') from None
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = holder_pid(experiments_root)
+            raise RunLockError(
+                f'experiment {name or osp.basename(experiments_root)} is being trained by another process '
+                f'(pid {pid if pid is not None else "unknown"}, lock {path}). Nothing was changed. Wait for it to '
+                'end, stop it, or give this run another name.') from None
+        held = os.fstat(fd)
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the holder before us removed the file between our open and our lock: take the new one
     os.ftruncate(fd, 0)
     os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
-    return fd
+    return RunLock(fd, path)
 
 
-def release(fd):
-    """Release a lock ``acquire`` returned (the file stays; it locks nothing)."""
-    if fd is not None:
-        os.close(fd)
+def release(lock):
+    """Remove the lock file and release a lock that ``acquire`` returned."""
+    if lock is None:
+        return
+    try:
+        os.unlink(lock.path)
+    except FileNotFoundError:
+        pass
+    os.close(lock.fd)
