@@ -57,16 +57,18 @@ def test_torchrun_two_cpu_ranks(tmp_path):
         assert torch.equal(rank0['params'][key], value), key
 
 
-def _agents(tmp_path, tag, port, *launcher_args):
+def _agents(tmp_path, tag, port, *launcher_args, node1_root=None):
     """Start two torchrun agents, one per "node" (node ranks 0 and 1 on this machine, one process each),
-    rendezvousing on 127.0.0.1."""
+    rendezvousing on 127.0.0.1. ``node1_root``: another project root for node 1 (a node that does not share
+    the experiment folder)."""
     procs = []
     for node in (0, 1):
         out = open(tmp_path / f'{tag}_node{node}.out', 'w')
         command = [sys.executable, '-m', 'torch.distributed.run', '--nnodes=2', '--nproc_per_node=1',
                    f'--node_rank={node}', '--master_addr=127.0.0.1', f'--master_port={port}',
                    osp.join(_tiny.REPO, 'tests', 'launch_train.py'), *launcher_args]
-        procs.append((subprocess.Popen(command, cwd=str(tmp_path), env=_tiny.env(str(tmp_path)), stdout=out,
+        root = str(node1_root) if node and node1_root else str(tmp_path)
+        procs.append((subprocess.Popen(command, cwd=str(tmp_path), env=_tiny.env(root), stdout=out,
                                        stderr=subprocess.STDOUT), out))
     return procs
 
@@ -120,7 +122,7 @@ def _samples(folder, rank):
 def test_torchrun_two_nodes_one_process_each_then_auto_resume_after_both_are_killed(tmp_path):
     """``torchrun --nnodes 2 --nproc_per_node 1`` as two agents (node ranks 0 and 1) on this machine: one
     experiment folder and one log per run (global rank 0), disjoint samples per epoch, equal weights, and
-    ``--auto_resume`` after SIGKILL of both agents."""
+    ``--auto_resume`` after SIGKILL of both agents (refused while one node does not see the experiment folder)."""
     train = _tiny.make_pairs(str(tmp_path / 'data' / 'train'), n=4, size=48)
     opt = _tiny.train_options('nodes', train, None, total_iter=6, save_freq=2, batch=1)
     yml = _tiny.write_yml(opt, str(tmp_path / 'nodes.yml'))
@@ -140,6 +142,20 @@ def test_torchrun_two_nodes_one_process_each_then_auto_resume_after_both_are_kil
     logs = [f for f in os.listdir(exp) if f.endswith('.log')]
     assert len(logs) == 1 and 'World size (gpu number): 2' in (exp / logs[0]).read_text()
     assert sorted(os.listdir(exp / 'models')) == ['net_g_2.pth']
+
+    # a node that does not see the experiment folder would start from iteration 0: every rank stops instead
+    (tmp_path / 'node1').mkdir()
+    procs = _agents(tmp_path, 'apart', _free_port(), '--', '-opt', yml, '--launcher', 'pytorch', '--auto_resume',
+                    node1_root=tmp_path / 'node1')
+    try:
+        codes = [proc.wait(timeout=400) for proc, _ in procs]
+    finally:
+        _kill_agents(procs)
+    assert codes[0] != 0 and codes[1] != 0
+    for node in (0, 1):
+        assert ('the ranks would start from different training states (rank 0: iteration 2, rank 1: no state)'
+                in _output(tmp_path, 'apart', node)), _output(tmp_path, 'apart', node)[-3000:]
+    assert len([f for f in os.listdir(exp) if f.endswith('.log')]) == 1
 
     procs = _agents(tmp_path, 'second', _free_port(), '--dump-rank-weights', str(dumps), '--record-samples',
                     str(samples), '--', '-opt', yml, '--launcher', 'pytorch', '--auto_resume')

@@ -35,6 +35,8 @@ def _prepare_argv(argv, prog):
             argv[i + 1] = opt_file
     sys.argv = [prog] + argv
     root = project_root(opt_file)
+    if not os.path.isdir(root):
+        raise SystemExit(f'{prog}: the project root {root} (from $MRNET_ROOT) is not a folder')
     print(f'[mrnet] project root: {root}', file=sys.stderr)
     os.chdir(root)
     return root
