@@ -116,6 +116,14 @@ def test_the_shipped_option_files_have_no_unknown_keys():
         assert unknown_options(checks.read_option_file(path)) == ([], []), path
 
 
+def test_train_entry_stops_before_creating_the_experiment(case, root):
+    case['network_g']['num_feats'] = 8
+    yml = _tiny.write_yml(case, str(root / 'bad.yml'))
+    with pytest.raises(SystemExit, match=r'(?s)mrnet train: .*bad\.yml: network_g: MRNet has no argument'):
+        entry.train(['-opt', yml])
+    assert not (root / 'experiments').exists()
+
+
 def test_typo_in_a_path_key_stops_before_the_old_experiment_is_renamed(case, root):
     """``pretrain_netwrok_g: <an existing file>`` made BasicSR rename the old experiment, then fail with a raw
     FileExistsError in make_exp_dirs; now nothing moves."""
