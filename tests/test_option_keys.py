@@ -166,6 +166,10 @@ def test_yaml_syntax_missing_keys_and_force_yml_are_named(case, root):
     del opt['train']['total_iter'], opt['datasets']['train']['batch_size_per_gpu']
     with pytest.raises(SystemExit, match='(?s)Missing options.*train:total_iter.*datasets:train:batch_size_per_gpu'):
         entry.train(['-opt', _tiny.write_yml(opt, str(root / 'missing.yml'))])
+    for name in (12, 'a/b', ''):
+        opt = dict(copy.deepcopy(case), name=name)
+        with pytest.raises(SystemExit, match='name must be a folder name'):
+            entry.train(['-opt', _tiny.write_yml(opt, str(root / 'name.yml'))])
     good = _tiny.write_yml(case, str(root / 'good.yml'))
     with pytest.raises(SystemExit, match='--force_yml tran:ema_decay=0.9: there is no section tran'):
         entry.train(['-opt', good, '--force_yml', 'tran:ema_decay=0.9'])

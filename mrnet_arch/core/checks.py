@@ -98,6 +98,10 @@ def check_structure(opt, is_train=True):
                     if key in opt and not isinstance(opt[key], dict)]
     raise_problems('Sections that must be mappings (key: value lines indented under them)',
                    [f'{key} is {opt[key]!r}' for key in not_mappings])
+    name = opt.get('name')
+    if 'name' in opt and (not isinstance(name, str) or not name.strip() or '/' in name or name in ('.', '..')):
+        raise CheckError(f'name must be a folder name for experiments/<name> and results/<name> (text without "/"), '
+                         f'got {name!r}')
     if is_train:
         missing += [keys for keys in REQUIRED_TRAIN if not _has(opt, keys)]
         if 'val' in opt:
