@@ -19,7 +19,9 @@ Two kinds of fixes:
      picks the highest-numbered ``.state`` file even if a kill cut it short. ``load_resume_state`` below
      maps to the CPU or the current CUDA device, reads ``opt['path']['training_states']``, takes the
      newest *complete* state and loads with ``weights_only=True``; when it resumes it removes the
-     ``.<name>.<random>.tmp`` files that a kill during an atomic checkpoint write left behind.
+     ``.<name>.<random>.tmp`` files that a kill during an atomic checkpoint write left behind. In a distributed
+     run every rank must find the same state (nodes that do not share the experiment folder would not): the
+     ranks compare what they found and all stop with a message if it differs.
   2. ``basicsr.utils.dist_util._init_dist_pytorch`` hard-codes NCCL and ``torch.cuda.set_device``, so
      ``--launcher pytorch`` fails without GPUs. Without CUDA we use gloo; with CUDA it is unchanged.
      (``MRNetModel.model_to_device`` wraps DDP without device ids on the CPU.)
@@ -109,9 +111,8 @@ def _name_files_on_error(getitem):
 def _torch_load(path, map_location='cpu'):
     """``torch.load(weights_only=True)``, also allowing the ``collections.Counter`` that basicsr's training
     states hold (the scheduler's milestones), which some torch releases do not allow by default."""
-    import torch
-    with torch.serialization.safe_globals([collections.Counter]):
-        return torch.load(path, map_location=map_location, weights_only=True)
+    from mrnet_arch.models.mrnet_checkpoint import load_torch_file
+    return load_torch_file(path, map_location, 'training state', [collections.Counter])
 
 
 def _load_complete(path, map_location='cpu'):
@@ -167,12 +168,35 @@ def load_resume_state(opt):
                   f"{opt['path']['experiments_root']} is kept as <name>_archived_<time>", file=sys.stderr)
     elif opt['path'].get('resume_state'):
         path = opt['path']['resume_state']
-    if path is None:
-        return None
-    if state is None:  # an explicit path:resume_state
+    if state is None and path is not None:  # an explicit path:resume_state
         state = _torch_load(path, device)
+    _same_start_on_every_rank(opt, state)
+    if state is None:
+        return None
     check_resume(opt, state['iter'])
     return state
+
+
+def _same_start_on_every_rank(opt, state):
+    """Fix 1, distributed: stop every rank when they would not start from the same iteration.
+
+    With ``--auto_resume`` each rank looks for states in its own view of ``experiments/<name>/``; on nodes that do
+    not share that folder, rank 0 would resume and the others start from iteration 0, training out of step.
+
+    Raises:
+        SystemExit: Naming the iteration each rank found.
+    """
+    import torch.distributed as dist
+    if not (opt.get('dist') and dist.is_available() and dist.is_initialized()):
+        return
+    found = [None] * dist.get_world_size()
+    dist.all_gather_object(found, None if state is None else int(state['iter']))
+    if len(set(found)) > 1:
+        starts = ', '.join(f'rank {r}: {"iteration " + str(i) if i is not None else "no state"}'
+                           for r, i in enumerate(found))
+        raise SystemExit(f"mrnet train: the ranks would start from different training states ({starts}) in "
+                         f"{opt['path']['training_states']}: every node must see the experiment folder at the same "
+                         'path (a file system all nodes share) for --auto_resume or path:resume_state.')
 
 
 def remove_stale_temp_files(opt):
@@ -244,7 +268,7 @@ def copy_opt_file(opt_file, experiments_root):
 
     from basicsr.utils.dist_util import get_dist_info
     from basicsr.utils.misc import get_time_str
-    from mrnet_arch.models.mrnet_model import atomic_write
+    from mrnet_arch.models.mrnet_checkpoint import atomic_write
     if get_dist_info()[0] != 0:
         return None
     stem, ext = os.path.splitext(os.path.basename(opt_file))

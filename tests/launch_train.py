@@ -14,6 +14,10 @@ Usage (directly, or as the script of ``torch.distributed.run``)::
   of the file is on disk (in its temporary file), nothing has been renamed yet.
 - ``--kill-inside-state-write N``: the same inside the write of the training state of iteration N (its
   checkpoint is complete).
+- ``--pause-after-save N``: after the checkpoint and training state of iteration N are saved, print
+  ``[launch_train] paused at N`` and wait (holding everything a running training holds) until killed.
+- ``--record-samples DIR``: every rank appends the index of each training sample it loads to
+  ``DIR/samples_rank<rank>.txt``, one ``<epoch> <index>`` line per sample (the epoch of the sampler).
 
 The hooks patch the model class in this process only; the plugin itself has no test hooks.
 """
@@ -21,12 +25,13 @@ import argparse
 import os
 import signal
 import sys
+import time
 from os import path as osp
 
 import torch  # noqa: E402
 
 from mrnet_arch.commands import pipelines as entry  # noqa: E402
-from mrnet_arch.models import mrnet_model  # noqa: E402
+from mrnet_arch.models import mrnet_checkpoint, mrnet_model  # noqa: E402
 
 
 def _kill():
@@ -37,7 +42,7 @@ def _kill():
 
 def _cut_writes():
     """Make the next atomic write stop halfway through with SIGKILL."""
-    atomic_write = mrnet_model.atomic_write
+    atomic_write = mrnet_checkpoint.atomic_write
 
     def half_write(path, write, binary=True):
         def cut(f):
@@ -48,10 +53,34 @@ def _cut_writes():
             _kill()
         return atomic_write(path, cut, binary)
 
-    mrnet_model.atomic_write = half_write
+    mrnet_checkpoint.atomic_write = half_write
 
 
-def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None, kill_inside_state_write=None):
+def _record_samples(folder):
+    """Make every rank log the indices of the training samples it loads (with the sampler's epoch)."""
+    from basicsr.data.data_sampler import EnlargedSampler
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    os.makedirs(folder, exist_ok=True)
+    getitem, set_epoch = PairedImageDataset.__getitem__, EnlargedSampler.set_epoch
+    epoch = {'now': 0}
+
+    def recorded_set_epoch(self, value):
+        epoch['now'] = value
+        return set_epoch(self, value)
+
+    def recorded_getitem(self, index):
+        if self.opt['phase'] == 'train':
+            rank = int(os.environ.get('RANK', 0))
+            with open(osp.join(folder, f'samples_rank{rank}.txt'), 'a', encoding='utf-8') as f:
+                f.write(f"{epoch['now']} {index % len(self.paths)}\n")
+        return getitem(self, index)
+
+    EnlargedSampler.set_epoch = recorded_set_epoch
+    PairedImageDataset.__getitem__ = recorded_getitem
+
+
+def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None, kill_inside_state_write=None,
+                  pause_after_save=None):
     model_cls = mrnet_model.MRNetModel
     counts = {'validations': 0}
     nondist_validation, validation, save = model_cls.nondist_validation, model_cls.validation, model_cls.save
@@ -78,6 +107,10 @@ def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None, k
         save(self, epoch, current_iter)
         if kill_after_save is not None and current_iter == kill_after_save:
             _kill()
+        if pause_after_save is not None and current_iter == pause_after_save:
+            print(f'[launch_train] paused at {current_iter}', flush=True)
+            while True:
+                time.sleep(1)
         if current_iter == -1:
             dump(self, current_iter)
 
@@ -106,9 +139,14 @@ def main():
     parser.add_argument('--kill-after-save', type=int)
     parser.add_argument('--kill-inside-write', type=int)
     parser.add_argument('--kill-inside-state-write', type=int)
+    parser.add_argument('--pause-after-save', type=int)
+    parser.add_argument('--record-samples')
     # torchrun passes --local-rank=N to scripts when --use-env is not set; keep it for the pipeline
     args, rest = parser.parse_known_args(argv[:split])
-    install_hooks(args.dump_rank_weights, args.kill_after_save, args.kill_inside_write, args.kill_inside_state_write)
+    install_hooks(args.dump_rank_weights, args.kill_after_save, args.kill_inside_write, args.kill_inside_state_write,
+                  args.pause_after_save)
+    if args.record_samples:
+        _record_samples(args.record_samples)
     entry.train(rest + argv[split + 1:])
 
 

@@ -32,3 +32,20 @@ def test_mrnet_root_wins(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.environ['MRNET_ROOT'] = '.'
     assert project_root() == str(tmp_path)
+
+
+def test_a_project_root_that_is_not_a_folder_is_named(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from mrnet_arch.commands import pipelines
+    yml = tmp_path / 'options' / 'train.yml'
+    yml.parent.mkdir()
+    yml.write_text('name: x\n')
+    monkeypatch.setenv('MRNET_ROOT', str(tmp_path / 'absent'))
+    monkeypatch.setattr(sys, 'argv', list(sys.argv))
+    cwd = os.getcwd()
+    with pytest.raises(SystemExit, match=f'mrnet train: the project root {tmp_path / "absent"} .* is not a folder'):
+        pipelines.train(['-opt', str(yml)])
+    assert os.getcwd() == cwd and not (tmp_path / 'absent').exists()

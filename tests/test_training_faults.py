@@ -416,14 +416,6 @@ def test_dataset_iteration_still_ends_with_index_error(case, root):
         assert len([sample for sample in dataset]) == len(dataset.paths)
 
 
-def test_train_entry_stops_before_creating_the_experiment(case, root):
-    case['network_g']['num_feats'] = 8
-    yml = _tiny.write_yml(case, str(root / 'bad.yml'))
-    with pytest.raises(SystemExit, match=r'(?s)mrnet train: .*bad\.yml: network_g: MRNet has no argument'):
-        entry.train(['-opt', yml])
-    assert not (root / 'experiments').exists()
-
-
 def test_test_entry_checks_the_benchmark_folder(case, root):
     from mrnet_arch import MRNet
     weights = str(root / 'w.pth')

@@ -4,17 +4,24 @@ BasicSR's pipelines read ``sys.argv`` and resolve relative paths (``datasets/...
 directory; these wrappers make ``-opt`` absolute, then run the pipeline from the project root
 (``mrnet_arch.project.project_root``), so a command gives the same result from any working directory. The
 pipeline runs inside ``compat.pipeline_fixes()``, whose changes to basicsr end with the call.
-Right after BasicSR parses the options (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
-``mrnet_arch.core.checks.check_options`` validates them and the dataset files; a problem stops the command with
-a message naming the option or file, before any experiment folder is created or renamed.
+Before BasicSR parses the options, the option file itself is checked (``checks.read_option_file``: YAML
+syntax, with the line; ``check_structure``: the keys BasicSR reads without a default; ``check_force_yml``); right
+after it parses them (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
+``mrnet_arch.core.checks.check_options`` checks every key (unknown ones are errors, or warnings with
+``--allow-unknown-options``), the types, networks, weights and dataset files, and ``mrnet train`` takes the
+experiment's lock (``core/run_lock.py``, rank 0). A problem stops the command with a message naming the option
+or file, before any experiment or results folder is created or renamed.
 """
+import argparse
 import os
 import sys
 
 import mrnet_arch  # noqa: F401  (registration)
 from mrnet_arch import compat
-from mrnet_arch.core import checks
+from mrnet_arch.core import checks, run_lock
 from mrnet_arch.project import project_root
+
+ALLOW_UNKNOWN = '--allow-unknown-options'
 
 
 def _prepare_argv(argv, prog):
@@ -28,33 +35,71 @@ def _prepare_argv(argv, prog):
             argv[i + 1] = opt_file
     sys.argv = [prog] + argv
     root = project_root(opt_file)
+    if not os.path.isdir(root):
+        raise SystemExit(f'{prog}: the project root {root} (from $MRNET_ROOT) is not a folder')
     print(f'[mrnet] project root: {root}', file=sys.stderr)
     os.chdir(root)
     return root
 
 
-def _checked_parse_options(prog):
-    """BasicSR's ``parse_options`` followed by ``checks.check_options``; a problem exits with its message."""
+def _option_arguments():
+    """``-opt``, ``--force_yml`` and ``--allow-unknown-options`` of ``sys.argv``; the last is removed from it
+    (BasicSR's parser does not know it)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+')
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    allow = ALLOW_UNKNOWN in sys.argv
+    sys.argv = [a for a in sys.argv if a != ALLOW_UNKNOWN]
+    return args.opt, args.force_yml, allow
+
+
+def _checked_parse_options(prog, locks=None):
+    """BasicSR's ``parse_options`` between the checks; a problem exits with its message.
+
+    Args:
+        prog (str): The command, for messages.
+        locks (list | None): For training: the experiment's lock is appended (rank 0) once the checks pass.
+    """
     from basicsr.utils.options import parse_options
 
     def parse(root_path, is_train=True):
-        opt, args = parse_options(root_path, is_train=is_train)
+        opt_file, force_yml, allow = _option_arguments()
         try:
-            checks.check_options(opt)
+            if opt_file is not None:
+                raw = checks.read_option_file(opt_file)
+                checks.check_structure(raw, is_train)
+                checks.check_force_yml(raw, force_yml)
         except checks.CheckError as e:
+            raise SystemExit(f'{prog}: {opt_file}: {e}') from None
+        opt, args = parse_options(root_path, is_train=is_train)
+        if allow:
+            opt['allow_unknown_options'] = True
+        try:
+            warnings = checks.check_options(opt, allow_unknown=allow)
+            if locks is not None and opt.get('rank', 0) == 0:
+                locks.append(run_lock.acquire(opt['path']['experiments_root'], opt['name']))
+        except (checks.CheckError, run_lock.RunLockError) as e:
             raise SystemExit(f'{prog}: {args.opt}: {e}') from None
+        for warning in warnings if opt.get('rank', 0) == 0 else ():
+            print(f'[mrnet] {warning}', file=sys.stderr)
         return opt, args
 
     return parse
 
 
 def train(argv=None):
-    """``basicsr.train.train_pipeline`` with the plugin's fixes and checks; experiments land in
-    ``<root>/experiments``."""
+    """``basicsr.train.train_pipeline`` with the plugin's fixes and checks, holding the experiment's lock;
+    experiments land in ``<root>/experiments``."""
     root = _prepare_argv(argv, 'mrnet train')
     import basicsr.train
-    with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train'))]):
-        basicsr.train.train_pipeline(root)
+    locks = []
+    try:
+        with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks))]):
+            basicsr.train.train_pipeline(root)
+    finally:
+        for lock in locks:
+            run_lock.release(lock)
 
 
 def test(argv=None):

@@ -1,12 +1,12 @@
 """Files: atomic writes, JSON objects and checksums.
 
-Every write goes through ``mrnet_arch.models.mrnet_model.atomic_write`` (temporary file in the same folder,
+Every write goes through ``mrnet_arch.models.mrnet_checkpoint.atomic_write`` (temporary file in the same folder,
 fsync, ``os.replace``): a kill at any moment leaves the old file or the complete new one.
 """
 import hashlib
 import json
 
-from mrnet_arch.models.mrnet_model import atomic_write
+from mrnet_arch.models.mrnet_checkpoint import atomic_write
 
 __all__ = ['atomic_write', 'json_object', 'sha256_of', 'write_bytes', 'write_json', 'write_text']
 

@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 from mrnet_arch.archs.mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.core.files import json_object, write_bytes
-from mrnet_arch.models.mrnet_model import WeightsError, read_state_dict  # noqa: F401  (re-exported)
+from mrnet_arch.models.mrnet_checkpoint import WeightsError, read_state_dict  # noqa: F401  (re-exported)
 
 CONFIG_METADATA_KEY = 'mrnet_config'
 # Keys every MRNet / MultiScaleMRNet state dict has (the shared MRM); used to recognise MRNet weights.

@@ -5,15 +5,13 @@ weights read without running code from the file (also ``.safetensors``), DDP on 
 bf16 autocast / channels_last. ``MultiScaleMRNetModel`` runs each batch and each val/test set at its own
 scale (MRNet section 4.5).
 
-This file imports only torch and basicsr (safetensors when a ``.safetensors`` file is loaded), so it can
-also be copied into a BasicSR checkout's ``basicsr/models/`` folder, where BasicSR's own scan registers
-both classes.
+This file imports only torch and basicsr, and its torch-only siblings ``mrnet_checkpoint.py`` (checkpoint
+files) and ``mrnet_options.py`` (the option keys BasicSR and the model read) by relative imports, so the three
+can be copied together into a BasicSR checkout's ``basicsr/models/`` folder, where BasicSR's own scan
+registers both classes.
 """
 import copy
 import os
-import pickle
-import random
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -24,6 +22,9 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
+
+from .mrnet_checkpoint import atomic_torch_save, read_state_dict, rng_state, set_rng_state
+from .mrnet_options import unknown_options, unknown_options_message
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 COMPILE_MODES = {None: None, False: None, True: 'default', 'default': 'default', 'reduce-overhead': 'reduce-overhead',
@@ -53,95 +54,6 @@ def train_option_problems(train_opt):
     return problems
 
 
-def atomic_write(path, write, binary=True):
-    """Write ``path`` through a temporary file in the same folder, fsync, then ``os.replace``: a kill or a
-    full disk at any moment leaves either the old file or the complete new one, never a cut-short file.
-
-    Args:
-        path (str): The file to write.
-        write (callable): ``write(f)`` writes the contents to the open file object ``f``.
-        binary (bool): Open the temporary file in binary mode (else text, UTF-8). Default: True.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        with (os.fdopen(fd, 'wb') if binary else os.fdopen(fd, 'w', encoding='utf-8')) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_torch_save(obj, path):
-    """``torch.save`` through ``atomic_write``."""
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
-class WeightsError(ValueError):
-    """A weight file that cannot be read, is not MRNet weights, or does not fit what was asked."""
-
-
-def _unwrap(obj, path, prefer_ema):
-    """The state dict inside a loaded checkpoint (``params_ema``/``params``/``state_dict`` or plain)."""
-    if not isinstance(obj, dict):
-        raise WeightsError(f'{path}: expected a state dict or a BasicSR checkpoint dict, found {type(obj).__name__}')
-    order = ('params_ema', 'params') if prefer_ema else ('params', 'params_ema')
-    for key in order + ('state_dict', ):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if obj and all(k.startswith('module.') for k in obj):
-        obj = OrderedDict((k[len('module.'):], v) for k, v in obj.items())
-    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        raise WeightsError(f'{path}: not a state dict: entries {not_tensors[:5]} are not tensors '
-                           f'(top-level keys: {list(obj)[:10]})')
-    return obj
-
-
-def read_state_dict(path, prefer_ema=True):
-    """Read a state dict without running any code from the file.
-
-    Args:
-        path (str): A ``.safetensors`` file, a BasicSR checkpoint or a plain state dict (``.pth``).
-        prefer_ema (bool): Use ``params_ema`` over ``params`` when a checkpoint has both. Default: True.
-
-    Returns:
-        tuple[dict, dict]: The state dict (tensors on the CPU) and the file's metadata (safetensors
-        metadata; ``{}`` for pickle files).
-
-    Raises:
-        WeightsError: The file is missing, unreadable, holds code or objects other than tensors, or is
-            no state dict.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsError(f'weight file not found: {path}')
-    if path.lower().endswith('.safetensors'):
-        from safetensors import safe_open
-        try:
-            with safe_open(path, framework='pt', device='cpu') as f:
-                metadata = dict(f.metadata() or {})
-                state_dict = OrderedDict((k, f.get_tensor(k)) for k in f.keys())
-        except Exception as err:  # safetensors raises its own error types
-            raise WeightsError(f'{path}: cannot read as safetensors: {err}') from err
-        return state_dict, metadata
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise WeightsError(
-            f'refusing to load {path}: it holds Python objects other than tensors, which could run code when '
-            f'unpickled (loaded with weights_only=True). Only load it if you trust it, then re-save its state '
-            f'dict. Details: {err}') from err
-    except Exception as err:  # corrupt or truncated files raise RuntimeError, EOFError, ...
-        raise WeightsError(f'{path}: cannot read weights: {type(err).__name__}: {err}') from err
-    return _unwrap(obj, path, prefer_ema), {}
-
-
 @MODEL_REGISTRY.register()
 class MRNetModel(SRModel):
     """SRModel for MRNet (and any other BasicSR SR arch) with:
@@ -158,13 +70,20 @@ class MRNetModel(SRModel):
     - ``train: finite_check_freq: N``: the loss read on the host every N iterations (and at every save);
     - ``train: grad_clip: C``: gradients clipped to a total L2 norm of at most C before each optimizer step
       (after unscaling under fp16); off when absent or null;
-    - distributed training on the CPU too: DDP without device ids when the model runs on the CPU.
+    - distributed training on the CPU too: DDP without device ids when the model runs on the CPU;
+    - an option key that neither BasicSR nor this class reads (a typo) stops the run before training, naming it
+      with the closest known key (``mrnet_options.py``); ``allow_unknown_options: true`` makes it a warning.
 
     Args:
         opt (dict): Options.
     """
 
     def __init__(self, opt):
+        unknown, _ = unknown_options(opt)  # in a checkout's basicsr/train.py: still before training starts
+        if unknown and not opt.get('allow_unknown_options'):
+            raise ValueError(unknown_options_message(unknown))
+        if unknown:
+            get_root_logger().warning(unknown_options_message(unknown))
         train_opt = opt.get('train') or {}
         problems = train_option_problems(train_opt)
         if problems:
@@ -354,27 +273,6 @@ class MRNetModel(SRModel):
             raise OSError(f'Could not write training state {save_path}: {e}. '
                           'The previous state is unchanged.') from e
         get_root_logger().info(f'Saved training state {save_path}.')
-
-
-def rng_state():
-    """The states of Python's, NumPy's and torch's (CPU and CUDA) random number generators, as tensors and
-    plain containers that ``torch.load(weights_only=True)`` reads."""
-    np_state = np.random.get_state()
-    state = {'python': random.getstate(), 'numpy': (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-                                                    *np_state[2:]), 'torch': torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state):
-    """Restore what ``rng_state`` returned (its tensors may have been loaded onto a GPU)."""
-    random.setstate(state['python'])
-    name, key, *rest = state['numpy']
-    np.random.set_state((name, key.cpu().numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(state['torch'].cpu())
-    if state.get('cuda') is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 
 def scale_schedule(scales, seed, index):

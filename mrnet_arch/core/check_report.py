@@ -1,0 +1,42 @@
+"""What the option and dataset checks share: ``CheckError``, problem lists in messages, number tests and the
+lookup of a registered name with close matches."""
+import difflib
+
+MAX_LISTED = 5
+
+
+class CheckError(ValueError):
+    """An option or an input file is not what the pipeline expects; the message says which and why."""
+
+
+def listed(items):
+    """At most ``MAX_LISTED`` items as text, with a count of the rest."""
+    items = list(items)
+    text = '\n  '.join(str(i) for i in items[:MAX_LISTED])
+    if len(items) > MAX_LISTED:
+        text += f'\n  ... and {len(items) - MAX_LISTED} more'
+    return '\n  ' + text
+
+
+def raise_problems(title, problems):
+    """Raise a ``CheckError`` listing ``problems`` under ``title`` if there are any."""
+    if problems:
+        raise CheckError(f'{title}:{listed(problems)}')
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_int(value):
+    return is_number(value) and float(value).is_integer()
+
+
+def registered(registry, name, what):
+    """The object registered as ``name``, or a ``CheckError`` listing close names."""
+    names = sorted(registry._obj_map)  # noqa: SLF001  (basicsr's Registry has no public listing)
+    if name not in names:
+        close = difflib.get_close_matches(str(name), names, n=3)
+        hint = f' Did you mean {", ".join(close)}?' if close else ''
+        raise CheckError(f'{what} {name!r} is not registered in BasicSR.{hint} Registered: {", ".join(names)}')
+    return registry.get(name)
