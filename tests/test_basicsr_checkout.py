@@ -129,8 +129,12 @@ def test_contributed_files_pass_basicsrs_lint(tmp_path):
     """flake8, isort and yapf, with BasicSR's settings in the checkout's setup.cfg, find nothing in the contributed
     files (every one of them: the list is the plugin's folders, and each must have been written)."""
     folder = lay_out_checkout(str(tmp_path / 'BasicSR'))
-    proc = run_mrnet(['contribute', 'basicsr', folder], tmp_path)
+    proc = run_mrnet(['contribute', 'basicsr', folder, '--pr-body', str(tmp_path / 'pr.md')], tmp_path)
     files = contributed_python_files()
+    with open(tmp_path / 'pr.md', encoding='utf-8') as f:
+        body = f.read()
+    assert 'Memory Recursive Network' in body and '| MRNet_x2 | MRNet | x2 | 878,339 |' in body
+    assert all(f'`{rel}`' in body for rel in files)
     assert 'basicsr/archs/mrnet_arch.py' in files and 'basicsr/archs/mrnet_config.py' in files
     for rel in files:
         assert re.search(rf'^wrote\s+{re.escape(rel)}$', proc.stdout, re.M), (rel, proc.stdout)

@@ -147,3 +147,17 @@ def test_refuses_a_folder_that_is_no_spandrel_checkout(tmp_path):
                           env=env(str(tmp_path)), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and 'is not a spandrel checkout' in proc.stderr and 'tests/util.py' in proc.stderr
     assert 'Traceback' not in proc.stderr and sorted(os.listdir(tmp_path)) == ['tests']
+
+
+def test_a_pr_body_in_a_missing_folder_stops_before_anything_is_written(tmp_path):
+    folder = lay_out_spandrel(str(tmp_path / 'spandrel'))
+    with open(osp.join(folder, 'libs', 'spandrel', 'spandrel', '__helpers', 'main_registry.py'), 'rb') as f:
+        registry = f.read()
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'spandrel', folder, '--pr-body',
+                           str(tmp_path / 'missing' / 'pr.md')], env=env(str(tmp_path)), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and '--pr-body' in proc.stderr and 'does not exist' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert not osp.exists(osp.join(folder, ARCH)) and not osp.exists(osp.join(folder, 'tests', 'test_MRNet.py'))
+    with open(osp.join(folder, 'libs', 'spandrel', 'spandrel', '__helpers', 'main_registry.py'), 'rb') as f:
+        assert f.read() == registry
