@@ -281,7 +281,8 @@ def test_source(demo_config, weights_url=None):
     lam = '\n'.join(f'        lambda: {_call(c)},' for c in single)
     lam_ms = '\n'.join(f'        lambda: {_call(c)},' for c in multi)
     undetected = '\n'.join(f'    assert_loads_correctly(\n        MRNetArch(),\n        lambda: {_call(c)},\n'
-                           f'        ignore_parameters={set(keys)!r},\n    )'.replace("'", '"')
+                           f'        ignore_parameters={{{", ".join(repr(k) for k in sorted(keys))}}},\n    )'
+                           .replace("'", '"')
                            for c, keys in UNDETECTED_CONFIGS)
     model_file = (f'ModelFile.from_url(\n        "{weights_url}",\n        name="{DEMO_MODEL}",\n    )'
                   if weights_url else f'ModelFile("{DEMO_MODEL}")')
