@@ -6,14 +6,18 @@ from setuptools.command.build_py import build_py
 
 
 class BuildWithOptions(build_py):
-    """Also install the top-level ``options/`` folder as package data (``mrnet_arch/options/``), so that
-    ``mrnet demo`` and ``mrnet contribute`` find the shipped option files in a wheel install."""
+    """Also install the top-level ``options/`` folder and LICENSE as package data (``mrnet_arch/options/``,
+    ``mrnet_arch/LICENSE``), so that ``mrnet demo`` and ``mrnet contribute`` find the shipped option files and the
+    licence (written beside the spandrel architecture) in a wheel install."""
 
     def run(self):
         super().run()
-        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'options')
+        root = os.path.dirname(os.path.abspath(__file__))
+        source = os.path.join(root, 'options')
         if os.path.isdir(source) and not getattr(self, 'editable_mode', False):
             shutil.copytree(source, os.path.join(self.build_lib, 'mrnet_arch', 'options'), dirs_exist_ok=True)
+        if os.path.isfile(os.path.join(root, 'LICENSE')) and not getattr(self, 'editable_mode', False):
+            shutil.copy(os.path.join(root, 'LICENSE'), os.path.join(self.build_lib, 'mrnet_arch', 'LICENSE'))
 
 
 setup(
@@ -22,6 +26,12 @@ setup(
     description='MRNet (Memory Recursive Network for SISR, ACM MM 2020) as a BasicSR plugin',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
+    license='MIT',
+    classifiers=[
+        'License :: OSI Approved :: MIT License',
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Image Processing',
+    ],
     packages=find_packages(include=['mrnet_arch', 'mrnet_arch.*']),
     package_data={'mrnet_arch': ['demo_weights/*']},
     python_requires='>=3.9',
@@ -38,9 +48,10 @@ setup(
         'Pillow',
     ],
     extras_require={
-        'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib'],
+        'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib', 'ruff==0.5.0'],
         'export': ['onnx', 'onnxruntime'],
         'spandrel': ['spandrel'],
+        'contribute': ['ruff==0.5.0'],  # mrnet contribute spandrel formats with spandrel's pinned ruff
         'bench': ['matplotlib'],
         'lint': ['flake8', 'isort>=5', 'yapf'],
     },

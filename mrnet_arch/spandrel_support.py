@@ -11,8 +11,9 @@
 
 Two architectures are added to ``spandrel.MAIN_REGISTRY``: ``MRNet`` (keys ``sfe.0.weight``,
 ``mrm.conv_block.0.0.conv1.weight``, ``reconstruction.fusion.fuse.weight``) and ``MultiScaleMRNet`` (the
-same MRM key plus ``sfe.x<s>.*`` and ``reconstruction.x<s>.fusion.fuse.weight``). The config is inferred
-from the tensors by ``mrnet_arch.core.weights.infer_config``. A ``MultiScaleMRNet`` descriptor runs its
+same MRM key plus ``sfe.x<s>.*`` and ``reconstruction.x<s>.fusion.fuse.weight``). Keys, detection and
+the config inferred from the tensors are ``mrnet_arch/archs/mrnet_config.py``'s, as in the architecture
+``mrnet contribute spandrel`` writes into a spandrel checkout. A ``MultiScaleMRNet`` descriptor runs its
 default scale: its smallest (x2 for the paper's model; spandrel does not read the ``upscale`` that
 ``mrnet export --scale`` stores in safetensors metadata); for another scale, set
 ``descriptor.model.upscale`` and ``descriptor.scale`` together, or load with
@@ -22,18 +23,20 @@ spandrel reads safetensors without their metadata, so the ``mrnet_config`` writt
 export`` does not reach it: weights with neither input encoder nor memory updater load as 'residual'
 (see ``mrnet_arch.core.weights``), and ``res_scale``, ``img_range`` and ``rgb_mean`` take their defaults.
 """
-from mrnet_arch.core.weights import MRM_KEYS, build_from_state_dict
+from mrnet_arch.archs.mrnet_config import (DETECTED_SCALES, MRM_KEYS, SINGLE_SCALE_KEYS, multi_scale_sfe_key,
+                                           scale_and_recursion)
+from mrnet_arch.core.weights import build_from_state_dict
 
 ARCH_IDS = ('MRNet', 'MultiScaleMRNet')
 
 
 def _detect_single(state_dict):
-    return all(k in state_dict for k in (*MRM_KEYS, 'sfe.0.weight', 'reconstruction.fusion.fuse.weight'))
+    return all(k in state_dict for k in SINGLE_SCALE_KEYS)
 
 
 def _detect_multi(state_dict):
-    return all(k in state_dict for k in MRM_KEYS) and any(
-        k.startswith('reconstruction.x') and k.endswith('.fusion.fuse.weight') for k in state_dict)
+    return all(k in state_dict for k in MRM_KEYS) and any(multi_scale_sfe_key(s) in state_dict
+                                                          for s in DETECTED_SCALES)
 
 
 def _make_arch_class():
@@ -48,7 +51,7 @@ def _make_arch_class():
 
         def load(self, state_dict):
             net, config = build_from_state_dict(state_dict, f'{self.id} state dict')
-            t = config.get('num_recursion') or dict(zip(config['upscales'], config['num_recursions']))[net.upscale]
+            _, t = scale_and_recursion(config, net.upscale)
             tags = [f'{config["num_feat"]}nf', f'{config["num_block"]}nb', f'T{t}', config['recursive_module'],
                     config['fusion']]
             if config['type'] == 'MultiScaleMRNet':

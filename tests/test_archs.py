@@ -1,4 +1,5 @@
 """MRNet architectures: the paper's parameter counts and MACs, forward shapes, equations, registry, drop-in."""
+import glob
 import os
 import shutil
 import subprocess
@@ -161,12 +162,15 @@ def test_registered_and_built_by_basicsr():
 
 
 def test_arch_file_drops_into_a_basicsr_checkout(tmp_path):
-    """Copied into (a temporary copy of) basicsr/archs/, the file is found by BasicSR's own scan."""
+    """Copied with its torch-only siblings (every module file of the plugin's archs/, as ``mrnet contribute
+    basicsr`` copies them) into (a temporary copy of) basicsr/archs/, the file is found by BasicSR's own scan."""
     import basicsr
     src = osp.dirname(basicsr.__file__)
     dst = tmp_path / 'basicsr'
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copy(ARCH_FILE, dst / 'archs' / 'mrnet_arch.py')
+    for sibling in glob.glob(osp.join(osp.dirname(ARCH_FILE), '[!_]*.py')):
+        shutil.copy(sibling, dst / 'archs' / osp.basename(sibling))
     compat = osp.join(osp.dirname(mrnet_arch.__file__), 'compat.py')
     code = f"""
 import importlib.util, sys
@@ -203,3 +207,33 @@ def test_shuffleconv_built_by_name_from_the_registry():
     assert sum(p.numel() for p in sc.parameters()) == 4 * 64 * 4 + 64 * 4
     out = sc([torch.randn(2, 64, 5, 7) for _ in range(4)])
     assert out.shape == (2, 64, 10, 14)
+
+
+def _reach(net, scale, radius):
+    """How far (in input pixels) a change at one input pixel moves the output of ``net`` at ``scale``."""
+    size = 2 * radius + 7
+    x = torch.rand(1, 3, size, size, dtype=torch.float64)
+    y = x.clone()
+    c = size // 2
+    y[:, :, c, c] += 0.5
+    with torch.no_grad():
+        changed = (net(x, scale=scale) - net(y, scale=scale)).abs().amax(dim=(0, 1)) > 0
+    rows = changed.any(dim=1).nonzero().flatten()
+    reach = max(c * scale - rows.min().item(), rows.max().item() - (c * scale + scale - 1))
+    return -(-reach // scale)
+
+
+@pytest.mark.parametrize('scale,global_skip', [(2, None), (3, 'learned'), (4, 'bicubic')])
+def test_receptive_radius_of_the_multiscale_model_is_exact(scale, global_skip):
+    """``mrnet_config.receptive_radius`` (from the kernel sizes the modules are built with) against the network:
+    a change at one input pixel never moves outputs further than the radius, and (a ReLU may stop it short at
+    the edge for one set of weights) reaches it for one of four seeds."""
+    from mrnet_arch.archs.mrnet_config import infer_config, receptive_radius
+    reaches = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        net = MultiScaleMRNet(num_feat=8, num_block=1, upscales=(2, 3, 4), num_recursions=(2, 2, 1),
+                              global_skip=global_skip).double().eval()
+        radius = receptive_radius(infer_config(net.state_dict()), scale)
+        reaches.append(_reach(net, scale, radius))
+    assert max(reaches) == radius, (reaches, radius)

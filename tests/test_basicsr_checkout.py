@@ -5,8 +5,10 @@ The checkout is the installed basicsr package laid out as a git checkout (the sd
 ``test.py`` inside the package) with GitHub master's one-line torchvision fix applied to
 ``basicsr/data/degradations.py`` (commit 8d56e3a), as a master checkout has it. It is put on
 ``PYTHONPATH`` only; the plugin is never imported by those runs. Data: real photos from scikit-image,
-prepared by ``mrnet prepare``. The option files run with size overrides only (``--force_yml``).
+prepared by ``mrnet prepare``. The option files run with size overrides only (``--force_yml``). The checkout gets
+BasicSR's own lint settings (``BASICSR_SETUP_CFG``), and the contributed Python files pass its CI's lint commands.
 """
+import glob
 import importlib.util
 import os
 import re
@@ -20,6 +22,38 @@ import torch
 
 from _photos import env, run_mrnet, write_photos
 
+# BasicSR's lint settings: the [flake8], [yapf] and [isort] sections of setup.cfg in
+# https://github.com/XPixelGroup/BasicSR at commit 8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a (master, 2024-05-17).
+# Its CI (.github/workflows/pylint.yml, same commit) runs `flake8 .`, `isort --check-only --diff basicsr/ ...` and
+# `yapf -r -d basicsr/ ...` with them (and codespell, not run here).
+BASICSR_SETUP_CFG = """[flake8]
+ignore =
+    # line break before binary operator (W503)
+    W503,
+    # line break after binary operator (W504)
+    W504,
+max-line-length=120
+
+[yapf]
+based_on_style = pep8
+column_limit = 120
+blank_line_before_nested_class_or_def = true
+split_before_expression_after_opening_paren = true
+
+[isort]
+line_length = 120
+multi_line_output = 0
+known_standard_library = pkg_resources,setuptools
+known_first_party = basicsr
+known_third_party = PIL,cv2,lmdb,numpy,pytest,requests,scipy,skimage,torch,torchvision,tqdm,yaml
+no_lines_before = STDLIB,LOCALFOLDER
+default_section = THIRDPARTY
+"""
+BASICSR_LINT = (  # BasicSR's CI lint commands, on the given files
+    ('flake8', ),
+    ('isort', '--check-only', '--diff'),
+    ('yapf', '-d'),
+)
 TORCHVISION_IMPORT = 'from torchvision.transforms.functional_tensor import rgb_to_grayscale'
 MASTER_IMPORT = 'from torchvision.transforms.functional import rgb_to_grayscale'
 BENCHMARKS = {  # benchmark -> real photos (skimage name, height, width)
@@ -37,9 +71,12 @@ SMALL_TRAIN = SMALL + ['logger:print_freq=1', 'datasets:train:num_worker_per_gpu
 
 
 def lay_out_checkout(folder):
-    """Copy the installed basicsr package into ``folder/basicsr`` with master's torchvision import."""
+    """Copy the installed basicsr package into ``folder/basicsr`` with master's torchvision import, and BasicSR's
+    lint settings into ``folder/setup.cfg``."""
     source = importlib.util.find_spec('basicsr').submodule_search_locations[0]
     shutil.copytree(source, osp.join(folder, 'basicsr'), ignore=shutil.ignore_patterns('__pycache__'))
+    with open(osp.join(folder, 'setup.cfg'), 'w', encoding='utf-8') as f:
+        f.write(BASICSR_SETUP_CFG)
     degradations = osp.join(folder, 'basicsr', 'data', 'degradations.py')
     with open(degradations, encoding='utf-8') as f:
         text = f.read()
@@ -78,6 +115,37 @@ def checkout(tmp_path_factory):
         run_mrnet(['prepare', 'benchmark', '--input', src, '--output', osp.join(folder, 'datasets', name),
                    '--scales', '2', '3', '4', '--workers', '1'], root)
     return folder
+
+
+def contributed_python_files():
+    """Checkout paths of every Python file ``mrnet contribute basicsr`` copies: each module of the plugin's
+    archs/, models/ and data/ but ``__init__.py``."""
+    from mrnet_arch.project import package_dir
+    return sorted(f'basicsr/{folder}/{osp.basename(p)}' for folder in ('archs', 'models', 'data')
+                  for p in glob.glob(osp.join(package_dir(), folder, '*.py')) if osp.basename(p) != '__init__.py')
+
+
+def test_contributed_files_pass_basicsrs_lint(tmp_path):
+    """flake8, isort and yapf, with BasicSR's settings in the checkout's setup.cfg, find nothing in the contributed
+    files (every one of them: the list is the plugin's folders, and each must have been written)."""
+    folder = lay_out_checkout(str(tmp_path / 'BasicSR'))
+    proc = run_mrnet(['contribute', 'basicsr', folder, '--pr-body', str(tmp_path / 'pr.md')], tmp_path)
+    files = contributed_python_files()
+    with open(tmp_path / 'pr.md', encoding='utf-8') as f:
+        body = f.read()
+    assert 'Memory Recursive Network' in body and '| MRNet_x2 | MRNet | x2 | 878,339 |' in body
+    assert all(f'`{rel}`' in body for rel in files)
+    assert 'basicsr/archs/mrnet_arch.py' in files and 'basicsr/archs/mrnet_config.py' in files
+    for rel in files:
+        assert re.search(rf'^wrote\s+{re.escape(rel)}$', proc.stdout, re.M), (rel, proc.stdout)
+    problems = []
+    for command in BASICSR_LINT:
+        lint = subprocess.run([sys.executable, '-m', *command, *files], cwd=folder, capture_output=True, text=True,
+                              timeout=300)
+        if lint.returncode != 0 or lint.stdout.strip():
+            problems.append(f'$ {" ".join(command)}: exit {lint.returncode}\n{lint.stdout[-3000:]}'
+                            f'{lint.stderr[-2000:]}')
+    assert not problems, '\n'.join(problems)
 
 
 def test_contribution_is_idempotent_and_never_overwrites(checkout, tmp_path):

@@ -8,7 +8,6 @@ sizes are cached (on the CPU, float32) rather than rebuilt on every forward.
 """
 import functools
 import math
-
 import torch
 from torch import nn as nn
 
@@ -49,8 +48,7 @@ def _cached_resize_matrix(in_length, out_length, scale, antialiasing):
 
 
 def _build_resize_matrix(in_length, out_length, scale, antialiasing):
-    weights, indices, sym_len_s, _ = calculate_weights_indices(in_length, out_length, scale, 'cubic', 4,
-                                                               antialiasing)
+    weights, indices, sym_len_s, _ = calculate_weights_indices(in_length, out_length, scale, 'cubic', 4, antialiasing)
     src = indices.long() - sym_len_s  # basicsr's indices address the padded signal
     for _ in range(2):  # fold out-of-range taps back: -1 -> 0, -2 -> 1, n -> n - 1, ... (twice: tiny inputs)
         src = torch.where(src < 0, -src - 1, src)

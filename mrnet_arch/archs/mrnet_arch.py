@@ -2,8 +2,8 @@
 
 Paper: Memory Recursive Network for Single Image Super-Resolution, ACM MM 2020.
 
-This file imports only torch and basicsr, so it can also be copied into a BasicSR
-checkout's ``basicsr/archs/`` folder, where BasicSR's own scan registers it.
+This file imports only torch, basicsr and its sibling ``mrnet_config.py`` (relatively), so the two can also be
+copied into a BasicSR checkout's ``basicsr/archs/`` folder, where BasicSR's own scan registers the classes.
 """
 import torch
 from torch import nn as nn
@@ -11,11 +11,9 @@ from torch.nn import functional as F
 
 from basicsr.archs.arch_util import ResidualBlockNoBN, make_layer
 from basicsr.utils.registry import ARCH_REGISTRY
-
-RECURSIVE_MODULES = ('mrm', 'baseline', 'residual', 'input_encoder', 'memory_updater')
-FUSIONS = ('shuffleconv', 'conv1x1')
-GLOBAL_SKIPS = (None, 'bicubic', 'learned')
-PAPER_RECURSIONS = {2: 4, 3: 6, 4: 8}  # recursion count T of each scale (section 4.1)
+from .mrnet_config import PAPER_RECURSIONS  # noqa: F401  (re-exported)
+from .mrnet_config import (BODY_KERNEL, FUSION_CONV_KERNEL, FUSIONS, GLOBAL_SKIPS, RECURSIVE_MODULES, SFE_KERNELS,
+                           recursions_per_scale, scale_key)
 
 
 class ShallowFeatureExtraction(nn.Sequential):
@@ -27,8 +25,10 @@ class ShallowFeatureExtraction(nn.Sequential):
     """
 
     def __init__(self, num_in_ch, num_feat):
+        k1, k2 = SFE_KERNELS
         super().__init__(
-            nn.Conv2d(num_in_ch, num_feat, 7, 1, 3), nn.ReLU(inplace=True), nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+            nn.Conv2d(num_in_ch, num_feat, k1, 1, k1 // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(num_feat, num_feat, k2, 1, k2 // 2))
 
 
 class ConvBlock(nn.Sequential):
@@ -43,7 +43,7 @@ class ConvBlock(nn.Sequential):
     def __init__(self, num_feat, num_block, res_scale=1.):
         super().__init__(
             make_layer(ResidualBlockNoBN, num_block, num_feat=num_feat, res_scale=res_scale),
-            nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+            nn.Conv2d(num_feat, num_feat, BODY_KERNEL, 1, BODY_KERNEL // 2))
 
 
 @ARCH_REGISTRY.register()
@@ -157,7 +157,7 @@ class Conv1x1Fusion(nn.Module):
     def __init__(self, num_feat, num_recursion, upscale):
         super().__init__()
         self.fuse = nn.Conv2d(num_feat * num_recursion, num_feat, 1)
-        self.conv = nn.Conv2d(num_feat, num_feat * upscale**2, 3, 1, 1)
+        self.conv = nn.Conv2d(num_feat, num_feat * upscale**2, FUSION_CONV_KERNEL, 1, FUSION_CONV_KERNEL // 2)
         self.relu = nn.ReLU(inplace=True)
         self.pixel_shuffle = nn.PixelShuffle(upscale)
 
@@ -186,9 +186,9 @@ class Reconstruction(nn.Module):
             self.fusion = Conv1x1Fusion(num_feat, num_recursion, upscale)
         else:
             raise ValueError(f'fusion must be one of {FUSIONS}, got {fusion!r}')
-        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(num_feat, num_feat, BODY_KERNEL, 1, BODY_KERNEL // 2)
         self.relu = nn.ReLU(inplace=True)
-        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, BODY_KERNEL, 1, BODY_KERNEL // 2)
 
     def forward(self, feats):
         return self.conv_last(self.relu(self.conv_hr(self.fusion(feats))))
@@ -219,7 +219,7 @@ class GlobalSkip(nn.Module):
                 raise ValueError(f'a bicubic global_skip needs num_in_ch == num_out_ch, got {num_in_ch}, {num_out_ch}')
             self.register_buffer('bicubic', torch.ones(()))
         else:
-            self.conv = nn.Conv2d(num_in_ch, num_out_ch * upscale**2, 3, 1, 1)
+            self.conv = nn.Conv2d(num_in_ch, num_out_ch * upscale**2, BODY_KERNEL, 1, BODY_KERNEL // 2)
             self.pixel_shuffle = nn.PixelShuffle(upscale)
 
     def forward(self, x):
@@ -351,23 +351,22 @@ class MultiScaleMRNet(_MeanShift):
                  rgb_mean=(0.4488, 0.4371, 0.4040),
                  global_skip=None):
         super().__init__(img_range, rgb_mean)
-        upscales, num_recursions = [int(s) for s in upscales], [int(t) for t in num_recursions]
-        if len(upscales) != len(num_recursions) or not upscales:
-            raise ValueError(f'upscales {upscales} and num_recursions {num_recursions} must be non-empty '
-                             'and of the same length')
-        self.num_recursions = dict(zip(upscales, num_recursions))
+        self.num_recursions = recursions_per_scale(upscales, num_recursions)
+        upscales = list(self.num_recursions)
         self.upscale = upscales[0] if upscale is None else int(upscale)
         if self.upscale not in self.num_recursions:
             raise ValueError(f'upscale {self.upscale} is not one of upscales {upscales}')
-        self.sfe = nn.ModuleDict({f'x{s}': ShallowFeatureExtraction(num_in_ch, num_feat) for s in upscales})
+        self.sfe = nn.ModuleDict({scale_key(s): ShallowFeatureExtraction(num_in_ch, num_feat) for s in upscales})
         self.mrm = MRM(num_feat, num_block, res_scale, recursive_module)
         self.reconstruction = nn.ModuleDict({
-            f'x{s}': Reconstruction(num_feat, num_out_ch, t, s, fusion, shuffle_kernel)
+            scale_key(s):
+            Reconstruction(num_feat, num_out_ch, t, s, fusion, shuffle_kernel)
             for s, t in self.num_recursions.items()
         })
         if global_skip is not None:
             self.global_skip = nn.ModuleDict(
-                {f'x{s}': GlobalSkip(global_skip, num_in_ch, num_out_ch, s) for s in upscales})
+                {scale_key(s): GlobalSkip(global_skip, num_in_ch, num_out_ch, s)
+                 for s in upscales})
 
     @property
     def upscales(self):
@@ -378,9 +377,9 @@ class MultiScaleMRNet(_MeanShift):
         if scale not in self.num_recursions:
             raise ValueError(f'scale {scale} is not one of {self.upscales}')
         x = self.normalize(x)
-        x0 = self.sfe[f'x{scale}'](x)
+        x0 = self.sfe[scale_key(scale)](x)
         feats = self.mrm(x0, self.num_recursions[scale])
-        out = self.reconstruction[f'x{scale}'](feats)
+        out = self.reconstruction[scale_key(scale)](feats)
         if hasattr(self, 'global_skip'):
-            out = out + self.global_skip[f'x{scale}'](x)
+            out = out + self.global_skip[scale_key(scale)](x)
         return self.denormalize(out)

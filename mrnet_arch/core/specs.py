@@ -27,7 +27,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from mrnet_arch.archs.mrnet_arch import PAPER_RECURSIONS
+from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
 from mrnet_arch.core.weights import WeightsError, read_state_dict
 from mrnet_arch.project import project_root
 

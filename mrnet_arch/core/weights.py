@@ -12,7 +12,8 @@ Pickle files are always read with ``torch.load(..., weights_only=True)``: a file
 anything but tensors and plain containers (e.g. an object whose ``__reduce__`` runs code) is refused
 with a ``WeightsError`` before anything in it runs.
 
-What the tensors tell (``infer_config``): single (``MRNet``) or multi-scale (``MultiScaleMRNet``), the
+What the tensors tell (``infer_config``, owned by ``mrnet_arch/archs/mrnet_config.py`` beside the arch): single
+(``MRNet``) or multi-scale (``MultiScaleMRNet``), the
 scale(s) (ascending; the smallest is a MultiScaleMRNet's default), T per scale (from the fusion
 weights), ``num_feat``, ``num_block``, input/output channels, the fusion ('shuffleconv' or 'conv1x1'),
 the ShuffleConv kernel, and which of the input encoder and memory updater exist. What they cannot tell,
@@ -24,92 +25,34 @@ the one of the two that, like MRNet, adds x_0 after every recursion). Use
 it.
 """
 import json
-import re
-from collections import OrderedDict
 
+from mrnet_arch.archs import mrnet_config
 from mrnet_arch.archs.mrnet_arch import MRNet, MultiScaleMRNet
+from mrnet_arch.archs.mrnet_config import MRM_KEYS  # noqa: F401  (re-exported)
 from mrnet_arch.core.files import json_object, write_bytes
 from mrnet_arch.models.mrnet_checkpoint import WeightsError, read_state_dict  # noqa: F401  (re-exported)
 
 CONFIG_METADATA_KEY = 'mrnet_config'
-# Keys every MRNet / MultiScaleMRNet state dict has (the shared MRM); used to recognise MRNet weights.
-MRM_KEYS = ('mrm.conv_block.0.0.conv1.weight', 'mrm.conv_block.1.weight')
 ARCH_TYPES = {'MRNet': MRNet, 'MultiScaleMRNet': MultiScaleMRNet}
-_MULTI_SCALE_SFE = re.compile(r'^sfe\.x(\d+)\.0\.weight$')
-_BLOCK = re.compile(r'^mrm\.conv_block\.0\.(\d+)\.conv1\.weight$')
-
-
-def _fusion_config(state_dict, prefix, num_feat):
-    """(fusion, shuffle_kernel, upscale, num_recursion) from the fusion weights under ``prefix``."""
-    fuse = state_dict[f'{prefix}fusion.fuse.weight']
-    conv = state_dict.get(f'{prefix}fusion.conv.weight')
-    if conv is not None:  # Conv1x1Fusion: fuse [C, C*T, 1, 1], conv [C*s^2, C, 3, 3]
-        fusion, kernel, t, s2 = 'conv1x1', 1, fuse.shape[1] // num_feat, conv.shape[0] // num_feat
-    else:  # ShuffleConv, groups=C: fuse [C*s^2, T, k, k]
-        fusion, kernel, t, s2 = 'shuffleconv', int(fuse.shape[-1]), int(fuse.shape[1]), fuse.shape[0] // num_feat
-    scale = round(s2**0.5)
-    if scale * scale != s2 or t < 1:
-        raise WeightsError(f'{prefix}fusion weights of shape {tuple(fuse.shape)} fit no scale and T '
-                           f'for num_feat {num_feat}')
-    return fusion, kernel, scale, t
 
 
 def infer_config(state_dict):
-    """Infer the arch config (BasicSR ``network_g`` options) from a state dict.
+    """Infer the arch config (BasicSR ``network_g`` options) from a state dict: ``mrnet_config.infer_config``
+    (``mrnet_arch/archs/mrnet_config.py``, beside the arch), with its errors as ``WeightsError``.
 
     Args:
         state_dict (dict): An MRNet or MultiScaleMRNet state dict (no ``module.`` prefix).
 
     Returns:
-        dict: ``{'type': 'MRNet', 'upscale': .., 'num_recursion': .., ...}`` or
-        ``{'type': 'MultiScaleMRNet', 'upscales': [..], 'num_recursions': [..], ...}``, with
-        ``num_in_ch``, ``num_out_ch``, ``num_feat``, ``num_block``, ``recursive_module``, ``fusion``,
-        ``shuffle_kernel`` and, for weights trained with one, ``global_skip``. See the module docstring for
-        what cannot be inferred.
+        dict: The config; see ``mrnet_config.infer_config``.
 
     Raises:
         WeightsError: Not MRNet weights (the message names the missing keys) or inconsistent shapes.
     """
-    # scales in ascending order, whatever the key order (safetensors stores keys sorted by name)
-    multi = sorted((int(m.group(1)), k) for k, m in ((k, _MULTI_SCALE_SFE.match(k)) for k in state_dict) if m)
-    sfe_keys = [k for _, k in multi] or ['sfe.0.weight']
-    missing = [k for k in (*MRM_KEYS, *sfe_keys) if k not in state_dict]
-    prefixes = [f'reconstruction.x{s}.' for s, _ in multi] or ['reconstruction.']
-    missing += [f'{p}fusion.fuse.weight' for p in prefixes if f'{p}fusion.fuse.weight' not in state_dict]
-    if missing:
-        raise WeightsError(f'not MRNet weights: missing keys {missing}; found keys {list(state_dict)[:8]}'
-                           f'{" ..." if len(state_dict) > 8 else ""}')
-    sfe = state_dict[sfe_keys[0]]
-    num_feat, num_in_ch = int(sfe.shape[0]), int(sfe.shape[1])
-    has_ie, has_mu = 'mrm.input_encoder.weight' in state_dict, 'mrm.memory_updater.weight' in state_dict
-    recursive_module = {(True, True): 'mrm', (True, False): 'input_encoder', (False, True): 'memory_updater',
-                        (False, False): 'residual'}[(has_ie, has_mu)]
-    config = OrderedDict(
-        type='MultiScaleMRNet' if multi else 'MRNet',
-        num_in_ch=num_in_ch,
-        num_out_ch=int(state_dict[f'{prefixes[0]}conv_last.weight'].shape[0]),
-        num_feat=num_feat,
-        num_block=len({_BLOCK.match(k).group(1) for k in state_dict if _BLOCK.match(k)}),
-        recursive_module=recursive_module)
-    skip_keys = [k for k in state_dict if k.startswith('global_skip.')]  # optional, beyond the paper
-    if any(k.endswith('.bicubic') for k in skip_keys):
-        config['global_skip'] = 'bicubic'
-    elif any(k.endswith('.conv.weight') for k in skip_keys):
-        config['global_skip'] = 'learned'
-    fusions = [_fusion_config(state_dict, p, num_feat) for p in prefixes]
-    if len({f[:2] for f in fusions}) > 1:
-        raise WeightsError(f'the scales use different fusions {[f[:2] for f in fusions]}; MultiScaleMRNet '
-                           'shares one fusion type and kernel')
-    config['fusion'], config['shuffle_kernel'] = fusions[0][:2]
-    if multi:
-        for (s, _), f in zip(multi, fusions):
-            if f[2] != s:
-                raise WeightsError(f'reconstruction.x{s} upsamples x{f[2]}, not x{s}')
-        config['upscales'] = [s for s, _ in multi]
-        config['num_recursions'] = [f[3] for f in fusions]
-    else:
-        config['upscale'], config['num_recursion'] = fusions[0][2:]
-    return dict(config)
+    try:
+        return mrnet_config.infer_config(state_dict)
+    except mrnet_config.StateDictError as e:
+        raise WeightsError(str(e)) from e
 
 
 def config_from_metadata(metadata, path='weights'):

@@ -3,9 +3,10 @@
 What it writes into the checkout at DIR (a folder holding ``basicsr/archs/``, ``basicsr/models/``,
 ``basicsr/data/`` and ``basicsr/train.py``; BasicSR 1.4.2's layout and GitHub master's):
 
-- the plugin's drop-in files, byte for byte the files the plugin itself imports: ``mrnet_arch.py`` and
-  ``bicubic_arch.py`` into ``basicsr/archs/``, ``mrnet_model.py`` into ``basicsr/models/`` and
-  ``multiscale_dataset.py`` into ``basicsr/data/``, where BasicSR's scan registers their classes;
+- the plugin's drop-in files, byte for byte the files the plugin itself imports: every module file of
+  ``mrnet_arch/archs``, ``models`` and ``data`` but ``__init__.py`` (found by glob: ``mrnet_arch.py`` with its
+  sibling ``mrnet_config.py``, ``bicubic_arch.py``, ``mrnet_model.py``, ``multiscale_dataset.py``, ...) into
+  ``basicsr/archs/``, ``basicsr/models/`` and ``basicsr/data/``, where BasicSR's scan registers their classes;
 - every option file the plugin ships: ``train_*.yml`` (with ``ablation/`` and ``demo/``) under
   ``options/train/MRNet/``, ``test_*.yml`` under ``options/test/MRNet/``, with BasicSR's relative dataset
   paths (``datasets/DIV2K/...``, ``datasets/Set5/...``); the demo's shipped weights go to
@@ -20,49 +21,44 @@ Rerunning it is idempotent. A file that exists with other contents is never over
 adds: its section is inserted or, keeping every earlier line (earlier weight rows included), extended; an
 MRNet section edited by hand is replaced only with ``--overwrite``.
 """
-import argparse
 import copy
+import glob
 import hashlib
 import os
 import re
-import sys
 from os import path as osp
 
 import yaml
 
-from mrnet_arch.core.files import write_bytes, write_text
 from mrnet_arch.project import package_dir, shipped_options_dir
 
+from .common import ContributeError, check_folder, check_pr_body, only_adds_lines
+from .common import read as _read
+from .common import report, write
+
 CHECKOUT_PARTS = ('basicsr/archs', 'basicsr/models', 'basicsr/data', 'basicsr/train.py')
-DROP_INS = {  # file of the plugin -> folder of the checkout
-    'archs/mrnet_arch.py': 'basicsr/archs',
-    'archs/bicubic_arch.py': 'basicsr/archs',
-    'models/mrnet_model.py': 'basicsr/models',
-    'data/multiscale_dataset.py': 'basicsr/data',
-}
+DROP_IN_FOLDERS = ('archs', 'models', 'data')  # of the plugin, each copied into basicsr/<folder>/
 DEMO_WEIGHTS = 'demo_weights/MRNet_demo_x2.pth'
 PRETRAINED = 'experiments/pretrained_models'
 ZOO_FILE = 'docs/ModelZoo.md'
 ZOO_BEGIN, ZOO_END = '<!-- MRNet -->', '<!-- /MRNet -->'
 
 
-class ContributeError(RuntimeError):
-    """The checkout, the weights or an existing file stop the contribution; the message says which."""
-
-
 def check_checkout(folder):
     """Raise ``ContributeError`` unless ``folder`` is a BasicSR checkout (the parts it needs exist)."""
-    if not osp.isdir(folder):
-        raise ContributeError(f'{folder}: no such folder (expected a BasicSR checkout)')
-    missing = [p for p in CHECKOUT_PARTS if not osp.exists(osp.join(folder, p))]
-    if missing:
-        raise ContributeError(f'{folder} is not a BasicSR checkout: it lacks {", ".join(missing)} '
-                              '(clone https://github.com/XPixelGroup/BasicSR and pass its folder)')
+    check_folder(folder, CHECKOUT_PARTS, 'BasicSR checkout (clone https://github.com/XPixelGroup/BasicSR and pass '
+                 'its folder)')
 
 
-def _read(path, binary=False):
-    with open(path, 'rb' if binary else 'r', **({} if binary else {'encoding': 'utf-8'})) as f:
-        return f.read()
+def drop_in_files():
+    """``{checkout path: text}`` of every module file of the plugin's archs/, models/ and data/ but __init__.py."""
+    pkg = package_dir()
+    files = {}
+    for folder in DROP_IN_FOLDERS:
+        for path in sorted(glob.glob(osp.join(pkg, folder, '*.py'))):
+            if osp.basename(path) != '__init__.py':
+                files[f'basicsr/{folder}/{osp.basename(path)}'] = _read(path)
+    return files
 
 
 def _option_target(rel):
@@ -156,8 +152,13 @@ def zoo_update_is_addition(existing, updated):
     """Whether ``updated`` keeps every line of the MRNet section of ``existing`` (it only adds rows)."""
     old, new = _zoo_pattern().search(existing), _zoo_pattern().search(updated)
     if old is None:
-        return True
+        return only_adds_lines(existing, updated)
     return new is not None and set(old.group(0).splitlines()) <= set(new.group(0).splitlines())
+
+
+def is_addition(rel, old, new):
+    """``common.write``'s test: only ``docs/ModelZoo.md`` is updated in place, when its MRNet section grows."""
+    return rel == ZOO_FILE and zoo_update_is_addition(old, new)
 
 
 def weight_files(weights, options, test_option=None, prefer_ema=True):
@@ -223,10 +224,8 @@ def weight_files(weights, options, test_option=None, prefer_ema=True):
 
 def plan(checkout, weights=None, test_option=None, prefer_ema=True):
     """``{checkout path: text or bytes}`` of everything the contribution writes into ``checkout``."""
-    files = {}
     pkg = package_dir()
-    for src, folder in DROP_INS.items():
-        files[f'{folder}/{osp.basename(src)}'] = _read(osp.join(pkg, src))
+    files = drop_in_files()
     options = option_files()
     files.update(options)
     files[f'{PRETRAINED}/{osp.basename(DEMO_WEIGHTS)}'] = _read(osp.join(pkg, DEMO_WEIGHTS), binary=True)
@@ -247,68 +246,44 @@ def plan(checkout, weights=None, test_option=None, prefer_ema=True):
     return files
 
 
-def write(checkout, files, overwrite=False):
-    """Write ``files`` into ``checkout``; returns ``[(status, path)]`` with status wrote/unchanged/replaced.
-
-    Raises:
-        ContributeError: Some files exist with other contents and ``overwrite`` is False; nothing is written.
-    """
-    status = []
-    for rel, content in files.items():
-        path = osp.join(checkout, rel)
-        binary = isinstance(content, bytes)
-        if not osp.exists(path):
-            status.append(('wrote', rel))
-        elif _read(path, binary=binary) == content:
-            status.append(('unchanged', rel))
-        else:
-            status.append(('replaced', rel))
-    zoo = osp.join(checkout, ZOO_FILE)
-    zoo_adds = ZOO_FILE in files and osp.isfile(zoo) and zoo_update_is_addition(_read(zoo), files[ZOO_FILE])
-    differing = [rel for s, rel in status if s == 'replaced' and not (rel == ZOO_FILE and zoo_adds)]
-    if differing and not overwrite:
-        raise ContributeError(f'{checkout}: these files exist with other contents and would be overwritten: '
-                              f'{", ".join(differing)}. Nothing was written; pass --overwrite to replace them.')
-    for (state, rel) in status:
-        if state == 'unchanged':
-            continue
-        path = osp.join(checkout, rel)
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        content = files[rel]
-        (write_bytes if isinstance(content, bytes) else write_text)(path, content)
-    return status
+MRNET_SUMMARY = (
+    'MRNet (*Memory Recursive Network for Single Image Super-Resolution*, ACM MM 2020) applies one memory '
+    'recursive module (MRM: input encoder, a ConvBlock of EDSR residual blocks, memory updater) T times with '
+    'shared weights and fuses the T outputs with ShuffleConv, one small linear layer per channel group before '
+    'PixelShuffle: 0.88 M parameters for MRNet-S x2 (T = 4), 1.06 M for the multi-scale MRNet (x2/x3/x4).')
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog='mrnet contribute', description='Write MRNet into a BasicSR checkout: drop-in arch, model and dataset '
-        'files, option files, a docs/ModelZoo.md section and, with --weights, pretrained weights.')
-    parser.add_argument('target', choices=['basicsr'], help='what to contribute to (a BasicSR checkout)')
-    parser.add_argument('dir', help='the BasicSR checkout (holds basicsr/archs, basicsr/models, basicsr/data, '
-                        'basicsr/train.py)')
-    parser.add_argument('--weights', help='pretrained weights to add under experiments/pretrained_models/')
-    parser.add_argument('--test-options', help='test option file (checkout path, e.g. '
-                        'options/test/MRNet/demo/test_MRNet_demo_x2.yml) whose network fits --weights; default: '
-                        "the shipped test file of the weights' scale")
-    parser.add_argument('--no-ema', action='store_true', help="use a checkpoint's params, not params_ema")
-    parser.add_argument('--overwrite', action='store_true', help='replace files that exist with other contents')
-    return parser
+def pr_body(files):
+    """The pull-request description (Markdown) for the files ``plan`` wrote."""
+    code = sorted(p for p in files if p.startswith('basicsr/'))
+    options = sorted(p for p in files if p.startswith('options/'))
+    zoo = _zoo_pattern().search(files.get(ZOO_FILE, ''))
+    rows = [line for line in (zoo.group(0).splitlines() if zoo else []) if line.startswith('|')]
+    return '\n'.join([
+        '# Add MRNet (ACM MM 2020) to the model zoo', '', MRNET_SUMMARY, '', '## What is added', '',
+        *[f'- `{p}`' for p in code],
+        f'- {len(options)} option files under `options/train/MRNet/` and `options/test/MRNet/` (the paper\'s '
+        'x2/x3/x4 and multi-scale settings, Table 1/Table 2/Figure 7 ablations, a small demo)',
+        f'- `{PRETRAINED}/{osp.basename(DEMO_WEIGHTS)}`: small demo weights for `options/*/MRNet/demo/`',
+        f'- an MRNet section in `{ZOO_FILE}`', '',
+        'The files import only torch and basicsr (the arch file imports its sibling `mrnet_config.py` '
+        'relatively); no other file of BasicSR changes.', '', '## How it was tested', '',
+        '- `flake8 .`, `isort --check-only --diff` and `yapf -d` (this repository\'s CI commands and '
+        '`setup.cfg`) on the added Python files: clean.',
+        '- `PYTHONPATH=. python basicsr/train.py -opt options/train/MRNet/train_MRNet_x2.yml` and the '
+        'multi-scale option file, then `basicsr/test.py -opt options/test/MRNet/test_MRNet_x2.yml` on Set5, '
+        'Set14, B100, Urban100 and Manga109 layouts, on the CPU with size overrides (`--force_yml`).',
+        '- The parameter counts below are the built networks\' (Table 1 and 2 of the paper are reproduced by the '
+        'ablation option files).', '', '## Model zoo', '', *rows, ''])
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def run(args):
+    """``mrnet contribute basicsr``: plan, write, report. Returns the exit code."""
     checkout = osp.abspath(args.dir)
-    try:
-        check_checkout(checkout)
-        files = plan(checkout, args.weights, args.test_options, prefer_ema=not args.no_ema)
-        status = write(checkout, files, overwrite=args.overwrite)
-    except ContributeError as e:
-        print(f'mrnet contribute: {e}', file=sys.stderr)
-        return 2
-    for state, rel in status:
-        print(f'{state:9s} {rel}')
-    counts = {s: sum(1 for x, _ in status if x == s) for s in ('wrote', 'replaced', 'unchanged')}
-    print(f'{checkout}: {counts["wrote"]} written, {counts["replaced"]} replaced, {counts["unchanged"]} unchanged. '
-          f'Train with: cd {checkout} && PYTHONPATH=. python basicsr/train.py -opt '
-          'options/train/MRNet/train_MRNet_x2.yml')
+    check_checkout(checkout)
+    files = plan(checkout, args.weights, args.test_options, prefer_ema=not args.no_ema)
+    check_pr_body(args.pr_body)
+    status = write(checkout, files, overwrite=args.overwrite, is_addition=is_addition)
+    report(checkout, status, f'Train with: cd {checkout} && PYTHONPATH=. python basicsr/train.py -opt '
+           'options/train/MRNet/train_MRNet_x2.yml', args.pr_body, pr_body(files) if args.pr_body else None)
     return 0
