@@ -5,15 +5,14 @@ This file imports only torch, numpy and the standard library (safetensors when a
 model file imports it with a relative import, so both work in the plugin and when copied together into a
 BasicSR checkout's ``basicsr/models/``.
 """
+import numpy as np
 import os
 import pickle
 import random
 import tempfile
+import torch
 import zipfile
 from collections import OrderedDict
-
-import numpy as np
-import torch
 
 
 def atomic_write(path, write, binary=True):
@@ -175,8 +174,11 @@ def rng_state():
     """The states of Python's, NumPy's and torch's (CPU and CUDA) random number generators, as tensors and
     plain containers that ``torch.load(weights_only=True)`` reads."""
     np_state = np.random.get_state()
-    state = {'python': random.getstate(), 'numpy': (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-                                                    *np_state[2:]), 'torch': torch.get_rng_state()}
+    state = {
+        'python': random.getstate(),
+        'numpy': (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        'torch': torch.get_rng_state()
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state

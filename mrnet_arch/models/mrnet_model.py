@@ -11,24 +11,29 @@ can be copied together into a BasicSR checkout's ``basicsr/models/`` folder, whe
 registers both classes.
 """
 import copy
-import os
-from collections import OrderedDict
-
 import numpy as np
+import os
 import torch
+from collections import OrderedDict
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
-
 from .mrnet_checkpoint import atomic_torch_save, read_state_dict, rng_state, set_rng_state
 from .mrnet_options import unknown_options, unknown_options_message
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-COMPILE_MODES = {None: None, False: None, True: 'default', 'default': 'default', 'reduce-overhead': 'reduce-overhead',
-                 'max-autotune': 'max-autotune', 'max-autotune-no-cudagraphs': 'max-autotune-no-cudagraphs'}
+COMPILE_MODES = {
+    None: None,
+    False: None,
+    True: 'default',
+    'default': 'default',
+    'reduce-overhead': 'reduce-overhead',
+    'max-autotune': 'max-autotune',
+    'max-autotune-no-cudagraphs': 'max-autotune-no-cudagraphs'
+}
 
 
 def train_option_problems(train_opt):
@@ -238,8 +243,8 @@ class MRNetModel(SRModel):
         save_dict = {}
         for net_, key in zip(nets, keys):
             state_dict = self.get_bare_model(net_).state_dict()
-            save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.detach().cpu().contiguous())
-                                         for k, v in state_dict.items())
+            save_dict[key] = OrderedDict(
+                (k[7:] if k.startswith('module.') else k, v.detach().cpu().contiguous()) for k, v in state_dict.items())
         try:
             atomic_torch_save(save_dict, save_path)
         except OSError as e:

@@ -41,8 +41,8 @@ PATH_PATTERNS = (r'pretrain_network_\w+', r'strict_load_\w+', r'param_key_\w+')
 # (dataset_enlarge_ratio, prefetch_mode, pin_memory), parse_options (phase, scale); check_files: this plugin's
 # checks (mrnet_arch/core).
 DATASET_LOADER = {
-    'type', 'name', 'phase', 'scale', 'batch_size_per_gpu', 'num_worker_per_gpu', 'pin_memory',
-    'persistent_workers', 'prefetch_mode', 'num_prefetch_queue', 'dataset_enlarge_ratio', 'check_files'
+    'type', 'name', 'phase', 'scale', 'batch_size_per_gpu', 'num_worker_per_gpu', 'pin_memory', 'persistent_workers',
+    'prefetch_mode', 'num_prefetch_queue', 'dataset_enlarge_ratio', 'check_files'
 }
 _PAIRED = {
     'dataroot_gt', 'dataroot_lq', 'meta_info_file', 'io_backend', 'filename_tmpl', 'gt_size', 'use_hflip', 'use_rot',
@@ -60,13 +60,22 @@ DATASET_KEYS = {
 # warmup_iter); MRNetModel and MultiScaleMRNetModel (mrnet_model.py) add theirs. val: sr_model.py
 # nondist_validation (metrics, pbar, suffix), basicsr/train.py (val_freq, save_img).
 MODEL_KEYS = {
-    'BaseModel': {'train': set(), 'val': set()},
+    'BaseModel': {
+        'train': set(),
+        'val': set()
+    },
     'SRModel': {
         'train': {'ema_decay', 'pixel_opt', 'perceptual_opt', 'optim_g', 'scheduler', 'total_iter', 'warmup_iter'},
         'val': {'val_freq', 'save_img', 'suffix', 'pbar', 'metrics'}
     },
-    'MRNetModel': {'train': {'amp', 'channels_last', 'compile', 'grad_clip', 'finite_check_freq'}, 'val': set()},
-    'MultiScaleMRNetModel': {'train': {'scale_seed'}, 'val': set()},
+    'MRNetModel': {
+        'train': {'amp', 'channels_last', 'compile', 'grad_clip', 'finite_check_freq'},
+        'val': set()
+    },
+    'MultiScaleMRNetModel': {
+        'train': {'scale_seed'},
+        'val': set()
+    },
 }
 # basicsr/train.py init_tb_loggers and basicsr/utils/logger.py MessageLogger, init_wandb_logger.
 LOGGER = {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb'}
@@ -74,8 +83,11 @@ WANDB = {'project', 'resume_id'}
 # basicsr/utils/dist_util.py init_dist / _init_dist_slurm (with --launcher slurm).
 DIST_PARAMS = {'backend', 'port'}
 # basicsr/models/base_model.py setup_schedulers: the names it accepts and the class each builds.
-SCHEDULERS = {'MultiStepLR': 'MultiStepRestartLR', 'MultiStepRestartLR': 'MultiStepRestartLR',
-              'CosineAnnealingRestartLR': 'CosineAnnealingRestartLR'}
+SCHEDULERS = {
+    'MultiStepLR': 'MultiStepRestartLR',
+    'MultiStepRestartLR': 'MultiStepRestartLR',
+    'CosineAnnealingRestartLR': 'CosineAnnealingRestartLR'
+}
 # basicsr/models/base_model.py get_optimizer passes these to the torch optimizer itself.
 _OPTIMIZER_POSITIONAL = ('params', )
 DATASET_PHASE = re.compile(r'^(train|val|test)(_.*)?$')
@@ -221,13 +233,17 @@ def unknown_options(opt):
                        lambda t: LOSS_REGISTRY.get(t) if t in LOSS_REGISTRY._obj_map else None)  # noqa: SLF001
     if known['val'] is not None and isinstance(val, dict) and isinstance(val.get('metrics'), dict):
         for name, metric in val['metrics'].items():
-            find.typed(f'val:metrics:{name}:', metric, _registry_names(METRIC_REGISTRY), 'metric registered in '
-                       'BasicSR', lambda t: METRIC_REGISTRY.get(t) if t in METRIC_REGISTRY._obj_map else None,
-                       skip=('type', 'better'))  # noqa: SLF001
+            find.typed(
+                f'val:metrics:{name}:',
+                metric,
+                _registry_names(METRIC_REGISTRY), 'metric registered in '
+                'BasicSR',
+                lambda t: METRIC_REGISTRY.get(t) if t in METRIC_REGISTRY._obj_map else None,
+                skip=('type', 'better'))  # noqa: SLF001
     return find.problems, find.notes
 
 
 def unknown_options_message(problems):
     """The one message for ``problems`` from ``unknown_options``."""
-    return ('unknown options (BasicSR would ignore them, or create a folder for an unknown path: key): '
-            + '; '.join(problems) + f'. Fix the spelling, or {ALLOW_HINT}')
+    return ('unknown options (BasicSR would ignore them, or create a folder for an unknown path: key): ' +
+            '; '.join(problems) + f'. Fix the spelling, or {ALLOW_HINT}')
