@@ -38,7 +38,7 @@ setup(
         'Pillow',
     ],
     extras_require={
-        'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib'],
+        'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib', 'selenium>=4.51'],
         'export': ['onnx', 'onnxruntime'],
         'spandrel': ['spandrel'],
         'bench': ['matplotlib'],
