@@ -12,8 +12,11 @@ in the same process, interleaved rounds that give the latency ratios on a machin
 
 Variants (``--variants``): ``channels_last`` (what ``mrnet bench`` runs), ``contiguous`` (NCHW), ``compile``
 (``torch.compile`` of the prepared network with the inductor CPU backend) and ``compile_freezing`` (the same with
-inductor's ``freezing``: weights folded in as constants and the convolutions' weights prepacked for oneDNN). The
-compile time is in the warm-up time the report gives.
+inductor's ``freezing``: weights folded in as constants and the convolutions' weights prepacked for oneDNN), and
+``shuffle_nhwc``: channels_last with every ``ShuffleConv`` (kernel 1) computed by :class:`ShuffleConvNHWC`, the
+same function of the same weights without the stack/flatten copy and the grouped convolution (a measurement of
+what such a forward would gain; the architecture is not changed). The compile time is in the warm-up time the
+report gives.
 
 Writes ``<name>.json`` and ``<name>.md`` (default name ``cpu_<vendor>-<capability>_<date>``, e.g.
 ``cpu_intel-avx512-amx_20261202``) with the CPU model, its torch capability and native-bf16 support, the
@@ -29,6 +32,7 @@ import subprocess
 import time
 
 import torch
+from torch import nn
 
 from mrnet_arch.commands.bench.command import parse_model_spec, run
 from mrnet_arch.core.complexity import count_macs, count_params
@@ -36,7 +40,7 @@ from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.files import write_json, write_text
 from mrnet_arch.core.machine import cpu_model, machine_info
 
-VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing')
+VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing', 'shuffle_nhwc')
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'avx512_fp16')
 
 
@@ -97,9 +101,53 @@ def machine_slug(features):
     return slug + '-amx' if 'amx_bf16' in features['flags'] else slug
 
 
+class ShuffleConvNHWC(nn.Module):
+    """ShuffleConv's output (kernel 1) computed in the channels_last layout the features already have.
+
+    ShuffleConv stacks the T recursion outputs by channel index and applies a 1x1 convolution with one group per
+    channel: output channel ``j * s^2 + k`` = relu(sum_t w[j * s^2 + k, t] * x_t[j] + b[j * s^2 + k]). Here each
+    x_t, viewed as (N, H, W, C), is multiplied by w[t] of shape (C, s^2) and accumulated; the (N, H, W, C, s^2)
+    result is already the channels_last (N, C * s^2, H, W) tensor PixelShuffle takes.
+
+    Args:
+        shuffle (nn.Module): A ``ShuffleConv`` with kernel size 1 (its ``fuse``, ``relu``, ``pixel_shuffle``).
+    """
+
+    def __init__(self, shuffle):
+        super().__init__()
+        fuse = shuffle.fuse
+        if fuse.kernel_size != (1, 1):
+            raise ValueError('ShuffleConvNHWC needs a 1x1 ShuffleConv')
+        c = fuse.groups
+        t, s2 = fuse.in_channels // c, fuse.out_channels // c
+        self.weight = nn.Parameter(fuse.weight.detach().reshape(c, s2, t).permute(2, 0, 1).contiguous())
+        self.bias = nn.Parameter(fuse.bias.detach().reshape(c, s2).clone())
+        self.relu, self.pixel_shuffle = shuffle.relu, shuffle.pixel_shuffle
+
+    def forward(self, feats):
+        acc = feats[0].permute(0, 2, 3, 1).unsqueeze(-1) * self.weight[0] + self.bias
+        for t in range(1, len(feats)):
+            acc.addcmul_(feats[t].permute(0, 2, 3, 1).unsqueeze(-1), self.weight[t])
+        return self.pixel_shuffle(self.relu(acc.flatten(3).permute(0, 3, 1, 2)))
+
+
+def swap_shuffle_convs(net):
+    """Replace every ``ShuffleConv`` of ``net`` with kernel 1 by :class:`ShuffleConvNHWC`; returns their count."""
+    names = [n for n, m in net.named_modules()
+             if type(m).__name__ == 'ShuffleConv' and m.fuse.kernel_size == (1, 1)]
+    for name in names:
+        parent_name, _, child = name.rpartition('.')
+        parent = net.get_submodule(parent_name) if parent_name else net
+        setattr(parent, child, ShuffleConvNHWC(getattr(parent, child)))
+    return len(names)
+
+
 def prepare(net, precision, variant):
     """``prepare_fast(net, 'cpu', precision)`` in the given variant (see the module docstring)."""
-    fast = prepare_fast(copy.deepcopy(net), 'cpu', precision, channels_last=variant != 'contiguous')
+    net = copy.deepcopy(net)
+    if variant == 'shuffle_nhwc':
+        swap_shuffle_convs(net)
+    fast = prepare_fast(net, 'cpu', precision, channels_last=variant != 'contiguous')
     if variant == 'compile':
         fast.net = torch.compile(fast.net)
     elif variant == 'compile_freezing':  # weights folded as constants, convolutions with prepacked oneDNN weights
@@ -116,7 +164,7 @@ def interleaved_rounds(nets, precisions, variants, lr_size, rounds, warmup):
         variants (list[str]): Items of ``VARIANTS``.
         lr_size (list[int]): Input (h, w).
         rounds (int): Timed rounds.
-        warmup (int): Untimed forwards of each configuration first.
+        warmup (int): Untimed forwards of each configuration first (at least 1).
 
     Returns:
         dict: ``configs`` (list of [label, precision, variant]), ``times_ms`` (per config key
@@ -126,17 +174,21 @@ def interleaved_rounds(nets, precisions, variants, lr_size, rounds, warmup):
         load average at each round's start).
     """
     x = torch.rand(1, 3, *lr_size, generator=torch.Generator().manual_seed(0))
-    fasts, warm = {}, {}
+    fasts, warm, diff = {}, {}, {}
     for label, net in nets.items():
+        with torch.inference_mode():
+            ref = net.eval()(x)  # plain fp32 NCHW forward, the reference of every configuration's output
         for precision in precisions:
             for variant in variants:
                 key = f'{label}|{precision}|{variant}'
                 fasts[key] = prepare(net, precision, variant)
                 t0 = time.perf_counter()
-                for _ in range(warmup):
-                    fasts[key](x)
+                for _ in range(max(warmup, 1)):
+                    out = fasts[key](x)
                 warm[key] = time.perf_counter() - t0
-                print(f'[cpu_bench] warm-up {key}: {warm[key]:.1f} s', flush=True)
+                diff[key] = (out - ref).abs().max().item()
+                print(f'[cpu_bench] warm-up {key}: {warm[key]:.1f} s; max |out - fp32 eager| {diff[key]:.2e}',
+                      flush=True)
     keys = list(fasts)
     times, cpu_times = {k: [] for k in keys}, {k: [] for k in keys}
     loads = []
@@ -151,7 +203,7 @@ def interleaved_rounds(nets, precisions, variants, lr_size, rounds, warmup):
         print(f'[cpu_bench] round {r + 1}/{rounds}: ' + ', '.join(
             f'{k} {times[k][-1]:.0f} ms ({cpu_times[k][-1]:.0f} ms CPU)' for k in keys), flush=True)
     return {'configs': [k.split('|') for k in keys], 'times_ms': times, 'cpu_times_ms': cpu_times, 'warmup_s': warm,
-            'load_per_round': loads}
+            'max_abs_diff_vs_fp32_eager': diff, 'load_per_round': loads}
 
 
 def summarize(rounds, labels, precisions, variants, macs, clock='times_ms'):
@@ -224,6 +276,8 @@ def markdown(result):
                 f"{p} {s['ratio'][v][p]['median']:.2f} [{s['ratio'][v][p]['min']:.2f}, {s['ratio'][v][p]['max']:.2f}]"
                 for p in precisions))
         lines.append('')
+    lines.append('- Largest |output - plain fp32 forward| of each configuration: ' + ', '.join(
+        f'{k} {v:.1e}' for k, v in result['rounds']['max_abs_diff_vs_fp32_eager'].items()))
     if any(v.startswith('compile') for v in a['variants']):
         lines.append('- Warm-up wall time, with the compile time of the compiled variants: ' + ', '.join(
             f'{k} {v:.0f} s' for k, v in result['rounds']['warmup_s'].items() if '|compile' in k))
