@@ -17,8 +17,10 @@ Writes ``<name>.json`` and ``<name>.md`` (default ``cpu_profile_<vendor>-<capabi
 import argparse
 import collections
 import datetime
+import importlib.util
 import os
 import os.path as osp
+import time
 
 import torch
 from torch import nn
@@ -30,12 +32,18 @@ from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.files import write_json, write_text
 from mrnet_arch.core.machine import machine_info
 
-try:  # the same directory: run as a script or imported by the tests
-    from cpu_bench import cpu_features, machine_slug
-except ImportError:  # pragma: no cover
-    from benchmarks.cpu_bench import cpu_features, machine_slug
+
+def _cpu_bench():
+    """``benchmarks/cpu_bench.py`` beside this file, as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location('_cpu_bench', osp.join(osp.dirname(osp.abspath(__file__)),
+                                                                         'cpu_bench.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 PREFIX = 'grp::'
+OTHER = 'ops outside convolutions and pixel shuffle'
 
 
 def conv_kind(conv, x, out, lr_hw):
@@ -69,6 +77,7 @@ class GroupLabels:
         self.kind = {}  # module label -> group name
         self.macs = collections.Counter()  # group -> MACs per forward (set by the first forward after reset)
         self.calls = collections.Counter()
+        self.cpu_ms = collections.Counter()  # group -> process CPU time, summed over calls
         self.handles = []
         for name, m in net.named_modules():
             if isinstance(m, (nn.Conv2d, nn.PixelShuffle)):
@@ -79,12 +88,14 @@ class GroupLabels:
         def hook(module, args):
             rf = record_function(PREFIX + name)
             rf.__enter__()
-            self.stack.append(rf)
+            self.stack.append((rf, time.process_time()))
         return hook
 
     def _post(self, name):
         def hook(module, args, out):
-            self.stack.pop().__exit__(None, None, None)
+            rf, c0 = self.stack.pop()
+            cpu = (time.process_time() - c0) * 1000
+            rf.__exit__(None, None, None)
             if isinstance(module, nn.Conv2d):
                 kind = conv_kind(module, args[0], out, self.lr_hw)
                 self.macs[kind] += conv_macs(module, out)
@@ -92,15 +103,27 @@ class GroupLabels:
                 kind = f'pixel_shuffle x{module.upscale_factor}'
             self.kind[name] = kind
             self.calls[kind] += 1
+            self.cpu_ms[kind] += cpu
         return hook
 
     def reset(self):
         self.macs.clear()
         self.calls.clear()
+        self.cpu_ms.clear()
 
     def remove(self):
         for h in self.handles:
             h.remove()
+
+
+def group_of(event):
+    """The group label (without the prefix) that ``event`` runs inside, or None."""
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith(PREFIX):
+            return parent.name[len(PREFIX):]
+        parent = parent.cpu_parent
+    return None
 
 
 def is_top_level_op(event):
@@ -114,30 +137,47 @@ def is_top_level_op(event):
 
 
 def profile_model(fast, labels, x, repeat):
-    """Profile ``repeat`` forwards; returns ``{group: ms per forward}`` and the wall ms per forward."""
+    """Profile ``repeat`` forwards.
+
+    Returns:
+        dict: per forward: ``ms`` {group: profiler time (wall clock)}, ``cpu_ms`` {group: process CPU time, from the
+        hooks; ``OTHER`` is the rest of the forward's CPU time}, ``macs`` and ``calls`` {group: ...}, ``wall_ms``
+        and ``cpu_ms_total`` of the whole forward; ``ops_inside`` {group: the aten ops run inside it, e.g.
+        ``aten::mkldnn_convolution`` or ``aten::thnn_conv2d``}.
+    """
     fast(x)  # warm-up (oneDNN primitive creation), not profiled
     labels.reset()
     fast(x)  # counts MACs and calls of one forward
     macs, calls = dict(labels.macs), dict(labels.calls)
+    labels.cpu_ms.clear()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         with record_function('forwards'):
+            c0 = time.process_time()
             for _ in range(repeat):
                 fast(x)
+            cpu_total = (time.process_time() - c0) * 1000 / repeat
+    cpu_ms = {g: v / repeat for g, v in labels.cpu_ms.items()}
+    cpu_ms[OTHER] = cpu_total - sum(cpu_ms.values())
     times = collections.Counter()
+    kernels = collections.defaultdict(set)  # group -> the aten ops run inside it (which convolution path)
     wall = None
     for ev in prof.events():
+        inside = group_of(ev) if ev.name.startswith('aten::') else None
+        if inside is not None:
+            kernels[labels.kind[inside]].add(ev.name)
         if ev.name == 'forwards':
             wall = ev.cpu_time_total / 1000 / repeat
         elif ev.name.startswith(PREFIX):
             times[labels.kind[ev.name[len(PREFIX):]]] += ev.cpu_time_total / 1000 / repeat
         elif ev.name.startswith('aten::') and is_top_level_op(ev):
             times[ev.name] += ev.cpu_time_total / 1000 / repeat
-    return {'ms': dict(times), 'macs': macs, 'calls': calls, 'wall_ms': wall}
+    return {'ms': dict(times), 'cpu_ms': cpu_ms, 'macs': macs, 'calls': calls, 'wall_ms': wall,
+            'cpu_ms_total': cpu_total, 'ops_inside': {g: sorted(v) for g, v in kernels.items()}}
 
 
 def category(group):
-    """The brief category of a group: the first 7x7 conv, 1x1 convs, grouped conv, 3x3 convs, pixel shuffle,
-    or elementwise and memory ops."""
+    """The category of a group: the 7x7 conv, 1x1 convs, grouped conv, 3x3 convs (3 input channels, LR, HR),
+    pixel shuffle, ShuffleConv's stack + flatten, cat, or the other elementwise ops."""
     if group.startswith('conv7x7'):
         return '7x7 conv (MRNet SFE)'
     if group.startswith('conv') and ' g' in group:
@@ -152,14 +192,19 @@ def category(group):
         return '3x3 convs at LR'
     if group.startswith('pixel_shuffle'):
         return 'pixel shuffle'
-    return 'elementwise and memory ops (add, ReLU, mul, cat, stack, copies)'
+    if group in ('aten::stack', 'aten::flatten'):
+        return "ShuffleConv's stack + flatten (a copy)"
+    if group == 'aten::cat':
+        return 'cat (inputs of the 1x1 convs)'
+    return 'other elementwise ops (add, mul, ReLU, mean shift, casts; CPU time: all the rest)'
 
 
-def decompose(models, ref, other):
-    """Per-category time, MACs and the ratio terms (see the module docstring) of ``other`` against ``ref``."""
+def decompose(models, ref, other, clock='ms'):
+    """Per-category time, MACs and the ratio terms (see the module docstring) of ``other`` against ``ref``, from
+    the profiler's times (``clock='ms'``) or the hooks' process CPU times (``'cpu_ms'``)."""
     def by_cat(m):
         out = collections.defaultdict(lambda: {'ms': 0.0, 'macs': 0, 'groups': []})
-        for g, ms in m['ms'].items():
+        for g, ms in m[clock].items():
             c = out[category(g)]
             c['ms'] += ms
             c['macs'] += m['macs'].get(g, 0)
@@ -167,13 +212,37 @@ def decompose(models, ref, other):
         return dict(out)
 
     r, o = models[ref], models[other]
-    t_ref, t_other = sum(r['ms'].values()), sum(o['ms'].values())
+    t_ref, t_other = sum(r[clock].values()), sum(o[clock].values())
     macs_ref, macs_other = sum(r['macs'].values()), sum(o['macs'].values())
     rate = macs_ref / t_ref  # MACs per ms over EDSR-baseline's whole forward
     cats = {other: by_cat(o), ref: by_cat(r)}
     terms = {c: (v['ms'] - v['macs'] / rate) / t_ref for c, v in cats[other].items()}
     return {'categories': cats, 'terms': terms, 'ratio': t_other / t_ref, 'mac_ratio': macs_other / macs_ref,
             'profiled_ms': {ref: t_ref, other: t_other}, 'ref_gmacs_per_s': rate / 1e6}
+
+
+def decomposition_table(d, other, ref):
+    """Markdown lines: one row per category of :func:`decompose`'s result ``d``, largest term first."""
+    lines = [f"{other} {d['profiled_ms'][other]:.0f} ms, {ref} {d['profiled_ms'][ref]:.0f} ms per forward: latency "
+             f"ratio {d['ratio']:.2f}, MAC ratio {d['mac_ratio']:.2f}; {ref} runs {d['ref_gmacs_per_s']:.1f} GMAC/s "
+             'over its whole forward.', '',
+             f'| category | {other} ms | {other} share of time | {other} share of MACs | {other} GMAC/s | '
+             f'{ref} ms | {ref} GMAC/s | term in the ratio |', '|---|---|---|---|---|---|---|---|']
+    cats_o, cats_r = d['categories'][other], d['categories'][ref]
+    t_o = d['profiled_ms'][other]
+    macs_o = sum(v['macs'] for v in cats_o.values())
+
+    def rate(v):
+        return f"{v['macs'] / v['ms'] / 1e6:.1f}" if v and v['macs'] else '-'
+
+    for c in sorted(set(cats_o) | set(cats_r), key=lambda c: -d['terms'].get(c, 0)):
+        vo, vr = cats_o.get(c), cats_r.get(c)
+        lines.append(f"| {c} | {vo['ms'] if vo else 0:.0f} | {100 * (vo['ms'] if vo else 0) / t_o:.1f}% | "
+                     f"{100 * (vo['macs'] if vo else 0) / macs_o:.1f}% | {rate(vo)} | {vr['ms'] if vr else 0:.0f} | "
+                     f"{rate(vr)} | {d['terms'].get(c, 0):+.3f} |")
+    lines += ['', f"MAC ratio {d['mac_ratio']:.2f} + sum of the terms {sum(d['terms'].values()):+.3f} = latency ratio "
+              f"{d['ratio']:.2f}.", '']
+    return lines
 
 
 def markdown(result):
@@ -188,36 +257,27 @@ def markdown(result):
              f"- Load average (1/5/15 min) before: {[round(v, 2) for v in result['load_before']]}, after: "
              f"{[round(v, 2) for v in result['load_after']]}",
              f"- torch.profiler (CPU) over {a['repeat']} forward(s) of each model after 2 unprofiled ones; ms per "
-             'forward. Groups by forward hooks (convolutions, pixel shuffle) and by op name (the rest).', '']
+             'forward. Groups by forward hooks (convolutions, pixel shuffle) and by op name (the rest). The same '
+             "forwards also timed by process CPU time in the hooks (the rest of the forward's CPU time is "
+             f"'{OTHER}'), which leaves out the time other jobs held the core.", '']
     for precision, d in result['precisions'].items():
-        lines += [f'## {precision}', '',
-                  f"Profiled forward: {other} {d['profiled_ms'][other]:.0f} ms, {ref} {d['profiled_ms'][ref]:.0f} ms: "
-                  f"latency ratio {d['ratio']:.2f}, MAC ratio {d['mac_ratio']:.2f}; {ref} runs "
-                  f"{d['ref_gmacs_per_s']:.1f} GMAC/s over its whole forward.", '',
-                  f'| category | {other} ms | {other} share of time | {other} share of MACs | {other} GMAC/s | '
-                  f'{ref} ms | {ref} GMAC/s | term in the ratio |', '|---|---|---|---|---|---|---|---|']
-        cats_o, cats_r = d['categories'][other], d['categories'][ref]
-        t_o = d['profiled_ms'][other]
-        macs_o = sum(v['macs'] for v in cats_o.values())
-        for c in sorted(set(cats_o) | set(cats_r), key=lambda c: -d['terms'].get(c, 0)):
-            vo, vr = cats_o.get(c), cats_r.get(c)
-
-            def rate(v):
-                return f"{v['macs'] / v['ms'] / 1e6:.1f}" if v and v['macs'] else '-'
-
-            lines.append(
-                f"| {c} | {vo['ms'] if vo else 0:.0f} | {100 * (vo['ms'] if vo else 0) / t_o:.1f}% | "
-                f"{100 * (vo['macs'] if vo else 0) / macs_o:.1f}% | {rate(vo)} | {vr['ms'] if vr else 0:.0f} | "
-                f"{rate(vr)} | {d['terms'].get(c, 0):+.3f} |")
-        lines += ['', f"MAC ratio {d['mac_ratio']:.2f} + sum of the terms {sum(d['terms'].values()):+.3f} = latency "
-                  f"ratio {d['ratio']:.2f}.", '', 'Groups:', '']
+        lines += [f'## {precision}', '', '### torch.profiler (wall clock)', '']
+        lines += decomposition_table(d, other, ref)
+        lines += ['### process CPU time', '']
+        lines += decomposition_table(result['cpu_time'][precision], other, ref)
+        lines += ['### groups (torch.profiler; process CPU time in brackets)', '']
         for label in (other, ref):
             mm = result['raw'][precision][label]
             for g in sorted(mm['ms'], key=lambda g: -mm['ms'][g]):
                 macs = mm['macs'].get(g, 0)
-                lines.append(f"- {label}: `{g}` {mm['ms'][g]:.1f} ms" + (
+                cpu = f" [{mm['cpu_ms'][g]:.1f} ms]" if g in mm['cpu_ms'] else ''
+                impl = [o for o in mm.get('ops_inside', {}).get(g, []) if 'conv' in o and o != 'aten::conv2d'
+                        and o not in ('aten::convolution', 'aten::_convolution')]
+                lines.append(f"- {label}: `{g}` {mm['ms'][g]:.1f} ms{cpu}" + (
                     f", {mm['calls'].get(g, 0)} calls, {macs / 1e9:.2f} GMACs, {macs / mm['ms'][g] / 1e6:.1f} GMAC/s"
-                    if macs else (f", {mm['calls'][g]} calls" if g in mm['calls'] else '')))
+                    if macs else (f", {mm['calls'][g]} calls" if g in mm['calls'] else ''))
+                    + (f" ({', '.join(impl)})" if impl else ''))
+            lines.append(f"- {label}: {OTHER} [{mm['cpu_ms'][OTHER]:.1f} ms CPU]")
         lines.append('')
     return '\n'.join(lines)
 
@@ -234,14 +294,16 @@ def main(argv=None):
     p.add_argument('--name', default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    features = cpu_features()
-    stem = args.name or f"cpu_profile_{machine_slug(features)}_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d}"
+    cpu_bench = _cpu_bench()
+    features = cpu_bench.cpu_features()
+    date = f'{datetime.datetime.now(datetime.timezone.utc):%Y%m%d}'
+    stem = args.name or f'cpu_profile_{cpu_bench.machine_slug(features)}_{date}'
     load_before = list(os.getloadavg())
     machine = machine_info(torch.device('cpu'))
     specs = [parse_model_spec(s, args.scale) for s in args.models]
     labels = [s.label for s in specs]
     x = torch.rand(1, 3, *args.lr_size, generator=torch.Generator().manual_seed(0))
-    raw, precisions = {}, {}
+    raw, precisions, cpu_time = {}, {}, {}
     for precision in args.precision:
         raw[precision] = {}
         for spec in specs:
@@ -257,11 +319,12 @@ def main(argv=None):
                   f"{r['wall_ms']:.0f} ms wall per forward; hooked MACs {sum(r['macs'].values()) / 1e9:.2f}G "
                   f"(count_macs {macs_total / 1e9:.2f}G)", flush=True)
         precisions[precision] = decompose(raw[precision], labels[1], labels[0])
+        cpu_time[precision] = decompose(raw[precision], labels[1], labels[0], clock='cpu_ms')
     result = {'machine': machine, 'features': features, 'load_before': load_before,
               'load_after': list(os.getloadavg()),
               'settings': {'models': labels, 'scale': args.scale, 'lr_size': args.lr_size, 'threads': args.threads,
                            'repeat': args.repeat},
-              'raw': raw, 'precisions': precisions}
+              'raw': raw, 'precisions': precisions, 'cpu_time': cpu_time}
     text = markdown(result)
     write_json(osp.join(args.output_dir, stem + '.json'), result, indent=1, default=str)
     write_text(osp.join(args.output_dir, stem + '.md'), text)
