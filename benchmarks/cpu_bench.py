@@ -240,7 +240,8 @@ def markdown(result):
         f"# CPU latency, {' vs '.join(labels)}, x{a['scale']}, {w}x{h} input ({w * a['scale']}x{h * a['scale']} "
         f"output), {' and '.join(precisions)} ({m['cpu_model']})", '',
         f"- Date (UTC): {m['date_utc']}; CPU {m['cpu_model']}, {m['cpu_count']} cores; torch {m['torch']}; "
-        f"basicsr {m['basicsr']}; torch threads {a['threads']}; batch 1",
+        f"basicsr {m['basicsr']}; torch threads {a['threads']}; batch 1"
+        + (f"; environment {' '.join(f'{k}={v}' for k, v in a['env'].items())}" if a.get('env') else ''),
         f"- torch CPU capability {f['cpu_capability']}; oneDNN native bf16 "
         f"(`torch.ops.mkldnn._is_mkldnn_bf16_supported()`): {f['mkldnn_bf16_supported']}; cpuinfo flags: "
         f"{', '.join(f['flags']) or 'none of ' + ', '.join(CPU_FLAGS)}",
@@ -333,6 +334,8 @@ def main(argv=None):
     settings = {'models': labels, 'scale': args.scale, 'lr_size': args.lr_size, 'precisions': args.precision,
                 'variants': args.variants, 'threads': args.threads, 'rounds': args.rounds, 'warmup': args.warmup,
                 'bench_repeat': args.bench_repeat}
+    threading_env = ('OMP_', 'KMP_', 'MKL_', 'ONEDNN_', 'DNNL_')
+    settings['env'] = {k: v for k, v in os.environ.items() if k.startswith(threading_env)}
     result = {'machine': machine, 'features': features, 'settings': settings, 'load_before': load_before,
               'load_after': load_after, 'busy_processes_at_start': busy, 'shared_machine': shared, 'load_note': note,
               'params': params, 'macs': macs, 'rounds': rounds,
