@@ -48,7 +48,9 @@ setup(
         'Pillow',
     ],
     extras_require={
-        'test': ['pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib', 'ruff==0.5.0'],
+        'test': [
+            'pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib', 'ruff==0.5.0', 'selenium>=4.51'
+        ],
         'export': ['onnx', 'onnxruntime'],
         'spandrel': ['spandrel'],
         'contribute': ['ruff==0.5.0'],  # mrnet contribute spandrel formats with spandrel's pinned ruff

@@ -1,24 +1,51 @@
-"""CPU latency of MRNet vs EDSR-baseline for a 256x256 input, x2, fp32, on this machine's CPU with 2 torch
-threads (and 1, for comparison), one process, the same run, through ``mrnet bench``.
+"""CPU latency of MRNet vs EDSR-baseline, x2, fp32 and bf16, on this machine's CPU: one ``mrnet bench`` run and,
+in the same process, interleaved rounds that give the latency ratios on a machine shared with other jobs.
 
-    python benchmarks/cpu_bench.py [--repeat 5] [--output-dir benchmarks/results]
+    python benchmarks/cpu_bench.py [--lr-size 180 320] [--threads 1] [--rounds 12] [--variants channels_last]
 
-Writes ``cpu_<date>.json`` and ``cpu_<date>.md`` with the CPU model, the load average before and after and
-the number of other busy processes seen at the start (when the machine was busy, the figures are upper
-bounds of what an idle machine gives, and the report says so, with the measured load).
+1. ``mrnet bench`` (``mrnet_arch.commands.bench.command.run``) over the models and precisions: parameters, MACs,
+   median latency (one model and precision after the other), peak RSS rise; its own ``.json``/``.md``.
+2. Interleaved rounds: every configuration (model x precision x variant) prepared once with ``prepare_fast`` and
+   warmed up, then each round times one forward of every configuration, in an order that rotates from round
+   to round. A burst of load from another job then hits all configurations of a round alike, and the ratios
+   (MRNet / EDSR-baseline, fp32 / bf16) are taken within each round; the report gives their medians.
+
+Variants (``--variants``): ``channels_last`` (what ``mrnet bench`` runs), ``contiguous`` (NCHW), ``compile``
+(``torch.compile`` of the prepared network with the inductor CPU backend) and ``compile_freezing`` (the same with
+inductor's ``freezing``: weights folded in as constants and the convolutions' weights prepacked for oneDNN), and
+``shuffle_nhwc``: channels_last with every ``ShuffleConv`` (kernel 1) computed by :class:`ShuffleConvNHWC`, the
+same function of the same weights without the stack/flatten copy and the grouped convolution (a measurement of
+what such a forward would gain; the architecture is not changed). The compile time is in the warm-up time the
+report gives.
+
+Writes ``<name>.json`` and ``<name>.md`` (default name ``cpu_<vendor>-<capability>_<date>``, e.g.
+``cpu_intel-avx512-amx_20261202``) with the CPU model, its torch capability and native-bf16 support, the
+load average before, during and after, and the number of other busy processes seen at the start.
 """
 import argparse
+import copy
 import datetime
 import os
 import os.path as osp
+import statistics
 import subprocess
+import time
 
-from mrnet_arch.commands.bench.command import run  # noqa: E402
-from mrnet_arch.core.files import write_json, write_text  # noqa: E402
+import torch
+from torch import nn
+
+from mrnet_arch.commands.bench.command import parse_model_spec, run
+from mrnet_arch.core.complexity import count_macs, count_params
+from mrnet_arch.core.fast import prepare_fast
+from mrnet_arch.core.files import write_json, write_text
+from mrnet_arch.core.machine import cpu_model, machine_info
+
+VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing', 'shuffle_nhwc')
+CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'avx512_fp16')
 
 
 def busy_processes(min_cpu=10.0):
-    """Commands (first two words) of other processes using >= min_cpu % CPU, from ``ps``."""
+    """Commands (first three words) of other processes using >= min_cpu % CPU, from ``ps``."""
     try:
         out = subprocess.run(['ps', '-eo', 'pid,pcpu,args', '--sort=-pcpu'], capture_output=True, text=True,
                              timeout=10).stdout
@@ -39,55 +66,284 @@ def load_note(load_before, load_after, busy):
         return shared, '- No other busy process was seen at the start and the load average was low.'
     return shared, (f'- **The machine was busy (load average {load_before[0]:.2f} at the start, '
                     f'{load_after[0]:.2f} at the end; {len(busy) if busy is not None else "unknown"} other '
-                    'process(es) using >= 10% CPU at the start), so these are not idle-machine figures.**')
+                    'process(es) using >= 10% CPU at the start), so the latencies are not idle-machine figures; '
+                    'the ratios are taken within each interleaved round.**')
+
+
+def cpu_features():
+    """What torch and the CPU offer: ATen's CPU capability, oneDNN's native bf16, and the relevant cpuinfo flags.
+
+    Returns:
+        dict: ``cpu_capability``, ``mkldnn_available``, ``mkldnn_bf16_supported``, ``flags`` (present ones).
+    """
+    flags = set()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {
+        'cpu_capability': torch.backends.cpu.get_cpu_capability(),
+        'mkldnn_available': torch.backends.mkldnn.is_available(),
+        'mkldnn_bf16_supported': bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        'flags': [f for f in CPU_FLAGS if f in flags],
+    }
+
+
+def machine_slug(features):
+    """``<vendor>-<capability>[-amx]``, e.g. ``intel-avx512-amx`` or ``amd-avx2``, for file names."""
+    model = cpu_model().lower()
+    vendor = 'intel' if 'intel' in model else 'amd' if 'amd' in model else 'cpu'
+    slug = f"{vendor}-{features['cpu_capability'].lower()}"
+    return slug + '-amx' if 'amx_bf16' in features['flags'] else slug
+
+
+class ShuffleConvNHWC(nn.Module):
+    """ShuffleConv's output (kernel 1) computed in the channels_last layout the features already have.
+
+    ShuffleConv stacks the T recursion outputs by channel index and applies a 1x1 convolution with one group per
+    channel: output channel ``j * s^2 + k`` = relu(sum_t w[j * s^2 + k, t] * x_t[j] + b[j * s^2 + k]). Here each
+    x_t, viewed as (N, H, W, C), is multiplied by w[t] of shape (C, s^2) and accumulated; the (N, H, W, C, s^2)
+    result is already the channels_last (N, C * s^2, H, W) tensor PixelShuffle takes.
+
+    Args:
+        shuffle (nn.Module): A ``ShuffleConv`` with kernel size 1 (its ``fuse``, ``relu``, ``pixel_shuffle``).
+    """
+
+    def __init__(self, shuffle):
+        super().__init__()
+        fuse = shuffle.fuse
+        if fuse.kernel_size != (1, 1):
+            raise ValueError('ShuffleConvNHWC needs a 1x1 ShuffleConv')
+        c = fuse.groups
+        t, s2 = fuse.in_channels // c, fuse.out_channels // c
+        self.weight = nn.Parameter(fuse.weight.detach().reshape(c, s2, t).permute(2, 0, 1).contiguous())
+        self.bias = nn.Parameter(fuse.bias.detach().reshape(c, s2).clone())
+        self.relu, self.pixel_shuffle = shuffle.relu, shuffle.pixel_shuffle
+
+    def forward(self, feats):
+        acc = feats[0].permute(0, 2, 3, 1).unsqueeze(-1) * self.weight[0] + self.bias
+        for t in range(1, len(feats)):
+            acc.addcmul_(feats[t].permute(0, 2, 3, 1).unsqueeze(-1), self.weight[t])
+        return self.pixel_shuffle(self.relu(acc.flatten(3).permute(0, 3, 1, 2)))
+
+
+def swap_shuffle_convs(net):
+    """Replace every ``ShuffleConv`` of ``net`` with kernel 1 by :class:`ShuffleConvNHWC`; returns their count."""
+    names = [n for n, m in net.named_modules()
+             if type(m).__name__ == 'ShuffleConv' and m.fuse.kernel_size == (1, 1)]
+    for name in names:
+        parent_name, _, child = name.rpartition('.')
+        parent = net.get_submodule(parent_name) if parent_name else net
+        setattr(parent, child, ShuffleConvNHWC(getattr(parent, child)))
+    return len(names)
+
+
+def prepare(net, precision, variant):
+    """``prepare_fast(net, 'cpu', precision)`` in the given variant (see the module docstring)."""
+    net = copy.deepcopy(net)
+    if variant == 'shuffle_nhwc':
+        swap_shuffle_convs(net)
+    fast = prepare_fast(net, 'cpu', precision, channels_last=variant != 'contiguous')
+    if variant == 'compile':
+        fast.net = torch.compile(fast.net)
+    elif variant == 'compile_freezing':  # weights folded as constants, convolutions with prepacked oneDNN weights
+        fast.net = torch.compile(fast.net, options={'freezing': True})
+    return fast
+
+
+def interleaved_rounds(nets, precisions, variants, lr_size, rounds, warmup):
+    """Time one forward of every configuration per round (rotating order); see the module docstring.
+
+    Args:
+        nets (dict): Label -> network.
+        precisions (list[str]): Precisions of ``prepare_fast``.
+        variants (list[str]): Items of ``VARIANTS``.
+        lr_size (list[int]): Input (h, w).
+        rounds (int): Timed rounds.
+        warmup (int): Untimed forwards of each configuration first (at least 1).
+
+    Returns:
+        dict: ``configs`` (list of [label, precision, variant]), ``times_ms`` (per config key
+        ``label|precision|variant``, one wall time per round), ``cpu_times_ms`` (the same, the process's CPU time:
+        what the forward itself ran, without the time other jobs held the core), ``warmup_s`` (per key, the
+        warm-up's wall time, which holds the compile time of the compiled variants), ``load_per_round`` (1-min
+        load average at each round's start).
+    """
+    x = torch.rand(1, 3, *lr_size, generator=torch.Generator().manual_seed(0))
+    fasts, warm, diff = {}, {}, {}
+    for label, net in nets.items():
+        with torch.inference_mode():
+            ref = net.eval()(x)  # plain fp32 NCHW forward, the reference of every configuration's output
+        for precision in precisions:
+            for variant in variants:
+                key = f'{label}|{precision}|{variant}'
+                fasts[key] = prepare(net, precision, variant)
+                t0 = time.perf_counter()
+                for _ in range(max(warmup, 1)):
+                    out = fasts[key](x)
+                warm[key] = time.perf_counter() - t0
+                diff[key] = (out - ref).abs().max().item()
+                print(f'[cpu_bench] warm-up {key}: {warm[key]:.1f} s; max |out - fp32 eager| {diff[key]:.2e}',
+                      flush=True)
+    keys = list(fasts)
+    times, cpu_times = {k: [] for k in keys}, {k: [] for k in keys}
+    loads = []
+    for r in range(rounds):
+        loads.append(os.getloadavg()[0])
+        order = keys[r % len(keys):] + keys[:r % len(keys)]
+        for key in order:
+            t0, c0 = time.perf_counter(), time.process_time()
+            fasts[key](x)
+            cpu_times[key].append((time.process_time() - c0) * 1000)
+            times[key].append((time.perf_counter() - t0) * 1000)
+        print(f'[cpu_bench] round {r + 1}/{rounds}: ' + ', '.join(
+            f'{k} {times[k][-1]:.0f} ms ({cpu_times[k][-1]:.0f} ms CPU)' for k in keys), flush=True)
+    return {'configs': [k.split('|') for k in keys], 'times_ms': times, 'cpu_times_ms': cpu_times, 'warmup_s': warm,
+            'max_abs_diff_vs_fp32_eager': diff, 'load_per_round': loads}
+
+
+def summarize(rounds, labels, precisions, variants, macs, clock='times_ms'):
+    """Medians and within-round ratios of :func:`interleaved_rounds`' times (``clock``: ``times_ms``, wall, or
+    ``cpu_times_ms``).
+
+    Returns:
+        dict: ``median_ms`` [variant][precision][label]; ``ratio`` [variant][precision] = median over rounds of
+        labels[0] / labels[1] latency, with ``min``/``max``; ``bf16_speedup`` [variant][label] = median over
+        rounds of fp32 / bf16 latency (when both were measured); ``mac_ratio``.
+    """
+    t = rounds[clock]
+
+    def stats(values):
+        return {'median': statistics.median(values), 'min': min(values), 'max': max(values)}
+
+    out = {'median_ms': {}, 'ratio': {}, 'bf16_speedup': {}, 'mac_ratio': macs[labels[0]] / macs[labels[1]]}
+    for v in variants:
+        out['median_ms'][v] = {p: {m: statistics.median(t[f'{m}|{p}|{v}']) for m in labels} for p in precisions}
+        out['ratio'][v] = {p: stats([a / b for a, b in zip(t[f'{labels[0]}|{p}|{v}'], t[f'{labels[1]}|{p}|{v}'])])
+                           for p in precisions}
+        if 'fp32' in precisions and 'bf16' in precisions:
+            out['bf16_speedup'][v] = {m: stats([a / b for a, b in zip(t[f'{m}|fp32|{v}'], t[f'{m}|bf16|{v}'])])
+                                      for m in labels}
+    return out
+
+
+def markdown(result):
+    """The report (Markdown) of ``main``'s result."""
+    m, f, a = result['machine'], result['features'], result['settings']
+    labels, precisions = a['models'], a['precisions']
+    h, w = a['lr_size']
+    lines = [
+        f"# CPU latency, {' vs '.join(labels)}, x{a['scale']}, {w}x{h} input ({w * a['scale']}x{h * a['scale']} "
+        f"output), {' and '.join(precisions)} ({m['cpu_model']})", '',
+        f"- Date (UTC): {m['date_utc']}; CPU {m['cpu_model']}, {m['cpu_count']} cores; torch {m['torch']}; "
+        f"basicsr {m['basicsr']}; torch threads {a['threads']}; batch 1"
+        + (f"; environment {' '.join(f'{k}={v}' for k, v in a['env'].items())}" if a.get('env') else ''),
+        f"- torch CPU capability {f['cpu_capability']}; oneDNN native bf16 "
+        f"(`torch.ops.mkldnn._is_mkldnn_bf16_supported()`): {f['mkldnn_bf16_supported']}; cpuinfo flags: "
+        f"{', '.join(f['flags']) or 'none of ' + ', '.join(CPU_FLAGS)}",
+        f"- Load average (1/5/15 min) before: {[round(v, 2) for v in result['load_before']]}, after: "
+        f"{[round(v, 2) for v in result['load_after']]}; 1-min load at the rounds' starts: "
+        f"{min(result['rounds']['load_per_round']):.2f} to {max(result['rounds']['load_per_round']):.2f}; "
+        f"other busy processes (>= 10% CPU) at the start: "
+        f"{len(result['busy_processes_at_start']) if result['busy_processes_at_start'] is not None else 'unknown'}",
+        result['load_note'],
+        f"- Interleaved: {a['rounds']} rounds after {a['warmup']} warm-up forward(s) of each configuration; "
+        'medians over the rounds; ratios taken within each round (median, [min, max] over the rounds). Wall-clock '
+        'time and the process CPU time of the same forwards (one torch thread: the CPU time is the time the '
+        'forward ran on a core)', '',
+    ]
+    clocks = (('wall', 'wall-clock time'), ('cpu', 'process CPU time (the time the forward held a core)'))
+    for clock, what in clocks:
+        s = result['summary'][clock]
+        has_bf16 = bool(s['bf16_speedup'])
+        lines += [f'### {what}', '',
+                  '| variant | Model | Params | MACs | ' + ' | '.join(f'{p} median ms' for p in precisions)
+                  + (' | bf16 speed-up |' if has_bf16 else ' |'), '|' + '---|' * (4 + len(precisions) + has_bf16)]
+        for v in a['variants']:
+            for label in labels:
+                row = f"| {v} | {label} | {result['params'][label]:,} | {result['macs'][label] / 1e9:.1f}G | "
+                row += ' | '.join(f"{s['median_ms'][v][p][label]:.0f}" for p in precisions)
+                if has_bf16:
+                    sp = s['bf16_speedup'][v][label]
+                    row += f" | {sp['median']:.2f}x [{sp['min']:.2f}, {sp['max']:.2f}]"
+                lines.append(row + ' |')
+        lines += ['', f"{labels[0]} / {labels[1]} ({what}): MAC ratio {s['mac_ratio']:.2f}; latency ratio:"]
+        for v in a['variants']:
+            lines.append(f'- {v}: ' + '; '.join(
+                f"{p} {s['ratio'][v][p]['median']:.2f} [{s['ratio'][v][p]['min']:.2f}, {s['ratio'][v][p]['max']:.2f}]"
+                for p in precisions))
+        lines.append('')
+    lines.append('- Largest |output - plain fp32 forward| of each configuration: ' + ', '.join(
+        f'{k} {v:.1e}' for k, v in result['rounds']['max_abs_diff_vs_fp32_eager'].items()))
+    if any(v.startswith('compile') for v in a['variants']):
+        lines.append('- Warm-up wall time, with the compile time of the compiled variants: ' + ', '.join(
+            f'{k} {v:.0f} s' for k, v in result['rounds']['warmup_s'].items() if '|compile' in k))
+    if result.get('bench'):
+        b = result['bench']
+        lines += [f"`mrnet bench` in the same process (one configuration after the other, median of "
+                  f"{a['bench_repeat']} after 1 warm-up; `{osp.basename(b['paths']['md'])}`):", '']
+        for r in b['models']:
+            lat = ', '.join(f"{p} {r['latency_ms'][p]['median']:.0f} ms" for p in precisions if p in r['latency_ms'])
+            mem = ', '.join(f"{p} {r['peak_memory'][p]['mib']:.0f} MiB" for p in precisions
+                            if r['peak_memory'].get(p, {}).get('mib') is not None)
+            lines.append(f"- {r['label']}: {lat}; peak RSS rise {mem}")
+        bench_ratio = [b['models'][0]['latency_ms'][p]['median'] / b['models'][1]['latency_ms'][p]['median']
+                       for p in precisions]
+        lines.append('- latency ratio: ' + '; '.join(f'{p} {r:.2f}' for p, r in zip(precisions, bench_ratio)))
+    return '\n'.join(lines) + '\n'
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--repeat', type=int, default=5)
-    p.add_argument('--threads', type=int, nargs='+', default=[2, 1])
+    p.add_argument('--models', nargs=2, default=['MRNet', 'EDSR-baseline'], help='two mrnet bench model specs')
+    p.add_argument('--scale', type=int, default=2)
+    p.add_argument('--lr-size', nargs=2, type=int, default=[180, 320], metavar=('H', 'W'),
+                   help='input size (default 180 320: a 640x360 output at x2)')
+    p.add_argument('--precision', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16', 'bf16-cast'])
+    p.add_argument('--variants', nargs='+', default=['channels_last'], choices=VARIANTS)
+    p.add_argument('--threads', type=int, default=1, help='torch threads (default 1: steadier on a shared machine)')
+    p.add_argument('--rounds', type=int, default=12, help='interleaved timed rounds')
+    p.add_argument('--warmup', type=int, default=1, help='untimed forwards of each configuration first')
+    p.add_argument('--bench-repeat', type=int, default=5, help='--repeat of the mrnet bench run (0: no such run)')
     p.add_argument('--output-dir', default=osp.join(osp.dirname(osp.abspath(__file__)), 'results'))
+    p.add_argument('--name', default=None, help='file name stem (default cpu_<vendor>-<capability>_<date>)')
     args = p.parse_args(argv)
-    date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d')
-    stem = f'cpu_{date}'
+    torch.set_num_threads(args.threads)
+    features = cpu_features()
+    stem = args.name or f"cpu_{machine_slug(features)}_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d}"
     load_before, busy = list(os.getloadavg()), busy_processes()
-    runs = {}
-    for threads in args.threads:
-        runs[threads] = run(['--models', 'MRNet', 'EDSR-baseline', '--device', 'cpu', '--precision', 'fp32',
-                             '--lr-size', '256', '256', '--scale', '2', '--repeat', str(args.repeat), '--warmup', '1',
-                             '--threads', str(threads), '--output-dir', args.output_dir,
-                             '--name', f'{stem}_{threads}threads'])
+    machine = machine_info(torch.device('cpu'))
+    specs = [parse_model_spec(m, args.scale) for m in args.models]
+    labels = [s.label for s in specs]
+    nets = {s.label: s.build() for s in specs}
+    params = {k: count_params(n) for k, n in nets.items()}
+    macs = {k: count_macs(n, lr_size=tuple(args.lr_size), scale=args.scale) for k, n in nets.items()}
+    bench = None
+    if args.bench_repeat > 0:
+        bench = run(['--models', *args.models, '--device', 'cpu', '--precision', *args.precision,
+                     '--lr-size', *map(str, args.lr_size), '--scale', str(args.scale), '--repeat',
+                     str(args.bench_repeat), '--warmup', '1', '--threads', str(args.threads),
+                     '--output-dir', args.output_dir, '--name', f'{stem}_bench'])
+    rounds = interleaved_rounds(nets, args.precision, args.variants, args.lr_size, args.rounds, args.warmup)
     load_after = list(os.getloadavg())
-    first = runs[args.threads[0]]
-    m = first['machine']
     shared, note = load_note(load_before, load_after, busy)
-    lines = [
-        f'# CPU latency, MRNet vs EDSR-baseline, 256x256 input, x2, fp32 ({m["cpu_model"]})', '',
-        f'- Date (UTC): {m["date_utc"]}; CPU {m["cpu_model"]}, {m["cpu_count"]} cores; torch {m["torch"]}; '
-        f'basicsr {m["basicsr"]}; batch 1; channels_last; median of {args.repeat} runs after 1 warm-up run',
-        f'- Load average (1/5/15 min) before: {[round(v, 2) for v in load_before]}, after: '
-        f'{[round(v, 2) for v in load_after]}; other busy processes (>= 10% CPU) at the start: '
-        f'{len(busy) if busy is not None else "unknown"}',
-        note, '',
-        '| torch threads | Model | Params | MACs | median ms | min ms | max ms |', '|---|---|---|---|---|---|---|',
-    ]
-    summary = {}
-    for threads, result in runs.items():
-        for r in result['models']:
-            lat = r['latency_ms']['fp32']
-            summary.setdefault(str(threads), {})[r['label']] = lat['median']
-            lines.append(f"| {threads} | {r['label']} | {r['params']:,} | {r['macs'] / 1e9:.1f}G | "
-                         f"{lat['median']:.0f} | {lat['min']:.0f} | {lat['max']:.0f} |")
-    lines.append('')
-    for threads, lat in summary.items():
-        lines.append(f"- {threads} thread(s): MRNet / EDSR-baseline latency ratio "
-                     f"{lat['MRNet'] / lat['EDSR-baseline']:.2f} (MAC ratio "
-                     f"{first['models'][0]['macs'] / first['models'][1]['macs']:.2f})")
-    text = '\n'.join(lines) + '\n'
-    out = {'machine': m, 'load_before': load_before, 'load_after': load_after, 'busy_processes_at_start': busy,
-           'shared_machine': shared, 'median_ms': summary,
-           'runs': {t: r['paths'] for t, r in runs.items()}}
-    write_json(osp.join(args.output_dir, stem + '.json'), out, indent=1)
+    settings = {'models': labels, 'scale': args.scale, 'lr_size': args.lr_size, 'precisions': args.precision,
+                'variants': args.variants, 'threads': args.threads, 'rounds': args.rounds, 'warmup': args.warmup,
+                'bench_repeat': args.bench_repeat}
+    threading_env = ('OMP_', 'KMP_', 'MKL_', 'ONEDNN_', 'DNNL_')
+    settings['env'] = {k: v for k, v in os.environ.items() if k.startswith(threading_env)}
+    result = {'machine': machine, 'features': features, 'settings': settings, 'load_before': load_before,
+              'load_after': load_after, 'busy_processes_at_start': busy, 'shared_machine': shared, 'load_note': note,
+              'params': params, 'macs': macs, 'rounds': rounds,
+              'summary': {clock: summarize(rounds, labels, args.precision, args.variants, macs, key)
+                          for clock, key in (('wall', 'times_ms'), ('cpu', 'cpu_times_ms'))},
+              'bench': None if bench is None else {'paths': bench['paths'], 'models': bench['models']}}
+    text = markdown(result)
+    write_json(osp.join(args.output_dir, stem + '.json'), result, indent=1, default=str)
     write_text(osp.join(args.output_dir, stem + '.md'), text)
     print(text)
 

@@ -7,12 +7,14 @@ opens ``index.html`` from disk (file://, no server) and checks that every image 
 shows the numbers of ``scores.json``, and that moving the slider changes which model is shown, pixel by
 pixel, in a screenshot.
 
-Needs Debian's Chromium and chromedriver (``apt-get install -y chromium chromium-driver``); without
-them the test fails and says so. ``MRNET_SCREENSHOT=path.png`` saves a screenshot of the page.
+Needs Debian's Chromium and chromedriver (``apt-get install -y chromium chromium-driver``), driven by
+selenium (``pip install -e ".[test]"``); without them the test fails and says so.
+``MRNET_SCREENSHOT=path.png`` saves a screenshot of the page.
 """
 import json
 import os
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -43,7 +45,7 @@ def site(tmp_path_factory):
 
 
 def slider_state(browser, index):
-    return browser.execute(
+    return browser.execute_script(
         'const ba = document.querySelectorAll(".ba")[arguments[0]];'
         'const over = ba.querySelector("img.over"), stage = ba.querySelector(".stage");'
         'const r = stage.getBoundingClientRect();'
@@ -53,7 +55,7 @@ def slider_state(browser, index):
 
 
 def set_slider(browser, index, value=None, left=None, right=None):
-    browser.execute(
+    browser.execute_script(
         'const ba = document.querySelectorAll(".ba")[arguments[0]];'
         'for (const [cls, v] of [["left", arguments[2]], ["right", arguments[3]]]) {'
         '  if (v === null) continue;'
@@ -69,8 +71,8 @@ def set_slider(browser, index, value=None, left=None, right=None):
 
 def stage_pixels(browser, index):
     """Scroll the slider into view, screenshot, and cut out its stage; also returns the state."""
-    browser.execute('document.querySelectorAll(".ba .stage")[arguments[0]].scrollIntoView({block: "center"});',
-                    index)
+    browser.execute_script(
+        'document.querySelectorAll(".ba .stage")[arguments[0]].scrollIntoView({block: "center"});', index)
     state = slider_state(browser, index)
     shot = browser.screenshot_array()
     d = state['dpr']
@@ -85,29 +87,29 @@ def test_page_in_headless_chromium(site):
     data = json.load(open(paths['json'], encoding='utf-8'))
     with Browser(width=1400, height=1000) as browser:
         browser.get(file_url(paths['html']))
-        assert browser.execute('return document.title') == 'MRNet comparison (stand-in outputs)'
+        assert browser.execute_script('return document.title') == 'MRNet comparison (stand-in outputs)'
 
         # every <img> loaded: 2 figures and 2 x 2 slider images
         browser.wait_for('return [...document.images].every(i => i.complete && i.naturalWidth > 0);')
-        imgs = browser.execute('return [...document.images].map(i => [i.className, i.complete, i.naturalWidth,'
-                               ' i.naturalHeight]);')
+        imgs = browser.execute_script('return [...document.images].map(i => [i.className, i.complete,'
+                                      ' i.naturalWidth, i.naturalHeight]);')
         assert [i[0] for i in imgs] == ['figure', 'under', 'over'] * len(IMAGES)
         assert all(ok and w > 0 for _, ok, w, _ in imgs)
         for (cls, _, w, h), item in zip(imgs[1::3], images):
             assert (h, w) == item['gt'].shape[:2]
         for (cls, _, w, h), item in zip(imgs[0::3], images):
             assert (h, w, 3) == figure_shape(item['figure'])
-        assert browser.execute('return [...document.querySelectorAll("[src]")]'
-                               '.every(e => e.getAttribute("src").startsWith("data:image/png;base64,"));')
+        assert browser.execute_script('return [...document.querySelectorAll("[src]")]'
+                                      '.every(e => e.getAttribute("src").startsWith("data:image/png;base64,"));')
 
         if os.environ.get('MRNET_SCREENSHOT'):
             with open(os.environ['MRNET_SCREENSHOT'], 'wb') as f:
                 f.write(browser.screenshot())
 
         # the table shows the numbers of scores.json, at the displayed precision
-        cells = browser.execute('return [...document.querySelectorAll("#scores td[data-value]")].map(td =>'
-                                ' [td.dataset.image, td.dataset.model, td.dataset.metric, td.dataset.value,'
-                                ' td.innerText.trim()]);')
+        cells = browser.execute_script('return [...document.querySelectorAll("#scores td[data-value]")].map(td =>'
+                                       ' [td.dataset.image, td.dataset.model, td.dataset.metric, td.dataset.value,'
+                                       ' td.innerText.trim()]);')
         models = data['models']
         assert len(cells) == (len(IMAGES) + 1) * len(models) * 2
         by_name = {e['name']: e['scores'] for e in data['images']}
@@ -162,3 +164,35 @@ def test_page_in_headless_chromium(site):
 def figure_shape(path):
     import cv2
     return cv2.imread(path).shape
+
+
+def version_of(program):
+    """The dotted version number that ``program --version`` prints (e.g. '156.0.8078.114')."""
+    out = subprocess.run([program, '--version'], capture_output=True, text=True, timeout=60).stdout
+    found = re.search(r'\b(\d+(?:\.\d+){3})\b', out)
+    assert found, f'no version in the output of {program} --version: {out!r}'
+    return found.group(1)
+
+
+def test_selenium_drives_debian_chromium_without_selenium_manager(monkeypatch):
+    """The session runs the chromedriver and chromium found on PATH, and Selenium Manager (which would
+    download a driver and a browser) is never called."""
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+    chromium, chromedriver = require_browser()
+
+    def no_manager(*args, **kwargs):
+        raise AssertionError('Selenium Manager was called')
+
+    monkeypatch.setattr(SeleniumManager, 'binary_paths', no_manager)
+    with Browser(width=640, height=480) as browser:
+        assert browser.service.path == chromedriver
+        caps = browser.capabilities
+        assert caps['browserName'] == 'chrome'
+        assert caps['browserVersion'] == version_of(chromium)
+        assert caps['chrome']['chromedriverVersion'].split()[0] == version_of(chromedriver)
+        assert browser.execute_script('return navigator.userAgent').find('HeadlessChrome') >= 0
+        assert browser.execute_script('return [window.innerWidth, window.innerHeight]')[0] == 640
+        process = browser.service.process
+        assert process.poll() is None
+    assert process.poll() is not None  # the driver stopped with the context
