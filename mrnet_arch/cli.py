@@ -9,7 +9,7 @@ import sys
 
 COMMANDS = {
     'train': ('mrnet_arch.commands.pipelines:train', "train through BasicSR's train pipeline (args: -opt YML "
-              '[--auto_resume] [--launcher pytorch] [--debug] [--force_yml k=v])'),
+              '[--auto_resume] [--launcher pytorch|slurm] [--debug] [--force_yml k=v] [--allow-unknown-options])'),
     'test': ('mrnet_arch.commands.pipelines:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
     'demo': ('mrnet_arch.commands.demo:main', 'train MRNet x2 on real photos, then score and show it against bicubic'),
     'prepare': ('mrnet_arch.commands.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
@@ -20,7 +20,7 @@ COMMANDS = {
     'compare': ('mrnet_arch.commands.compare:main', 'SR outputs of several models side by side: figures, an HTML page '
                 'and the scores of bench'),
     'contribute': ('mrnet_arch.commands.contribute:main', 'write MRNet into a BasicSR checkout (archs, model, dataset, '
-                   'options, model zoo)'),
+                   'options, model zoo) or a spandrel checkout (architecture, tests)'),
 }
 
 
