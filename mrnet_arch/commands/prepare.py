@@ -14,6 +14,7 @@ import os
 import sys
 from os import path as osp
 
+from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
 from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
 from mrnet_arch.project import project_root
 
@@ -33,6 +34,9 @@ def build_parser():
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     p.add_argument('--crop-size', type=int, default=480, help='HR tile size (default: 480)')
     p.add_argument('--step', type=int, default=240, help='HR tile step (default: 240)')
+    p.add_argument('--lmdb-codec', choices=sorted(CODECS), default=DEFAULT_CODEC,
+                   help='format of the LMDB values: bmp (decodes fastest; default), png0 (PNG without compression) '
+                   'or png (PNG level 1, as BasicSR\'s make_lmdb_from_imgs; about 0.6 times the size of bmp)')
     p = sub.add_parser('benchmark', help='GTmod12 + LRbicx{s} of a benchmark (Set5, Set14, B100, Urban100, Manga109)')
     p.add_argument('--input', required=True, help='folder of HR images')
     p.add_argument('--output', required=True,
@@ -51,7 +55,7 @@ def main(argv=None):
     try:
         if args.dataset == 'div2k':
             paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,
-                                  args.step)
+                                  args.step, lmdb_codec=args.lmdb_codec)
             for _, lmdb_path in paths.values():
                 print(f'[prepare div2k] {lmdb_path}')
         else:
