@@ -256,6 +256,7 @@ def test_default_lmdb_codec_is_bmp_that_basicsr_reads_as_the_png_lmdb(div2k):
     import random
 
     import torch
+
     from basicsr.data.paired_image_dataset import PairedImageDataset
     root, _, out = div2k
     lmdbs = {}
