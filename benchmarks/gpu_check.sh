@@ -9,7 +9,7 @@
 #      .whl/*.whl && export PYTHONPATH=/tmp/site || exit; SKIP_EQUAL=1 DEADLINE_S=300 bash benchmarks/gpu_check.sh")
 #
 # (one line). The learning part (real photos, factor study, equal budget + weights) in calls of its own, on the
-# Debian photos: first, here, `python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian_hr
+# Debian photos: first, here, `python -m mrnet_arch prepare photos --source debian --output datasets/photos_debian_hr
 # --hr-only` (HR photos + provenance, 50 MiB: with the tree and .whl/ inside a call's 64 MiB), then
 #
 #   run(carry=[".whl", "datasets/photos_debian_hr"], timeout_s=420, command="<pip line as above> || exit;
@@ -33,7 +33,7 @@
 #    addict, cv2, skimage, yaml, safetensors, pytest, matplotlib import; installs .whl/ into /tmp/mrnet_site
 #    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted)
 # 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure, except in the dry run)
-# 3. the real-photo data (benchmarks/make_photo_data.py: skimage photos -> LMDBs + held-out set; PHOTOS=debian: the
+# 3. the real-photo data (mrnet prepare photos: skimage photos -> LMDBs + held-out set; PHOTOS=debian: the
 #    Debian photos: datasets/photos_debian_hr copied to datasets/photos_debian, LMDBs built there offline)
 # 4. torchrun (python -m torch.distributed.run) --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
 # 5. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
@@ -84,7 +84,7 @@ case "$PHOTOS" in
     skimage) DATA_DIR=datasets/photos_bench; PHOTO_ARGS='' ;;
     debian) DATA_DIR=datasets/photos_debian; PHOTO_ARGS='--source debian'
         if [ ! -f datasets/photos_debian_hr/provenance.json ]; then
-            echo "gpu_check.sh: PHOTOS=debian needs datasets/photos_debian_hr (make_photo_data.py --source debian" \
+            echo "gpu_check.sh: PHOTOS=debian needs datasets/photos_debian_hr (mrnet prepare photos --source debian" \
                  "--output datasets/photos_debian_hr --hr-only), carried into the call" >&2
             exit 2
         fi ;;
@@ -235,7 +235,7 @@ photo_data() {  # the Debian photos: their HR folder copied (the carried one sta
         mkdir -p "$DATA_DIR" && cp -a datasets/photos_debian_hr/. "$DATA_DIR"/ || return 1
     fi
     # shellcheck disable=SC2086  # PHOTO_ARGS: words (an exported function sees no arrays)
-    python benchmarks/make_photo_data.py $PHOTO_ARGS --output "$DATA_DIR" --workers "$DATA_WORKERS"
+    python -m mrnet_arch prepare photos $PHOTO_ARGS --output "$DATA_DIR" --workers "$DATA_WORKERS"
 }
 export -f photo_data
 export PHOTOS DATA_DIR DATA_WORKERS PHOTO_ARGS
