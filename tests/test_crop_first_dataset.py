@@ -121,3 +121,23 @@ def test_decoded_patch_is_the_uint8_crop(data):
     tile = cv2.imread(osp.join(data['disk'][0], sample['gt_path'] + '.png'))
     expected = tile[2 * top:2 * top + 24, 2 * left:2 * left + 24, ::-1].astype(np.float32) / 255.
     np.testing.assert_array_equal(sample['gt'].permute(1, 2, 0).numpy(), expected)
+
+
+def test_bmp_pixels_are_what_imfrombytes_decodes():
+    """The in-place BMP view equals OpenCV's decode for odd widths (padded rows) and real photo content; a gray or
+    32-bit BMP, a PNG and cut-short bytes are left to imfrombytes."""
+    from _photos import photo
+    from basicsr.utils import imfrombytes
+    from mrnet_arch.data.crop_first_dataset import bmp_pixels
+    for height, width in ((48, 47), (31, 50), (1, 1), (40, 42)):
+        img = photo('astronaut', height, width, top=100, left=100)
+        content = cv2.imencode('.bmp', img)[1].tobytes()
+        view = bmp_pixels(content)
+        assert view is not None and not view.flags.writeable
+        np.testing.assert_array_equal(view, imfrombytes(content))
+        np.testing.assert_array_equal(view, img)
+        assert bmp_pixels(content[:-1]) is None
+    gray = cv2.imencode('.bmp', photo('camera', 20, 21))[1].tobytes()
+    bgra = cv2.imencode('.bmp', np.dstack([photo('astronaut', 20, 21)] + [np.full((20, 21), 9, np.uint8)]))[1]
+    png = cv2.imencode('.png', photo('astronaut', 20, 21))[1].tobytes()
+    assert bmp_pixels(gray) is None and bmp_pixels(bgra.tobytes()) is None and bmp_pixels(png) is None

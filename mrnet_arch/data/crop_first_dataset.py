@@ -9,14 +9,44 @@ patch (``astype(np.float32) / 255.``, as ``imfrombytes`` does). Its samples are 
 ``PairedImageDataset``'s for the same index and random state, in every phase and with every option
 (``color: y``, ``mean``/``std``, ``filename_tmpl``, ``meta_info_file``, the lmdb and disk backends).
 
-The file imports only numpy, torch and basicsr: it can be copied into a BasicSR checkout on its own.
+A 24-bit uncompressed BMP (what ``mrnet prepare div2k`` stores in its LMDBs by default) is not copied whole: its
+pixels are read in place as a bottom-up view of the bytes, the pixels ``cv2.imdecode`` would give, and only the
+patch is copied. Any other value (PNG, gray or 32-bit BMP, ...) is decoded by ``imfrombytes``.
+
+The file imports only numpy, torch, basicsr and the standard library: it can be copied into a BasicSR checkout on
+its own.
 """
+import struct
+
 import numpy as np
 
 from basicsr.data.paired_image_dataset import PairedImageDataset, normalize  # torchvision's, as it uses it
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
+
+
+def bmp_pixels(content):
+    """The ``(H, W, 3)`` BGR pixels of a 24-bit uncompressed bottom-up BMP as a read-only view of ``content`` (the
+    values ``imfrombytes(content)`` decodes), or None for any other content.
+
+    Args:
+        content (bytes): Encoded image.
+
+    Returns:
+        np.ndarray | None: A view (no copy) of the pixels, or None.
+    """
+    if len(content) < 54 or content[:2] != b'BM':
+        return None
+    offset, = struct.unpack_from('<I', content, 10)
+    header_size, width, height, planes, bits, compression = struct.unpack_from('<IiiHHI', content, 14)
+    if header_size < 40 or planes != 1 or bits != 24 or compression != 0 or width <= 0 or height <= 0:
+        return None
+    stride = (width * 3 + 3) & ~3  # rows are padded to 4 bytes
+    if offset + stride * height > len(content):
+        return None
+    rows = np.frombuffer(content, np.uint8, count=stride * height, offset=offset).reshape(height, stride)
+    return rows[::-1, :width * 3].reshape(height, width, 3)  # stored bottom row first
 
 
 def _to_float(img):
@@ -39,7 +69,10 @@ class CropFirstPairedImageDataset(PairedImageDataset):
     """
 
     def _decode(self, path, client_key):
-        img = imfrombytes(self.file_client.get(path, client_key), float32=False)
+        content = self.file_client.get(path, client_key)
+        img = bmp_pixels(content)
+        if img is None:
+            img = imfrombytes(content, float32=False)
         if img is None:
             raise ValueError('the bytes are no image that OpenCV decodes')
         return img
@@ -54,6 +87,7 @@ class CropFirstPairedImageDataset(PairedImageDataset):
         img_lq = self._decode(lq_path, 'lq')
         if self.opt['phase'] == 'train':
             img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.opt['gt_size'], scale, gt_path)
+            img_gt, img_lq = img_gt.copy(), img_lq.copy()  # the patches alone; augment flips them in place
             img_gt, img_lq = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'])
         else:  # the unmatched border of benchmark GT images, as PairedImageDataset crops it
             img_gt = img_gt[0:img_lq.shape[0] * scale, 0:img_lq.shape[1] * scale, :]
