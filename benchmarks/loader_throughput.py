@@ -58,7 +58,8 @@ def shipped_train_options():
 
 
 def measure(lmdbs, path, workers, batches, warmup):
-    """Sub-images per second of one path over ``batches`` batches after ``warmup`` batches (start-up left out)."""
+    """Sub-images per second of wall time, and per second of the main process's CPU time, of one path over
+    ``batches`` batches after ``warmup`` batches (start-up left out)."""
     import torch
 
     from basicsr.data import build_dataloader, build_dataset
@@ -78,7 +79,7 @@ def measure(lmdbs, path, workers, batches, warmup):
         prefetcher.next()
     if gpus:
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     seen = 0
     for _ in range(batches):
         data = prefetcher.next()
@@ -88,8 +89,9 @@ def measure(lmdbs, path, workers, batches, warmup):
         seen += data['gt'].shape[0]
     if gpus:
         torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     del prefetcher, loader
-    return seen / (time.perf_counter() - start)
+    return seen / wall, seen / cpu
 
 
 def _data(args):
@@ -122,8 +124,9 @@ def _data(args):
     return lmdbs, len(os.listdir(tiles['train_gt']))
 
 
-def report(results, machine, end_load, args, num_tiles):
-    """The Markdown table: median sub-images/s per path and worker count, per process, and new / old."""
+def report(results, cpu_results, machine, end_load, args, num_tiles):
+    """The Markdown tables: median sub-images/s per path and worker count, per process, new / old; with 0 workers
+    also per second of the main process's CPU time (what one thread delivers when it has a core to itself)."""
     lines = [f"# Training data path throughput, old and new side by side, {machine['device_name']}", '',
              f"- Date (UTC): {machine['date_utc']}; {machine['cpu_count']} cores; torch {machine['torch']}; "
              f"basicsr {machine.get('basicsr')}",
@@ -142,9 +145,17 @@ def report(results, machine, end_load, args, num_tiles):
             rate = results[workers][path]
             lines.append(f'| {workers} | {path} | {dataset_type} | {"PNG level 1" if codec == "png" else "BMP"} | '
                          f'{rate:,.0f} | {rate / max(1, workers):,.0f} | {rate / old:.1f}x |')
-    per_process = {path: results[min(args.workers)][path] / max(1, min(args.workers)) for path in PATHS}
-    lines += ['', f'Loader processes a GPU needs at batch 16 (from the {min(args.workers)}-worker rate per process '
-              'on this CPU):', '', '| step time | sub-images/s needed | old path | new path |', '|---|---|---|---|']
+    if cpu_results:
+        lines += ['', 'With 0 workers, per second of the main process\'s CPU time (1 thread; on a shared machine the '
+                  'wall-time rate above is lower by the share of a core the process got):', '',
+                  '| path | sub-images per CPU second | vs old |', '|---|---|---|']
+        lines += [f"| {path} | {rate:,.0f} | {rate / cpu_results['old']:.1f}x |" for path, rate in cpu_results.items()]
+    if cpu_results:  # what one loader process delivers with a core to itself
+        per_process, basis = cpu_results, 'the 0-worker rate per CPU second, i.e. one loader process per core'
+    else:
+        per_process = {path: results[min(args.workers)][path] / max(1, min(args.workers)) for path in PATHS}
+        basis = f'the {min(args.workers)}-worker wall-time rate per process'
+    lines += ['', f'Loader processes (one core each) a GPU needs at batch 16, from {basis} on this CPU:', '', '| step time | sub-images/s needed | old path | new path |', '|---|---|---|---|']
     for step_ms in STEP_MS:
         need = 16 / (step_ms / 1000.)
         lines.append(f"| {step_ms} ms | {need:,.0f} | {math.ceil(need / per_process['old'])} | "
@@ -174,22 +185,29 @@ def main(argv=None):
     lmdbs, num_tiles = _data(args)
     machine = machine_info(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))
     runs = {w: {path: [] for path in PATHS} for w in args.workers}
+    cpu_runs = {path: [] for path in PATHS}
     for repeat in range(args.repeats):
         for workers in args.workers:
             for path in PATHS:
-                rate = measure(lmdbs, path, workers, args.batches, args.warmup)
+                rate, cpu_rate = measure(lmdbs, path, workers, args.batches, args.warmup)
                 runs[workers][path].append(rate)
-                print(f'repeat {repeat}, workers {workers}, {path}: {rate:,.0f} sub-images/s', flush=True)
+                if workers == 0:
+                    cpu_runs[path].append(cpu_rate)
+                print(f'repeat {repeat}, workers {workers}, {path}: {rate:,.0f} sub-images/s '
+                      f'({cpu_rate:,.0f} per CPU second of the main process)', flush=True)
     results = {w: {path: statistics.median(r) for path, r in by_path.items()} for w, by_path in runs.items()}
+    cpu_results = {path: statistics.median(r) for path, r in cpu_runs.items() if r}
     end_load = list(os.getloadavg())
-    text = report(results, machine, end_load, args, num_tiles)
+    text = report(results, cpu_results, machine, end_load, args, num_tiles)
     os.makedirs(args.output_dir, exist_ok=True)
     settings = {k: v for k, v in vars(args).items()}
     write_json(osp.join(args.output_dir, args.name + '.json'),
                {'machine': machine, 'load_average_end': end_load, 'settings': settings, 'sub_images': num_tiles,
                 'paths': {k: {'dataset': v[0], 'lmdb_codec': v[1]} for k, v in PATHS.items()},
                 'runs_sub_images_per_s': {str(w): r for w, r in runs.items()},
-                'median_sub_images_per_s': {str(w): r for w, r in results.items()}}, indent=1)
+                'median_sub_images_per_s': {str(w): r for w, r in results.items()},
+                'runs_0_workers_sub_images_per_cpu_s': cpu_runs, 'median_0_workers_sub_images_per_cpu_s': cpu_results},
+               indent=1)
     write_text(osp.join(args.output_dir, args.name + '.md'), text)
     print(text)
     return 0

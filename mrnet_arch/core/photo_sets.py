@@ -27,7 +27,7 @@ HOLDOUT_PHOTOS = ('coffee', 'chelsea')
 SOURCES = ('skimage', 'debian')
 
 
-def _write_photos(names, folder):
+def write_skimage_photos(names, folder):
     """Write scikit-image's photos ``names`` as ``folder/<name>.png`` (8-bit BGR for cv2)."""
     from skimage import data
     os.makedirs(folder, exist_ok=True)
@@ -69,8 +69,8 @@ def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', 
     output = osp.abspath(output)
     hr_train, hr_holdout = osp.join(output, 'train_HR'), osp.join(output, 'holdout_HR')
     if source == 'skimage':
-        _write_photos(TRAIN_PHOTOS, hr_train)
-        _write_photos(HOLDOUT_PHOTOS, hr_holdout)
+        write_skimage_photos(TRAIN_PHOTOS, hr_train)
+        write_skimage_photos(HOLDOUT_PHOTOS, hr_holdout)
         train_photos, holdout_photos = list(TRAIN_PHOTOS), list(HOLDOUT_PHOTOS)
     else:
         prov = write_debian_hr(output, **debian)
