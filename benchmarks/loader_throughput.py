@@ -155,7 +155,8 @@ def report(results, cpu_results, machine, end_load, args, num_tiles):
     else:
         per_process = {path: results[min(args.workers)][path] / max(1, min(args.workers)) for path in PATHS}
         basis = f'the {min(args.workers)}-worker wall-time rate per process'
-    lines += ['', f'Loader processes (one core each) a GPU needs at batch 16, from {basis} on this CPU:', '', '| step time | sub-images/s needed | old path | new path |', '|---|---|---|---|']
+    lines += ['', f'Loader processes (one core each) a GPU needs at batch 16, from {basis} on this CPU:', '',
+              '| step time | sub-images/s needed | old path | new path |', '|---|---|---|---|']
     for step_ms in STEP_MS:
         need = 16 / (step_ms / 1000.)
         lines.append(f"| {step_ms} ms | {need:,.0f} | {math.ceil(need / per_process['old'])} | "
