@@ -40,7 +40,7 @@
 #    each; RCAN and SwinIR (lightweight) with 5 runs; COMPILE=1 adds a torch.compile row set
 # 6. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
 #    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py); then the data path alone
-#    (benchmarks/loader_throughput.py: sub-images/s with 4, 8, 12 loader workers)
+#    (benchmarks/loader_throughput.py: sub-images/s of the old and new data paths with 4, 8, 12 loader workers)
 # 7. factors: one factor at a time from the paper's setting (learning rate and warm-up, gradient clipping,
 #    zero-initialised ConvBlock ends, twice the batch, bicubic or learned global skip; EDSR-baseline as the reference),
 #    FACTOR_ITERS (default 2000) iterations each, all runs at once (benchmarks/factor_study.py)
@@ -107,7 +107,7 @@ if [ "$DRY_RUN" = 1 ]; then
     EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
     FACTORS=(--model MRNet:num_feat=8,num_block=1,num_recursion=2 --reference EDSR:num_feat=8,num_block=1
              --batch 2 --iters 2 --eval-every-iters 1 --parallel 2 -- --device cpu --workers 0 --patch 12 --threads 1)
-    LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1)
+    LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1 --repeats 1)
     DDP_OVERRIDES=(train:total_iter=2 logger:print_freq=1 datasets:train:prefetch_mode=~
                    datasets:train:pin_memory=false datasets:train:persistent_workers=false
                    datasets:train:num_worker_per_gpu=0 datasets:train:batch_size_per_gpu=1
@@ -122,7 +122,7 @@ else
     EQUAL=(--budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8)
     # 9 runs at once on 16 cores: one loader worker each
     FACTORS=(--iters "$FACTOR_ITERS" --eval-every-iters $((FACTOR_ITERS / 5)) --parallel 9 -- --device cuda --workers 1)
-    LOADER=(--workers 4 8 12 --batches 60 --warmup 10)
+    LOADER=(--workers 4 8 12 --batches 40 --warmup 5 --repeats 1)
     DDP_OVERRIDES=(train:total_iter=30 logger:print_freq=10)
     LIMIT_MULT=1
 fi
