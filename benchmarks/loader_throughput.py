@@ -36,6 +36,17 @@ import mrnet_arch  # noqa: E402,F401  (registration)
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 from mrnet_arch.core.machine import machine_info  # noqa: E402
 
+
+def cpu_features():
+    """The vector-unit flags of /proc/cpuinfo that matter for these figures (AVX-512, AMX), for results files."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
+    except OSError:
+        flags = []
+    return [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags]
+
+
 PATHS = {  # name -> (dataset type, LMDB codec)
     'old': ('PairedImageDataset', 'png'),
     'codec': ('PairedImageDataset', 'bmp'),
@@ -128,7 +139,9 @@ def report(results, cpu_results, machine, end_load, args, num_tiles):
     """The Markdown tables: median sub-images/s per path and worker count, per process, new / old; with 0 workers
     also per second of the main process's CPU time (what one thread delivers when it has a core to itself)."""
     lines = [f"# Training data path throughput, old and new side by side, {machine['device_name']}", '',
-             f"- Date (UTC): {machine['date_utc']}; {machine['cpu_count']} cores; torch {machine['torch']}; "
+             f"- Date (UTC): {machine['date_utc']}; {machine['cpu_count']} cores "
+             f"({', '.join(machine['cpu_features'])}); "
+             f"torch {machine['torch']}; "
              f"basicsr {machine.get('basicsr')}",
              f"- Load average (1, 5, 15 min) at the start {[round(x, 2) for x in machine['load_average_1_5_15']]}, "
              f"at the end {[round(x, 2) for x in end_load]}{'; ' + args.note if args.note else ''}",
@@ -185,6 +198,7 @@ def main(argv=None):
     args.source_note = f'from {args.data}' if args.data else "scikit-image's photos (mrnet prepare photos)"
     lmdbs, num_tiles = _data(args)
     machine = machine_info(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))
+    machine['cpu_features'] = cpu_features()
     runs = {w: {path: [] for path in PATHS} for w in args.workers}
     cpu_runs = {path: [] for path in PATHS}
     for repeat in range(args.repeats):

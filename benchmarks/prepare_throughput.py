@@ -32,8 +32,19 @@ import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 from mrnet_arch.core.machine import machine_info  # noqa: E402
 
+
+def cpu_features():
+    """The vector-unit flags of /proc/cpuinfo that matter for these figures (AVX-512, AMX), for results files."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
+    except OSError:
+        flags = []
+    return [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags]
+
+
 SCALES = (2, 3, 4)
-SCRIPTS = ('extract_subimages.py', 'create_lmdb.py')
+SCRIPTS = {'extract_subimages.py': [], 'create_lmdb.py': ['--dataset', 'div2k']}  # script -> its arguments
 
 
 def make_input(folder):
@@ -75,7 +86,7 @@ def basicsr_route(basicsr, data_root, workers, tmp):
     """Copies of BasicSR's two scripts, their ``datasets/DIV2K/`` pointed at ``data_root`` (which holds the input;
     they write beside it) and ``n_thread`` set to ``workers``; returns the seconds of each."""
     seconds = {}
-    for name in SCRIPTS:
+    for name, script_args in SCRIPTS.items():
         src = osp.join(basicsr, 'scripts', 'data_preparation', name)
         if not osp.isfile(src):
             raise SystemExit(f'prepare_throughput.py: --basicsr {basicsr}: no scripts/data_preparation/{name}')
@@ -88,7 +99,8 @@ def basicsr_route(basicsr, data_root, workers, tmp):
         copy = osp.join(tmp, name)
         with open(copy, 'w', encoding='utf-8') as f:
             f.write(text)
-        runner = f'import mrnet_arch, runpy, sys; sys.argv = [{copy!r}]; runpy.run_path({copy!r}, run_name="__main__")'
+        argv = [copy] + script_args
+        runner = f'import mrnet_arch, runpy, sys; sys.argv = {argv!r}; runpy.run_path({copy!r}, run_name="__main__")'
         seconds[name] = _run([sys.executable, '-c', runner], tmp)
     return seconds
 
@@ -109,6 +121,7 @@ def main(argv=None):
         images = make_input(osp.join(work, 'input'))
         input_bytes = _du(osp.join(work, 'input', 'DIV2K'))
         machine = machine_info(torch.device('cpu'))
+        machine['cpu_features'] = cpu_features()
         theirs = osp.join(work, 'basicsr', 'DIV2K')
         shutil.copytree(osp.join(work, 'input', 'DIV2K'), theirs)
         routes = {}
@@ -134,7 +147,9 @@ def main(argv=None):
     revision = subprocess.run(['git', '-C', args.basicsr, 'log', '-1', '--format=%h %cs'], capture_output=True,
                               text=True).stdout.strip()
     lines = [f"# Data preparation throughput: mrnet prepare div2k and BasicSR's scripts, {machine['device_name']}", '',
-             f"- Date (UTC): {machine['date_utc']}; {machine['cpu_count']} cores; torch {machine['torch']}; "
+             f"- Date (UTC): {machine['date_utc']}; {machine['cpu_count']} cores "
+             f"({', '.join(machine['cpu_features'])}); "
+             f"torch {machine['torch']}; "
              f"basicsr {machine.get('basicsr')}; BasicSR scripts from the clone at {revision}",
              f"- Load average (1, 5, 15 min) at the start {[round(x, 2) for x in machine['load_average_1_5_15']]}, "
              f"at the end {[round(x, 2) for x in end_load]}{'; ' + args.note if args.note else ''}",

@@ -97,7 +97,10 @@ def test_div2k_rerun_skips_finished_work(div2k, capsys):
     assert 'crop_size' in capsys.readouterr().err
 
 
-def test_div2k_official_lr_and_workers(tmp_path):
+def test_div2k_official_lr_and_workers(tmp_path, monkeypatch):
+    from mrnet_arch.core import lmdb_store
+    monkeypatch.setattr(prepare, 'MIN_TASKS_PER_WORKER', 1)  # two worker processes even for two images
+    monkeypatch.setattr(lmdb_store, 'MIN_IMAGES_PER_WORKER', 1)
     hr = write_photos(str(tmp_path / 'HR'), {'0001.png': ('astronaut', 96, 120), '0002.png': ('chelsea', 96, 96)})
     official = {}
     for s in (2, 4):

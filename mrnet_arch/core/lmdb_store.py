@@ -35,6 +35,7 @@ CODECS = {
 }
 BATCH_BYTES = 256 << 20  # a write transaction holds at most this much
 WINDOW = 64  # images in flight per worker process
+MIN_IMAGES_PER_WORKER = 128  # fewer images per worker process: read and encode them in this process
 
 
 class LmdbError(RuntimeError):
@@ -84,9 +85,10 @@ def _read_and_encode(task):
 
 
 def _encoded(paths, codec, workers):
-    """Yield (value, shape) for every path, in order, holding at most ``workers * WINDOW`` images at a time."""
+    """Yield (value, shape) for every path, in order, holding at most ``workers * WINDOW`` images at a time (in this
+    process when there are fewer than ``MIN_IMAGES_PER_WORKER`` per worker: a spawned process costs more)."""
     tasks = [(p, codec) for p in paths]
-    if workers <= 1 or len(tasks) <= 1:
+    if workers <= 1 or len(tasks) < MIN_IMAGES_PER_WORKER * workers:
         yield from map(_read_and_encode, tasks)
         return
     with multiprocessing.get_context('spawn').Pool(workers, initializer=cv2.setNumThreads, initargs=(1, )) as pool:

@@ -5,8 +5,9 @@ the benchmarks call ``prepare_div2k`` and ``prepare_benchmark`` directly.
 ``prepare_div2k`` cuts 480 px HR sub-images with step 240 (BasicSR's ``extract_subimages.py`` with
 ``thresh_size`` 0), the matching LR sub-images (from DIV2K's official ``DIV2K_train_LR_bicubic/X{s}``
 folders with ``--lr-root``, else MATLAB bicubic of the HR), and one LMDB per folder with
-``meta_info.txt`` (written by ``mrnet_arch.core.lmdb_store``; values stored as BMP by default, which decodes
-about 50 times faster than BasicSR's PNG level 1 and which BasicSR's loaders read unchanged)::
+``meta_info.txt`` (written by ``mrnet_arch.core.lmdb_store``; values stored as BMP by default, which BasicSR's
+loaders read unchanged and which decodes far faster than BasicSR's PNG level 1:
+``benchmarks/results/lmdb_codecs_cpu_20261202.md``)::
 
     OUTPUT/DIV2K_train_HR_sub/0001_s001.png ...             OUTPUT/DIV2K_train_HR_sub.lmdb
     OUTPUT/DIV2K_train_LR_bicubic/X2_sub/0001_s001.png ...  OUTPUT/DIV2K_train_LR_bicubic_X2_sub.lmdb
@@ -51,6 +52,7 @@ from mrnet_arch.core.images import IMAGE_EXTENSIONS
 from mrnet_arch.core.lmdb_store import DEFAULT_CODEC, LMDB_DONE  # noqa: F401  (LMDB_DONE: public here too)
 
 PNG_COMPRESSION = 3
+MIN_TASKS_PER_WORKER = 4  # fewer source images per worker process: cut them in this process
 STATE_DIR = '.mrnet_prepare'
 
 
@@ -215,10 +217,12 @@ def _lcm(values):
 
 
 def _run_tasks(func, tasks, workers, desc):
-    """Yield ``func(task)`` for every task (any order), with a progress bar, in ``workers`` processes."""
+    """Yield ``func(task)`` for every task (any order), with a progress bar, in ``workers`` processes (in this one
+    when there are fewer than ``MIN_TASKS_PER_WORKER`` tasks per worker: starting a spawned process, which imports
+    torch and basicsr, costs more than a few images)."""
     bar = tqdm(total=len(tasks), unit='image', desc=desc)
     try:
-        if workers <= 1 or len(tasks) <= 1:
+        if workers <= 1 or len(tasks) < MIN_TASKS_PER_WORKER * workers:
             for task in tasks:
                 yield func(task)
                 bar.update(1)
