@@ -31,7 +31,8 @@
 # Steps (each under `timeout`, and never past DEADLINE_S):
 # 1. install: checks that mrnet_arch (imported first: it installs basicsr's torchvision alias), basicsr, lmdb,
 #    addict, cv2, skimage, yaml, safetensors, pytest, matplotlib import; installs .whl/ into /tmp/mrnet_site
-#    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted)
+#    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted; skipped
+#    in the dry run, which leaves an installation from another checkout alone)
 # 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure, except in the dry run)
 # 3. the real-photo data (mrnet prepare photos: skimage photos -> LMDBs + held-out set; PHOTOS=debian: the
 #    Debian photos: datasets/photos_debian_hr copied to datasets/photos_debian, LMDBs built there offline)
@@ -178,6 +179,9 @@ install() {
             python -c "import $m" >/dev/null 2>&1 || echo "  $m"
         done
         rc=1
+    elif [ "$DRY_RUN" = 1 ]; then
+        # on a development machine the package may be installed from another checkout: leave that installation alone
+        echo "install: dry run: pip install -e . skipped (not needed: PYTHONPATH has the checkout)"
     else
         # optional: registers the `mrnet` command; nothing below needs it (PYTHONPATH has the checkout)
         if timeout 90 python -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$RES/pip_install_e.txt" 2>&1; then
