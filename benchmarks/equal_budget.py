@@ -7,7 +7,7 @@ Each model is trained with the project's model class (``MRNetModel``: its ``feed
 data order for every model. The clock counts training only (data loading included); it stops while the
 held-out photos are evaluated (fp32, Y channel, crop border = scale, BasicSR's metrics).
 
-    python benchmarks/make_photo_data.py --output datasets/photos_bench
+    mrnet prepare photos --output datasets/photos_bench
     python benchmarks/equal_budget.py --data datasets/photos_bench --models MRNet EDSR-baseline \
         --budget-s 150 --device cuda --amp bf16 --channels-last
 
@@ -55,7 +55,7 @@ SETTINGS_KEPT = ('batch', 'patch', 'lr', 'warmup_iter', 'grad_clip', 'amp', 'cha
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--data', required=True, help='folder written by benchmarks/make_photo_data.py')
+    p.add_argument('--data', required=True, help='folder written by mrnet prepare photos')
     p.add_argument('--models', nargs='+', default=['MRNet', 'EDSR-baseline'])
     p.add_argument('--budget-s', type=float, default=150., help='training wall time per model (seconds)')
     p.add_argument('--budget-iters', type=int, default=None, help='stop at this many iterations instead')

@@ -7,7 +7,7 @@ iterations do not compete for anything that changes their result, so they run as
 (``--parallel``): on one large GPU a batch-16 step leaves most of it idle. Their iterations per second are then
 not comparable, and the report says so; the equal-wall-time comparison is ``equal_budget.py`` on its own.
 
-    python benchmarks/make_photo_data.py --output datasets/photos_bench
+    mrnet prepare photos --output datasets/photos_bench
     python benchmarks/factor_study.py --data datasets/photos_bench --iters 2000 --eval-every-iters 400 \\
         --parallel 9 --device cuda --workers 1
 
@@ -50,7 +50,7 @@ FACTORS = {
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--data', required=True, help='folder written by benchmarks/make_photo_data.py')
+    p.add_argument('--data', required=True, help='folder written by mrnet prepare photos')
     p.add_argument('--factors', nargs='+', default=list(FACTORS), choices=list(FACTORS))
     p.add_argument('--model', default=None, metavar='SPEC',
                    help="replace 'MRNet' in every MRNet factor's spec (e.g. a smaller MRNet for a smoke run)")
@@ -186,7 +186,7 @@ def main(argv=None):
         raise SystemExit(f"{PROG}: give the base batch as {PROG}'s own --batch (the batch factor doubles it), "
                          "not after --")
     if not osp.isfile(osp.join(args.data, 'paths.json')):
-        raise SystemExit(f'{PROG}: {args.data}: no paths.json; build it with benchmarks/make_photo_data.py')
+        raise SystemExit(f'{PROG}: {args.data}: no paths.json; build it with mrnet prepare photos')
     ended = run_all(args.factors, args, extra)
     result = summarise(args.factors, ended, args)
     text = markdown(result)

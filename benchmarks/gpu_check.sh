@@ -9,7 +9,7 @@
 #      .whl/*.whl && export PYTHONPATH=/tmp/site || exit; SKIP_EQUAL=1 DEADLINE_S=300 bash benchmarks/gpu_check.sh")
 #
 # (one line). The learning part (real photos, factor study, equal budget + weights) in calls of its own, on the
-# Debian photos: first, here, `python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian_hr
+# Debian photos: first, here, `python -m mrnet_arch prepare photos --source debian --output datasets/photos_debian_hr
 # --hr-only` (HR photos + provenance, 50 MiB: with the tree and .whl/ inside a call's 64 MiB), then
 #
 #   run(carry=[".whl", "datasets/photos_debian_hr"], timeout_s=420, command="<pip line as above> || exit;
@@ -31,16 +31,17 @@
 # Steps (each under `timeout`, and never past DEADLINE_S):
 # 1. install: checks that mrnet_arch (imported first: it installs basicsr's torchvision alias), basicsr, lmdb,
 #    addict, cv2, skimage, yaml, safetensors, pytest, matplotlib import; installs .whl/ into /tmp/mrnet_site
-#    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted)
+#    when they do not and .whl/ is there; then `pip install -e . --no-deps` (offline; failure only noted; skipped
+#    in the dry run, which leaves an installation from another checkout alone)
 # 2. the CUDA tests (tests/test_cuda.py; a skip counts as a failure, except in the dry run)
-# 3. the real-photo data (benchmarks/make_photo_data.py: skimage photos -> LMDBs + held-out set; PHOTOS=debian: the
+# 3. the real-photo data (mrnet prepare photos: skimage photos -> LMDBs + held-out set; PHOTOS=debian: the
 #    Debian photos: datasets/photos_debian_hr copied to datasets/photos_debian, LMDBs built there offline)
 # 4. torchrun (python -m torch.distributed.run) --nproc_per_node=1 mrnet_arch/train.py ... --launcher pytorch (nccl) smoke run
 # 5. mrnet bench at a 1280x720 output, x2, fp32 and bf16: MRNet vs EDSR-baseline (+ Bicubic), 50 runs
 #    each; RCAN and SwinIR (lightweight) with 5 runs; COMPILE=1 adds a torch.compile row set
 # 6. training throughput of the real `mrnet train` loop, batch 16 x 48x48: MRNet fp32 / bf16+channels_last,
 #    EDSR-baseline fp32 / bf16+channels_last (benchmarks/train_throughput.py); then the data path alone
-#    (benchmarks/loader_throughput.py: sub-images/s with 4, 8, 12 loader workers)
+#    (benchmarks/loader_throughput.py: sub-images/s of the old and new data paths with 4, 8, 12 loader workers)
 # 7. factors: one factor at a time from the paper's setting (learning rate and warm-up, gradient clipping,
 #    zero-initialised ConvBlock ends, twice the batch, bicubic or learned global skip; EDSR-baseline as the reference),
 #    FACTOR_ITERS (default 2000) iterations each, all runs at once (benchmarks/factor_study.py)
@@ -84,7 +85,7 @@ case "$PHOTOS" in
     skimage) DATA_DIR=datasets/photos_bench; PHOTO_ARGS='' ;;
     debian) DATA_DIR=datasets/photos_debian; PHOTO_ARGS='--source debian'
         if [ ! -f datasets/photos_debian_hr/provenance.json ]; then
-            echo "gpu_check.sh: PHOTOS=debian needs datasets/photos_debian_hr (make_photo_data.py --source debian" \
+            echo "gpu_check.sh: PHOTOS=debian needs datasets/photos_debian_hr (mrnet prepare photos --source debian" \
                  "--output datasets/photos_debian_hr --hr-only), carried into the call" >&2
             exit 2
         fi ;;
@@ -107,7 +108,7 @@ if [ "$DRY_RUN" = 1 ]; then
     EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
     FACTORS=(--model MRNet:num_feat=8,num_block=1,num_recursion=2 --reference EDSR:num_feat=8,num_block=1
              --batch 2 --iters 2 --eval-every-iters 1 --parallel 2 -- --device cpu --workers 0 --patch 12 --threads 1)
-    LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1)
+    LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1 --repeats 1)
     DDP_OVERRIDES=(train:total_iter=2 logger:print_freq=1 datasets:train:prefetch_mode=~
                    datasets:train:pin_memory=false datasets:train:persistent_workers=false
                    datasets:train:num_worker_per_gpu=0 datasets:train:batch_size_per_gpu=1
@@ -122,7 +123,7 @@ else
     EQUAL=(--budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8)
     # 9 runs at once on 16 cores: one loader worker each
     FACTORS=(--iters "$FACTOR_ITERS" --eval-every-iters $((FACTOR_ITERS / 5)) --parallel 9 -- --device cuda --workers 1)
-    LOADER=(--workers 4 8 12 --batches 60 --warmup 10)
+    LOADER=(--workers 4 8 12 --batches 40 --warmup 5 --repeats 1)
     DDP_OVERRIDES=(train:total_iter=30 logger:print_freq=10)
     LIMIT_MULT=1
 fi
@@ -178,6 +179,9 @@ install() {
             python -c "import $m" >/dev/null 2>&1 || echo "  $m"
         done
         rc=1
+    elif [ "$DRY_RUN" = 1 ]; then
+        # on a development machine the package may be installed from another checkout: leave that installation alone
+        echo "install: dry run: pip install -e . skipped (not needed: PYTHONPATH has the checkout)"
     else
         # optional: registers the `mrnet` command; nothing below needs it (PYTHONPATH has the checkout)
         if timeout 90 python -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$RES/pip_install_e.txt" 2>&1; then
@@ -235,7 +239,7 @@ photo_data() {  # the Debian photos: their HR folder copied (the carried one sta
         mkdir -p "$DATA_DIR" && cp -a datasets/photos_debian_hr/. "$DATA_DIR"/ || return 1
     fi
     # shellcheck disable=SC2086  # PHOTO_ARGS: words (an exported function sees no arrays)
-    python benchmarks/make_photo_data.py $PHOTO_ARGS --output "$DATA_DIR" --workers "$DATA_WORKERS"
+    python -m mrnet_arch prepare photos $PHOTO_ARGS --output "$DATA_DIR" --workers "$DATA_WORKERS"
 }
 export -f photo_data
 export PHOTOS DATA_DIR DATA_WORKERS PHOTO_ARGS

@@ -28,9 +28,13 @@ factor_study = _module('factor_study')
 
 @pytest.fixture(scope='module')
 def photos(tmp_path_factory):
-    """scikit-image's photos as LMDBs + held-out set (benchmarks/make_photo_data.py, default source)."""
+    """scikit-image's photos as LMDBs + held-out set, written by ``mrnet prepare photos`` (default source)."""
+    from mrnet_arch.commands.prepare import main
     out = tmp_path_factory.mktemp('photos')
-    _module('make_photo_data').build(str(out), scale=2, workers=1)
+    assert main(['photos', '--output', str(out), '--workers', '1']) == 0
+    with open(osp.join(out, 'paths.json'), encoding='utf-8') as f:
+        paths = json.load(f)
+    assert paths['source'] == 'skimage' and paths['tiles'] > 0 and osp.isdir(paths['train_gt'])
     return str(out)
 
 

@@ -85,6 +85,48 @@ def test_a_patch_pair_of_one_scale_matches_bicubic_of_its_hr_patch(data_root):
         assert abs(down[2:-2, 2:-2] - lq[2:-2, 2:-2]).mean() < 0.02, s
 
 
+def _float_first_sample(dataset, index):
+    """A training sample as the dataset made it before it cropped the uint8 images: every image converted to
+    float32 first (``imfrombytes(float32=True)``), then cropped, flipped and rotated (the reference)."""
+    from basicsr.data.transforms import augment, paired_random_crop
+    from basicsr.utils import bgr2ycbcr, imfrombytes, img2tensor
+    base = dataset.datasets[SCALES[0]]
+    gt_path = base.paths[index]['gt_path']
+    img_gt = imfrombytes(dataset._client.get(gt_path, 'gt'), float32=True)
+    sample = {'gt_path': gt_path}
+    for scale in SCALES:
+        lq_path = dataset.datasets[scale].paths[index]['lq_path']
+        img_lq = imfrombytes(dataset._client.get(lq_path, f'lq_x{scale}'), float32=True)
+        gt, lq = paired_random_crop(img_gt, img_lq, int(dataset.opt['lq_size']) * scale, scale, gt_path)
+        gt, lq = augment([gt, lq], dataset.opt['use_hflip'], dataset.opt['use_rot'])
+        if dataset.opt.get('color') == 'y':
+            gt, lq = bgr2ycbcr(gt, y_only=True)[..., None], bgr2ycbcr(lq, y_only=True)[..., None]
+        gt, lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
+        sample.update({f'lq_x{scale}': lq, f'gt_x{scale}': gt, f'lq_path_x{scale}': lq_path})
+    return sample
+
+
+@pytest.mark.parametrize('extra', [{}, {'color': 'y'}])
+def test_training_samples_are_bit_equal_to_the_float_first_path(data_root, extra):
+    """Cropping the uint8 images first gives the samples of converting whole images first, for the same random
+    state (flips in place on the HR image included)."""
+    import random
+    dataset = _dataset(data_root, **extra)
+    dataset[0]  # opens the LMDBs
+    for seed in range(4):
+        for index in range(len(dataset)):
+            random.seed(seed)
+            new = dataset[index]
+            random.seed(seed)
+            old = _float_first_sample(dataset, index)
+            assert new.keys() == old.keys()
+            for key, value in old.items():
+                if torch.is_tensor(value):
+                    assert new[key].dtype == value.dtype == torch.float32 and torch.equal(new[key], value), key
+                else:
+                    assert new[key] == value
+
+
 def test_the_model_trains_each_iteration_at_the_scheduled_scale(data_root):
     from basicsr.models import build_model
     opt = _train_opt(data_root)

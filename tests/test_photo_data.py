@@ -1,11 +1,11 @@
-"""``benchmarks/make_photo_data.py --source debian``: real photos from a Debian package -> LMDBs + held-out set.
+"""``mrnet prepare photos --source debian`` (``mrnet_arch.core.photo_sets``, ``core.debian_photos``): real photos from
+a Debian package -> LMDBs + held-out set; the command's own checks.
 
 The end-to-end test fetches ONE small package (scribus-template, 1.8 MB, 7 photos) with ``apt-get download``.
 It is skipped, with the reason, only when apt-get is missing or the download is refused (no network, no
 package lists); anything after the download failing is a failure.
 """
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -16,7 +16,9 @@ import cv2
 import lmdb
 import pytest
 
-from _tiny import REPO
+from mrnet_arch.commands.prepare import main
+from mrnet_arch.core import debian_photos as mpd
+from mrnet_arch.core.photo_sets import build as build_set
 
 PACKAGE = 'scribus-template'
 # The package's rows of the shared manifest, used when that file is not on this machine.
@@ -25,14 +27,6 @@ ROWS = [('br2_brightness.jpg', 800, 600, 0.48), ('br2_halfmoon.jpg', 800, 600, 0
         ('menu2_pizza.jpg', 800, 600, 0.48)]
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location('make_photo_data', osp.join(REPO, 'benchmarks', 'make_photo_data.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mpd = _module()
 SHARED_MANIFEST = mpd.DEFAULT_MANIFEST
 
 
@@ -100,7 +94,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
         pytest.skip(f'apt-get download {PACKAGE} refused or unreachable here: {str(err).splitlines()[0]}')
     assert osp.isfile(deb)
     max_side = 512  # below the photos' 800-1024 px: exercises the MATLAB-bicubic downscale
-    result = mpd.build(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+    result = build_set(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
                        packages=[PACKAGE], max_side=max_side)
 
     # paths.json, as the skimage source writes it
@@ -151,7 +145,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
 
     # a second run is served from the cache (no apt-get) and gives the same files
     os.remove(deb)
-    again = mpd.build(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+    again = build_set(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
                       packages=[PACKAGE], max_side=max_side)
     assert again == result
     with open(out / 'provenance.json', encoding='utf-8') as f:
@@ -160,14 +154,14 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
     # offline rebuild: the HR photos and provenance alone (--hr-only), copied elsewhere, without the package
     # cache, give the same tiles
     pack = tmp_path / 'pack'
-    hr_only = mpd.build(str(pack), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
+    hr_only = build_set(str(pack), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
                         cache=str(cache), packages=[PACKAGE], max_side=max_side, hr_only=True)
     assert hr_only['train_gt'] is None and sorted(os.listdir(pack)) == sorted(
         ['PROVENANCE.md', 'holdout_HR', 'provenance.json', 'train_HR'])
     shutil.rmtree(cache)
     copy = tmp_path / 'copy'
     shutil.copytree(pack, copy)
-    offline = mpd.build(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
+    offline = build_set(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
                         cache=str(cache), packages=[PACKAGE], max_side=max_side)
     assert not cache.exists()
     assert offline['tiles'] == result['tiles'] and offline['train_photos'] == result['train_photos']
@@ -180,5 +174,21 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
         raise mpd.FetchError(f'fetch of {len(rows)} photos')
     monkeypatch.setattr(mpd, 'extract_originals', no_network)
     with pytest.raises(mpd.FetchError, match=f'fetch of {len(ROWS)} photos'):
-        mpd.build(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+        build_set(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
                   packages=[PACKAGE], max_side=max_side)
+
+
+def test_photos_command_refuses_bad_options_before_writing(tmp_path, capsys):
+    """``mrnet prepare photos``: a missing manifest, --hr-only without the debian source and an unknown package
+    stop with a message naming the option, and nothing is written."""
+    out = tmp_path / 'out'
+    cases = [(['--source', 'debian', '--manifest', str(tmp_path / 'none.tsv')], '--manifest'),
+             (['--hr-only'], '--hr-only is for --source debian'),
+             (['--source', 'debian', '--manifest', _manifest(tmp_path), '--packages', 'no-such-package',
+               '--cache', str(tmp_path / 'cache')], "--packages: not in the manifest: ['no-such-package']")]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(['photos', '--output', str(out), '--workers', '1'] + args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith('mrnet prepare: error: ') and message in err and 'Traceback' not in err
+        assert not out.exists() and not (tmp_path / 'cache').exists()

@@ -48,7 +48,7 @@ def div2k(tmp_path_factory):
     hr = write_photos(str(root / 'DIV2K_train_HR'), PHOTOS)
     out = root / 'out'
     assert main(['div2k', '--hr', hr, '--output', str(out), '--scales', '2', '3', '4', '--crop-size', '48',
-                 '--step', '36', '--workers', '1']) == 0
+                 '--step', '36', '--workers', '1', '--lmdb-codec', 'png']) == 0
     return root, hr, out
 
 
@@ -86,7 +86,7 @@ def test_div2k_rerun_skips_finished_work(div2k, capsys):
     before = (os.stat(lmdb_file).st_mtime_ns, os.stat(tile).st_mtime_ns)
     capsys.readouterr()
     assert main(['div2k', '--hr', hr_dir, '--output', str(out), '--crop-size', '48', '--step', '36',
-                 '--workers', '1']) == 0
+                 '--workers', '1', '--lmdb-codec', 'png']) == 0
     text = capsys.readouterr().out
     assert '3 of 3 images already cut' in text
     assert text.count('is up to date') == 4
@@ -97,7 +97,10 @@ def test_div2k_rerun_skips_finished_work(div2k, capsys):
     assert 'crop_size' in capsys.readouterr().err
 
 
-def test_div2k_official_lr_and_workers(tmp_path):
+def test_div2k_official_lr_and_workers(tmp_path, monkeypatch):
+    from mrnet_arch.core import lmdb_store
+    monkeypatch.setattr(prepare, 'MIN_TASKS_PER_WORKER', 1)  # two worker processes even for two images
+    monkeypatch.setattr(lmdb_store, 'MIN_IMAGES_PER_WORKER', 1)
     hr = write_photos(str(tmp_path / 'HR'), {'0001.png': ('astronaut', 96, 120), '0002.png': ('chelsea', 96, 96)})
     official = {}
     for s in (2, 4):
@@ -147,7 +150,7 @@ def test_build_lmdb_is_atomic_and_skips(tmp_path):
     os.makedirs(tmp_path / '.x.tmp.lmdb')  # left by a killed run: never used as the result
     assert prepare.build_lmdb(folder, target) is True
     assert not osp.exists(tmp_path / '.x.tmp.lmdb')
-    assert prepare.lmdb_is_complete(target) and set(read_lmdb(target)) == {'a', 'b'}
+    assert set(read_lmdb(target)) == {'a', 'b'}
     assert prepare.build_lmdb(folder, target) is False  # up to date: skipped
     write_photos(folder, {'c.png': ('chelsea', 24, 24)})
     assert prepare.build_lmdb(folder, target) is True  # the folder changed: rebuilt
@@ -248,3 +251,72 @@ def test_build_lmdb_refuses_dotted_keys(tmp_path):
     write_photos(str(tmp_path / 'tiles'), {'x.v2.png': ('astronaut', 24, 24)})
     with pytest.raises(prepare.PrepareError, match=r"\['x.v2.png'\] hold a '.' before the extension"):
         prepare.build_lmdb(str(tmp_path / 'tiles'), str(tmp_path / 'tiles.lmdb'))
+
+
+def test_default_lmdb_codec_is_bmp_that_basicsr_reads_as_the_png_lmdb(div2k):
+    """The default LMDB values are BMP, ``meta_info.txt`` keeps BasicSR's format (``key.ext (h,w,c) level``), and
+    BasicSR's own PairedImageDataset gives the same samples from it as from the PNG level-1 LMDBs."""
+    import random
+
+    import torch
+
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+    root, _, out = div2k
+    lmdbs = {}
+    for kind, folder in (('gt', out / 'DIV2K_train_HR_sub'), ('lq', out / 'DIV2K_train_LR_bicubic' / 'X2_sub')):
+        target = str(root / f'bmp_{kind}.lmdb')
+        assert prepare.build_lmdb(str(folder), target) is True
+        lmdbs[kind] = target
+        env = lmdb.open(target, readonly=True, lock=False)
+        with env.begin() as txn:
+            assert all(bytes(v[:2]) == b'BM' for _, v in txn.cursor())
+        env.close()
+        png = read_lmdb(str(folder) + '.lmdb' if kind == 'gt' else str(out / 'DIV2K_train_LR_bicubic_X2_sub.lmdb'))
+        bmp = read_lmdb(target)
+        assert set(bmp) == set(png) and all(np.array_equal(bmp[k], png[k]) for k in png)
+        for line in open(osp.join(target, 'meta_info.txt')).read().splitlines():
+            key, shape, level = line.split(' ')
+            assert key.endswith('.bmp') and level == '0'
+            img = bmp[key[:-4]]
+            assert shape == '({},{},{})'.format(*img.shape[:2], img.shape[2] if img.ndim == 3 else 1)
+
+    def samples(gt, lq):
+        dataset = PairedImageDataset({'name': 'x', 'phase': 'train', 'scale': 2, 'dataroot_gt': gt, 'dataroot_lq': lq,
+                                      'io_backend': {'type': 'lmdb'}, 'gt_size': 24, 'use_hflip': True,
+                                      'use_rot': True})
+        random.seed(3)
+        return [dataset[i] for i in range(len(dataset))]
+
+    new = samples(lmdbs['gt'], lmdbs['lq'])
+    old = samples(str(out / 'DIV2K_train_HR_sub.lmdb'), str(out / 'DIV2K_train_LR_bicubic_X2_sub.lmdb'))
+    assert len(new) == len(old) > 10
+    assert all(torch.equal(a['gt'], b['gt']) and torch.equal(a['lq'], b['lq']) for a, b in zip(new, old))
+
+
+def test_lmdb_codec_change_rebuilds_and_bad_codec_is_refused_first(tmp_path, capsys, monkeypatch):
+    """Another codec rebuilds the LMDB; an unknown one stops ``mrnet prepare`` before anything is written; a write
+    split over many transactions and a map grown on the way give every image."""
+    import lmdb as lmdb_module
+
+    from mrnet_arch.core import lmdb_store
+    folder = write_photos(str(tmp_path / 'imgs'), {f'{i}.png': (name, 40, 44) for i, name in
+                                                   enumerate(['astronaut', 'coffee', 'chelsea', 'camera'])})
+    target = str(tmp_path / 'x.lmdb')
+    assert prepare.build_lmdb(folder, target, codec='png') is True
+    assert prepare.build_lmdb(folder, target, codec='png') is False
+    assert open(osp.join(target, 'meta_info.txt')).readline().endswith(' (40,44,3) 1\n')
+    monkeypatch.setattr(lmdb_store, 'BATCH_BYTES', 1)  # one transaction per image
+    real_open = lmdb_module.open
+    monkeypatch.setattr(lmdb_store.lmdb, 'open', lambda path, map_size: real_open(path, map_size=16 << 10))
+    assert prepare.build_lmdb(folder, target, codec='png0') is True
+    monkeypatch.undo()
+    values = read_lmdb(target)
+    assert sorted(values) == ['0', '1', '2', '3'] and values['3'].shape == (40, 44)  # camera: gray
+    for i, name in enumerate(['astronaut', 'coffee', 'chelsea', 'camera']):
+        np.testing.assert_array_equal(values[str(i)], cv2.imread(osp.join(folder, f'{i}.png'), cv2.IMREAD_UNCHANGED))
+    with pytest.raises(SystemExit):
+        main(['div2k', '--hr', folder, '--output', str(tmp_path / 'out'), '--lmdb-codec', 'jpeg'])
+    assert "--lmdb-codec: invalid choice: 'jpeg'" in capsys.readouterr().err
+    with pytest.raises(prepare.PrepareError, match="--lmdb-codec 'jpeg': expected one of bmp, png, png0"):
+        prepare.prepare_div2k(folder, str(tmp_path / 'out'), scales=[2], crop_size=24, step=24, lmdb_codec='jpeg')
+    assert not osp.exists(tmp_path / 'out')

@@ -1,26 +1,32 @@
 """``mrnet prepare``: turn DIV2K and benchmark folders into what BasicSR's loaders read, in Python.
 
-Two subcommands::
+Three subcommands::
 
     mrnet prepare div2k --hr DIR [--lr-root DIR] --output datasets/DIV2K --scales 2 3 4 [--workers N]
     mrnet prepare benchmark --input DIR --output DIR --scales 2 3 4 [--workers N]
+    mrnet prepare photos [--source skimage|debian] --output datasets/photos_bench [--hr-only]
 
 ``div2k`` cuts HR sub-images and the matching LR ones and packs each folder into an LMDB; ``benchmark``
-writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``). The work is done by the library
-``mrnet_arch.core.prepare`` (its docstring has the details); this module parses the arguments.
+writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``); ``photos`` builds a real-photo training set
+(LMDBs) and held-out set from scikit-image's photos or the Debian photo set. The work is done by the libraries
+``mrnet_arch.core.prepare``, ``core.lmdb_store``, ``core.photo_sets`` and ``core.debian_photos`` (their
+docstrings have the details); this module parses the arguments.
 """
 import argparse
+import json
 import os
 import sys
 from os import path as osp
 
+from mrnet_arch.core import debian_photos, photo_sets
+from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
 from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
 from mrnet_arch.project import project_root
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet prepare', description=__doc__.split('\n\n')[0])
-    sub = parser.add_subparsers(dest='dataset', required=True, metavar='{div2k,benchmark}')
+    sub = parser.add_subparsers(dest='dataset', required=True, metavar='{div2k,benchmark,photos}')
     default_workers = min(8, os.cpu_count() or 1)
     p = sub.add_parser('div2k', help='DIV2K sub-images + LMDBs for training')
     p.add_argument('--hr', required=True, help='folder of HR images, e.g. DIV2K/DIV2K_train_HR')
@@ -33,32 +39,85 @@ def build_parser():
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     p.add_argument('--crop-size', type=int, default=480, help='HR tile size (default: 480)')
     p.add_argument('--step', type=int, default=240, help='HR tile step (default: 240)')
+    p.add_argument('--lmdb-codec', choices=sorted(CODECS), default=DEFAULT_CODEC,
+                   help='format of the LMDB values: bmp (decodes fastest; default), png0 (PNG without compression) '
+                   'or png (PNG level 1, as BasicSR\'s make_lmdb_from_imgs: about half the size of bmp on the '
+                   'photos measured, much slower to decode)')
     p = sub.add_parser('benchmark', help='GTmod12 + LRbicx{s} of a benchmark (Set5, Set14, B100, Urban100, Manga109)')
     p.add_argument('--input', required=True, help='folder of HR images')
     p.add_argument('--output', required=True,
                    help='output folder, e.g. datasets/Set5; a relative one is under the project root')
     p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='default: 2 3 4')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
+    _add_photos_parser(sub, default_workers)
     return parser
+
+
+def _add_photos_parser(sub, default_workers):
+    p = sub.add_parser('photos', help='a real-photo training set (LMDBs) and held-out set (Set5 layout)')
+    p.add_argument('--source', choices=photo_sets.SOURCES, default='skimage',
+                   help="skimage: scikit-image's photos (no download); debian: the Debian photo set")
+    p.add_argument('--output', default='datasets/photos_bench',
+                   help='output folder; a relative one is under the project root (default: datasets/photos_bench)')
+    p.add_argument('--scale', type=int, default=2, help='default: 2')
+    p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
+    p.add_argument('--crop-size', type=int, default=192, help='HR tile size of the training LMDBs (default: 192)')
+    p.add_argument('--step', type=int, default=96, help='HR tile step (default: 96)')
+    p.add_argument('--lmdb-codec', choices=sorted(CODECS), default=DEFAULT_CODEC,
+                   help='format of the LMDB values, as for div2k (default: bmp)')
+    d = p.add_argument_group('--source debian')
+    d.add_argument('--manifest', default=debian_photos.DEFAULT_MANIFEST,
+                   help='the photo list (default: shared/data/debian_photos/manifest.tsv beside the checkout)')
+    d.add_argument('--cache', default='datasets/debian_cache',
+                   help='downloaded .debs and extracted originals; a relative one is under the project root')
+    d.add_argument('--max-side', type=int, default=1024, help='HR long side at most (MATLAB bicubic); 0: keep')
+    d.add_argument('--packages', nargs='+', default=None, help='only these packages')
+    d.add_argument('--skip-packages', nargs='*', default=list(debian_photos.DEFAULT_SKIP))
+    d.add_argument('--limit-packages', type=int, default=None, help='the first N packages (by name)')
+    d.add_argument('--hr-format', choices=sorted(debian_photos.HR_FORMATS), default='webp',
+                   help='lossless format of the HR photos (default: webp)')
+    d.add_argument('--hr-only', action='store_true',
+                   help='write the HR photos and provenance only (a folder to copy to a machine without network)')
+
+
+def _photos(args):
+    debian = {}
+    if args.source == 'debian':
+        debian = dict(manifest=args.manifest, cache=osp.join(project_root(), args.cache), packages=args.packages,
+                      skip=args.skip_packages, limit=args.limit_packages, max_side=args.max_side,
+                      hr_format=args.hr_format)
+        if not osp.isfile(args.manifest):
+            raise photo_sets.PhotoSetError(f'--manifest {args.manifest}: no such file (a TSV of file, width, height, '
+                                           'MP, package, licence)')
+    if args.max_side < 0 or args.crop_size <= 0 or args.step <= 0:
+        raise photo_sets.PhotoSetError(f'--max-side ({args.max_side}) must be >= 0, --crop-size ({args.crop_size}) '
+                                       f'and --step ({args.step}) positive')
+    result = photo_sets.build(args.output, args.scale, crop_size=args.crop_size, step=args.step,
+                              workers=args.workers, source=args.source, hr_only=args.hr_only,
+                              lmdb_codec=args.lmdb_codec, **debian)
+    print(json.dumps(result, indent=1))
 
 
 def main(argv=None):
     """``mrnet prepare``; returns 0 on success, 1 with a message naming the file on a data error."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if any(s < 1 for s in args.scales):
-        raise SystemExit(f'mrnet prepare: --scales must be positive, got {args.scales}')
+    scales = args.scales if args.dataset != 'photos' else [args.scale]
+    if any(s < 1 for s in scales):
+        raise SystemExit(f'mrnet prepare: --scale(s) must be positive, got {scales}')
     args.output = osp.join(project_root(), args.output)  # an absolute --output stays as it is
     try:
         if args.dataset == 'div2k':
             paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,
-                                  args.step)
+                                  args.step, lmdb_codec=args.lmdb_codec)
             for _, lmdb_path in paths.values():
                 print(f'[prepare div2k] {lmdb_path}')
-        else:
+        elif args.dataset == 'benchmark':
             folders = prepare_benchmark(args.input, args.output, args.scales, args.workers)
             for folder in folders.values():
                 print(f'[prepare benchmark] {folder}')
-    except PrepareError as e:
+        else:
+            _photos(args)
+    except (PrepareError, photo_sets.PhotoSetError, debian_photos.FetchError) as e:
         print(f'mrnet prepare: error: {e}', file=sys.stderr)
         return 1
     return 0

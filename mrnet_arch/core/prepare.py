@@ -5,7 +5,9 @@ the benchmarks call ``prepare_div2k`` and ``prepare_benchmark`` directly.
 ``prepare_div2k`` cuts 480 px HR sub-images with step 240 (BasicSR's ``extract_subimages.py`` with
 ``thresh_size`` 0), the matching LR sub-images (from DIV2K's official ``DIV2K_train_LR_bicubic/X{s}``
 folders with ``--lr-root``, else MATLAB bicubic of the HR), and one LMDB per folder with
-``meta_info.txt``::
+``meta_info.txt`` (written by ``mrnet_arch.core.lmdb_store``; values stored as BMP by default, which BasicSR's
+loaders read unchanged and which decodes far faster than BasicSR's PNG level 1:
+``benchmarks/results/lmdb_codecs_cpu_20261202.md``)::
 
     OUTPUT/DIV2K_train_HR_sub/0001_s001.png ...             OUTPUT/DIV2K_train_HR_sub.lmdb
     OUTPUT/DIV2K_train_LR_bicubic/X2_sub/0001_s001.png ...  OUTPUT/DIV2K_train_LR_bicubic_X2_sub.lmdb
@@ -27,17 +29,15 @@ lower).
 
 Re-running skips finished work: each source image is logged in ``OUTPUT/.mrnet_prepare/`` once all
 its tiles are written, every file is written atomically (``mrnet_arch.core.files``), and an LMDB is built in
-a temporary folder that is renamed only once complete.
+a temporary folder that is renamed only once complete (``lmdb_store.build_lmdb``).
 
 The helpers ``read_image``, ``mod_crop``, ``bicubic_downscale`` and ``build_lmdb`` are public. Images are
 read and written with ``mrnet_arch.core.images`` (8-bit only: a 16-bit image is refused by name).
 """
-import hashlib
 import json
 import math
 import multiprocessing
 import os
-import shutil
 from os import path as osp
 
 import cv2
@@ -45,14 +45,14 @@ import numpy as np
 from tqdm import tqdm
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
-from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.core import images
+from mrnet_arch.core import images, lmdb_store
 from mrnet_arch.core.files import write_json
 from mrnet_arch.core.images import IMAGE_EXTENSIONS
+from mrnet_arch.core.lmdb_store import DEFAULT_CODEC, LMDB_DONE  # noqa: F401  (LMDB_DONE: public here too)
 
 PNG_COMPRESSION = 3
-LMDB_DONE = 'mrnet_done.json'
+MIN_TASKS_PER_WORKER = 4  # fewer source images per worker process: cut them in this process
 STATE_DIR = '.mrnet_prepare'
 
 
@@ -164,99 +164,23 @@ def tile_stem(stem):
     return stem.replace('.', '_')
 
 
-def _lmdb_signature(folder, names):
-    digest = hashlib.sha1()
-    for name in names:
-        st = os.stat(osp.join(folder, name))
-        digest.update(f'{name}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
-    return digest.hexdigest()
-
-
-def _first_unreadable(folder, names):
-    for name in names:
-        try:
-            images.read_image(osp.join(folder, name))
-        except images.ImageError:
-            return osp.join(folder, name)
-    return None
-
-
-def lmdb_is_complete(lmdb_path):
-    """True when ``lmdb_path`` was completely written by ``build_lmdb`` (it holds the done marker)."""
-    return osp.isfile(osp.join(lmdb_path, LMDB_DONE))
-
-
-def build_lmdb(folder, lmdb_path, workers=1):
-    """Pack every image of ``folder`` into ``lmdb_path`` with basicsr's ``make_lmdb_from_imgs`` (keys: file
-    names without extension; ``meta_info.txt`` included), atomically and only when needed.
-
-    The LMDB is written to a temporary sibling folder (``.NAME.tmp``), a done marker is written last,
-    and only then is the folder renamed to ``lmdb_path``: a kill never leaves a half-written LMDB under
-    the final name. If ``lmdb_path`` already holds a complete LMDB of the same files (names, sizes,
-    modification times), nothing is done; if the files changed, it is rebuilt and replaced.
+def build_lmdb(folder, lmdb_path, workers=1, codec=DEFAULT_CODEC):
+    """``mrnet_arch.core.lmdb_store.build_lmdb`` (an LMDB of every image of ``folder``, atomically and only when
+    needed; its docstring has the details), with its errors raised as ``PrepareError``.
 
     Args:
         folder (str): Folder of images.
         lmdb_path (str): Output folder; must end with ``.lmdb``.
-        workers (int): Processes reading images (basicsr's ``multiprocessing_read``). Default: 1.
+        workers (int): Processes reading and encoding images. Default: 1.
+        codec (str): LMDB value format, a name of ``lmdb_store.CODECS``. Default: ``bmp``.
 
     Returns:
         bool: True if the LMDB was (re)built, False if it was already up to date.
-
-    Raises:
-        PrepareError: Bad ``lmdb_path``, an existing ``lmdb_path`` not built by this function, or an
-            unreadable image (named in the message).
     """
-    lmdb_path = osp.abspath(lmdb_path)
-    if not lmdb_path.endswith('.lmdb'):
-        raise PrepareError(f"LMDB path must end with '.lmdb': {lmdb_path}")
-    names = list_images(folder)
-    signature = _lmdb_signature(folder, names)
-    marker = osp.join(lmdb_path, LMDB_DONE)
-    if osp.exists(lmdb_path):
-        if not osp.isfile(marker):
-            raise PrepareError(f'{lmdb_path} exists but was not completed by mrnet prepare (no {LMDB_DONE}); '
-                               'delete it to rebuild.')
-        with open(marker, encoding='utf-8') as f:
-            if json.load(f).get('signature') == signature:
-                return False
-    keys = [osp.splitext(n)[0] for n in names]
-    dotted = [n for n, k in zip(names, keys) if '.' in k]
-    if dotted:
-        raise PrepareError(f"{folder}: file name(s) {dotted[:5]} hold a '.' before the extension; BasicSR's LMDB "
-                           "loaders cut the keys in meta_info.txt at the first '.', so they could not be read. "
-                           "Rename them (prepare_div2k names its sub-images with '_' instead).")
-    if len(set(keys)) != len(keys):
-        dup = sorted({k for k in keys if keys.count(k) > 1})
-        raise PrepareError(f'{folder}: several files share the LMDB key(s) {dup[:5]} (same name, other extension)')
-    parent = osp.dirname(lmdb_path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = osp.join(parent, f'.{osp.basename(lmdb_path)[:-5]}.tmp.lmdb')  # basicsr wants the .lmdb suffix
-    if osp.exists(tmp):
-        shutil.rmtree(tmp)  # left by a killed run
-    # An LMDB map is sparse on disk; PNG at compression 1 can be ~10x a JPEG source, hence the margin.
-    map_size = 20 * sum(os.path.getsize(osp.join(folder, n)) for n in names) + (64 << 20)
     try:
-        make_lmdb_from_imgs(folder, tmp, names, keys, multiprocessing_read=workers > 1, n_thread=max(1, workers),
-                            map_size=map_size)
-    except (Exception, SystemExit) as e:  # basicsr's reader does not check cv2.imread's result
-        shutil.rmtree(tmp, ignore_errors=True)
-        bad = _first_unreadable(folder, names)
-        if bad is not None:
-            raise PrepareError(f'Cannot read image {bad}: not a readable image file. Replace or remove it '
-                               'and run again.') from e
-        raise
-    done = {'source': osp.abspath(folder), 'num_images': len(names), 'signature': signature}
-    write_json(osp.join(tmp, LMDB_DONE), done)
-    if osp.exists(lmdb_path):  # an out-of-date complete LMDB: replace it
-        old = osp.join(osp.dirname(lmdb_path), f'.{osp.basename(lmdb_path)}.old')
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(lmdb_path, old)
-        os.replace(tmp, lmdb_path)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, lmdb_path)
-    return True
+        return lmdb_store.build_lmdb(folder, lmdb_path, workers=workers, codec=codec)
+    except lmdb_store.LmdbError as err:
+        raise PrepareError(str(err)) from err
 
 
 def _read_uint8(path):
@@ -293,10 +217,12 @@ def _lcm(values):
 
 
 def _run_tasks(func, tasks, workers, desc):
-    """Yield ``func(task)`` for every task (any order), with a progress bar, in ``workers`` processes."""
+    """Yield ``func(task)`` for every task (any order), with a progress bar, in ``workers`` processes (in this one
+    when there are fewer than ``MIN_TASKS_PER_WORKER`` tasks per worker: starting a spawned process, which imports
+    torch and basicsr, costs more than a few images)."""
     bar = tqdm(total=len(tasks), unit='image', desc=desc)
     try:
-        if workers <= 1 or len(tasks) <= 1:
+        if workers <= 1 or len(tasks) < MIN_TASKS_PER_WORKER * workers:
             for task in tasks:
                 yield func(task)
                 bar.update(1)
@@ -404,7 +330,7 @@ def _load_state(state_dir, kind, config):
 
 
 def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, crop_size=480, step=240,
-                  thresh_size=0):
+                  thresh_size=0, lmdb_codec=DEFAULT_CODEC):
     """Sub-images and LMDBs of DIV2K (or any folder of HR images) for ``options/train_MRNet_x*.yml``.
 
     Args:
@@ -417,10 +343,17 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
         crop_size (int): HR tile size. Default: 480.
         step (int): HR tile step. Default: 240.
         thresh_size (int): A last tile is added when more than this many pixels remain. Default: 0.
+        lmdb_codec (str): Format of the LMDB values, a name of ``lmdb_store.CODECS``: ``bmp`` (decoded by a
+            copy), ``png0`` (uncompressed PNG) or ``png`` (PNG level 1, BasicSR's ``make_lmdb_from_imgs``).
+            Changing it rebuilds the LMDBs only. Default: ``bmp``.
 
     Returns:
         dict: As ``div2k_paths``.
     """
+    try:
+        lmdb_store.codec_of(lmdb_codec)
+    except lmdb_store.LmdbError as err:
+        raise PrepareError(str(err)) from err
     scales = sorted({int(s) for s in scales})
     mod = _lcm(scales)
     for name, value in (('--crop-size', crop_size), ('--step', step)):
@@ -449,7 +382,7 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
     if small:
         print(f'[prepare div2k] skipped {len(small)} image(s) smaller than {crop_size} px: {small[:10]}')
     for folder, lmdb_path in paths.values():
-        if not build_lmdb(folder, lmdb_path, workers=workers):
+        if not build_lmdb(folder, lmdb_path, workers=workers, codec=lmdb_codec):
             print(f'[prepare div2k] {lmdb_path} is up to date')
     return paths
 

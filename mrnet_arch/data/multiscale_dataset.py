@@ -2,8 +2,9 @@
 
 One ``PairedImageDataset`` per scale pairs the common HR images with that scale's LR images. For
 training, every sample holds a random patch pair of every scale (``lq_x2``, ``gt_x2``, ``lq_x3``, ...),
-read from one decode of the HR image; ``MultiScaleMRNetModel`` then trains each iteration at the scale of
-its seeded, balanced schedule (``scale_schedule`` in ``basicsr/models/mrnet_model.py``), a function of
+read from one decode of the HR image, cut from the 8-bit images and only then converted to float (the
+values of converting first). ``MultiScaleMRNetModel`` then trains each iteration at the scale of its seeded,
+balanced schedule (``scale_schedule`` in ``basicsr/models/mrnet_model.py``), a function of
 the iteration alone. A resumed run therefore trains each iteration at the same scale as an uninterrupted
 one, and every process of a distributed run agrees, whatever the number of loader workers. For
 validation and testing (one scale) a sample holds ``lq``, ``gt`` and ``scale``.
@@ -13,6 +14,7 @@ A sample that fails to load raises ``RuntimeError`` naming its files.
 import copy
 import os
 
+import numpy as np
 from torch.utils import data as data
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
@@ -113,17 +115,21 @@ class MultiScalePairedImageDataset(data.Dataset):
             dataset.file_client = _ScaleClient(self._client, scale)
 
     def _train_sample(self, index):
-        """Patch pairs of every scale from one read of the HR image."""
+        """Patch pairs of every scale from one read of the HR image, cut from the uint8 images and converted to
+        float afterwards (only the patches): the same values as converting first, as ``imfrombytes`` does."""
         base = self.datasets[self.scales[0]]
         gt_path = base.paths[index]['gt_path']
-        img_gt = imfrombytes(self._client.get(gt_path, 'gt'), float32=True)
+        img_gt = imfrombytes(self._client.get(gt_path, 'gt'), float32=False)
         sample = {'gt_path': gt_path}
         lq_size = int(self.opt['lq_size'])
         for scale in self.scales:
             lq_path = self.datasets[scale].paths[index]['lq_path']
-            img_lq = imfrombytes(self._client.get(lq_path, f'lq_x{scale}'), float32=True)
+            img_lq = imfrombytes(self._client.get(lq_path, f'lq_x{scale}'), float32=False)
+            if img_gt is None or img_lq is None:
+                raise ValueError('the bytes are no image that OpenCV decodes')
             gt, lq = paired_random_crop(img_gt, img_lq, lq_size * scale, scale, gt_path)
-            gt, lq = augment([gt, lq], self.opt['use_hflip'], self.opt['use_rot'])
+            gt, lq = augment([gt, lq], self.opt['use_hflip'], self.opt['use_rot'])  # flips in place, as before
+            gt, lq = gt.astype(np.float32) / 255., lq.astype(np.float32) / 255.
             if self.opt.get('color') == 'y':
                 gt, lq = bgr2ycbcr(gt, y_only=True)[..., None], bgr2ycbcr(lq, y_only=True)[..., None]
             gt, lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)

@@ -1,44 +1,22 @@
-"""Build the real-photo training set and held-out set used by the GPU check and the equal-budget runs.
+"""The Debian photo set: genuine camera photos listed in a manifest, fetched from Debian packages
+(``apt-get download``, ``dpkg-deb -x``), converted to 8-bit HR photos and recorded with their provenance.
 
-Two sources of genuine photographs (``--source``):
+The manifest (default: ``shared/data/debian_photos/manifest.tsv`` beside the checkout; file, size, package,
+licence) lists 92 photos. Each is converted to 8-bit RGB and, when its long side exceeds ``max_side`` (default
+1024; 0 keeps the size), downscaled with MATLAB bicubic (basicsr's ``imresize``) by the non-integer factor
+``max_side / long side``, which also smooths JPEG artefacts. The HR photos are stored losslessly (``hr_format``,
+default lossless WebP: 50 MiB for the default selection at 1024 px, against 78 MiB as PNG). ``visp-images-data``
+and ``stellarium-data`` (613 MB for one photo each) are skipped by default. enlightenment-data's photos are JPEGs
+stored verbatim in Eet archives (``eet_entry``).
 
-- ``skimage`` (default; no download): scikit-image's bundled photos. Train: astronaut, rocket,
-  stereo_motorcycle, hubble_deep_field, retina, immunohistochemistry; held out: coffee, chelsea.
-- ``debian``: the 92 camera photos listed in ``--manifest`` (default: ``shared/data/debian_photos/manifest.tsv``
-  beside the checkout; file, size, package, licence), shipped inside Debian packages. The packages are fetched with
-  ``apt-get download`` into ``--cache`` (``apt-get update`` first when needed), unpacked with ``dpkg-deb -x``,
-  and the listed photos copied out (enlightenment-data's photos are JPEGs stored verbatim in Eet archives).
-  Each photo is converted to 8-bit RGB and, when its long side exceeds ``--max-side`` (default 1024; 0 keeps
-  the size), downscaled with MATLAB bicubic (antialiased, basicsr's ``imresize``) by the non-integer factor
-  ``max_side / long side``, which also smooths out JPEG artefacts. The HR photos are stored losslessly as
-  ``--hr-format`` (default ``webp``: lossless WebP, 50 MiB for the default selection at 1024 px against 78 MiB
-  as PNG, so that the HR folder fits a device call's 64 MiB of carried files). ``visp-images-data`` and
-  ``stellarium-data`` (613 MB for one photo each) are skipped by default (``--skip-packages``).
+Split, by photo, fixed: the manifest's file names are sorted (byte order) and the photos at positions 0, 8, 16,
+... (every ``HOLDOUT_EVERY``-th) are held out; the rule is applied to the whole manifest, so a photo's split does
+not depend on which packages are fetched (``DEBIAN_HOLDOUT``; a test checks the rule still gives it).
 
-  Offline rebuild: when ``OUTPUT/provenance.json`` lists the same photos, max side and format, and every HR file
-  it lists is there with its sha256, the packages are neither fetched nor read. So ``--hr-only`` (HR photos and
-  provenance only, no LMDBs) on a machine with apt, then the same command without ``--hr-only`` on a copy of
-  that folder, builds the data set where there is no network (a GPU machine).
-
-  Split, by photo, fixed: the manifest's 92 file names are sorted (Python ``sorted``, byte order) and the
-  photos at positions 0, 8, 16, ... (every 8th, ``HOLDOUT_EVERY``) are held out; the rule is applied to the
-  whole manifest, so a photo's split does not depend on which packages are fetched. Held out (12):
-  ``DEBIAN_HOLDOUT`` below. A test checks that the rule still gives this list.
-
-Training photos are cut into HR sub-images with ``mrnet prepare``'s ``prepare_div2k`` (tile 192 px, step 96,
-MATLAB-bicubic LR) and packed into LMDBs; the held-out photos get BasicSR's Set5 layout (``GTmod12/`` +
-``LRbicx{s}/``) via ``prepare_benchmark``. No held-out photo is in the training set.
-
-    python benchmarks/make_photo_data.py --output datasets/photos_bench
-    python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian [--limit-packages 3]
-    python benchmarks/make_photo_data.py --source debian --output datasets/photos_debian --hr-only
-
-Writes ``OUTPUT/paths.json`` with the LMDB and held-out folders (``train_gt``, ``train_lq``, ``holdout``); the
-debian source also writes ``OUTPUT/provenance.json`` and ``OUTPUT/PROVENANCE.md`` (every photo: package,
-version, path inside the package, licence, sha256 of the extracted original and of the HR PNG used, split).
-A second run reuses the cached packages and photos (no network). Never commit the photos.
+Offline rebuild: when ``OUTPUT/provenance.json`` lists the same photos, max side and format, and every HR file it
+lists is there with its sha256, the packages are neither fetched nor read (``write_debian_hr``).
+``mrnet_arch.core.photo_sets`` builds the training LMDBs and the held-out set from the HR photos.
 """
-import argparse
 import csv
 import glob
 import hashlib
@@ -54,16 +32,11 @@ import tempfile
 import cv2
 import numpy as np
 
-import mrnet_arch  # noqa: E402,F401  (compat fixes)
-from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text  # noqa: E402
-from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k  # noqa: E402
-
-TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
-HOLDOUT_PHOTOS = ('coffee', 'chelsea')
+from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text
 
 # the photo list provided beside the checkout (shared/ next to the repository)
-DEFAULT_MANIFEST = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'shared', 'data',
-                            'debian_photos', 'manifest.tsv')
+DEFAULT_MANIFEST = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))), 'shared',
+                            'data', 'debian_photos', 'manifest.tsv')
 DEFAULT_SKIP = ('visp-images-data', 'stellarium-data')
 HOLDOUT_EVERY = 8
 # What the rule above gives on the 92-photo manifest (checked by tests/test_photo_data.py).
@@ -101,22 +74,10 @@ class FetchError(RuntimeError):
     """``apt-get download`` failed (no network, no apt, unknown package): the message has its output."""
 
 
-# ----------------------------------------------------------------------------------------------------
-# scikit-image photos
-# ----------------------------------------------------------------------------------------------------
-def _write_photos(names, folder):
-    from skimage import data
-    os.makedirs(folder, exist_ok=True)
-    for name in names:
-        img = getattr(data, name)()
-        if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
-            img = img[0]
-        if not cv2.imwrite(osp.join(folder, f'{name}.png'), img[..., :3][..., ::-1]):
-            raise OSError(f'could not write {name}.png in {folder}')
+class PhotoSetError(ValueError):
+    """A bad photo-set option or manifest (unknown package, nothing selected, unknown format), named."""
 
 
-# ----------------------------------------------------------------------------------------------------
-# Debian photos
 # ----------------------------------------------------------------------------------------------------
 def read_manifest(path):
     """Rows of the manifest (dicts with file, width, height, MP, package, licence), sorted by file name,
@@ -138,7 +99,7 @@ def select_packages(rows, packages=None, skip=DEFAULT_SKIP, limit=None):
     if packages:
         unknown = sorted(set(packages) - set(known))
         if unknown:
-            raise SystemExit(f'not in the manifest: {unknown}; known: {known}')
+            raise PhotoSetError(f'--packages: not in the manifest: {unknown}; known: {known}')
         chosen = sorted(set(packages))
     else:
         chosen = [p for p in known if p not in set(skip or ())]
@@ -322,12 +283,12 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
     (lossless ``hr_format``: 'webp' or 'png'). Returns the provenance dict (also written as provenance.json and
     PROVENANCE.md). Served from ``output`` alone, without fetching, when its provenance matches (see the top)."""
     if hr_format not in HR_FORMATS:
-        raise SystemExit(f'--hr-format must be one of {sorted(HR_FORMATS)}, got {hr_format!r}')
+        raise PhotoSetError(f'--hr-format must be one of {sorted(HR_FORMATS)}, got {hr_format!r}')
     rows = read_manifest(manifest)
     chosen = select_packages(rows, packages, skip, limit)
     rows = [r for r in rows if r['package'] in chosen]
     if not rows:
-        raise SystemExit('no photo selected')
+        raise PhotoSetError(f'{manifest}: no photo selected (packages {chosen})')
     old = _old_provenance(output, [r['file'] for r in rows], max_side, hr_format)
     if old is not None and _complete(output, old):
         print(f'[photo data] {output}: all {len(rows)} HR photos present with their sha256; nothing fetched',
@@ -369,7 +330,7 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
 def _write_provenance_md(output, prov):
     lines = ['# Provenance of the photos in this folder', '',
              'Genuine photographs shipped in Debian (bookworm) packages, fetched with `apt-get download`, unpacked '
-             'with `dpkg-deb -x` by `benchmarks/make_photo_data.py --source debian`. '
+             'with `dpkg-deb -x` by `mrnet prepare photos --source debian`. '
              f"HR = 8-bit RGB, MATLAB-bicubic downscaled to a long side of at most {prov['max_side']} px "
              f"(0: original size), stored losslessly as {prov.get('hr_format', 'png')}. Split by photo: "
              + prov['holdout_rule'] + '. Licences as in the manifest; '
@@ -382,72 +343,3 @@ def _write_provenance_md(output, prov):
                      f"{p['original_size'][0]}x{p['original_size'][1]} | {p['hr_size'][0]}x{p['hr_size'][1]} | "
                      f"`{p['sha256_original']}` | `{p['sha256_hr']}` |")
     write_text(osp.join(output, 'PROVENANCE.md'), '\n'.join(lines) + '\n')
-
-
-# ----------------------------------------------------------------------------------------------------
-# Both sources
-# ----------------------------------------------------------------------------------------------------
-def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', hr_only=False, **debian):
-    """Write the data set (skipping work already done); returns the paths dict. ``debian``: the keyword
-    arguments of ``write_debian_hr`` (manifest, cache, packages, skip, limit, max_side, hr_format). With
-    ``hr_only`` only the HR photos (and the provenance) are written, and the paths dict has no LMDBs."""
-    output = osp.abspath(output)
-    hr_train, hr_holdout = osp.join(output, 'train_HR'), osp.join(output, 'holdout_HR')
-    if source == 'skimage':
-        _write_photos(TRAIN_PHOTOS, hr_train)
-        _write_photos(HOLDOUT_PHOTOS, hr_holdout)
-        train_photos, holdout_photos = list(TRAIN_PHOTOS), list(HOLDOUT_PHOTOS)
-    elif source == 'debian':
-        prov = write_debian_hr(output, **debian)
-        train_photos = [p['file'] for p in prov['photos'] if p['split'] == 'train']
-        holdout_photos = [p['file'] for p in prov['photos'] if p['split'] == 'holdout']
-    else:
-        raise ValueError(f'unknown source {source!r}')
-    result = {'scale': scale, 'source': source, 'train_gt': None, 'train_lq': None, 'holdout': None,
-              'train_photos': train_photos, 'holdout_photos': holdout_photos, 'tiles': 0}
-    if hr_only:
-        return result
-    if train_photos:
-        paths = prepare_div2k(hr_train, osp.join(output, 'train'), scales=[scale], crop_size=crop_size, step=step,
-                              workers=workers)
-        result.update(train_gt=paths['hr'][1], train_lq=paths[scale][1], tiles=len(os.listdir(paths['hr'][0])))
-    if holdout_photos:
-        prepare_benchmark(hr_holdout, osp.join(output, 'holdout'), scales=[scale], workers=workers)
-        result['holdout'] = osp.join(output, 'holdout')
-    write_json(osp.join(output, 'paths.json'), result, indent=1)
-    return result
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--output', default='datasets/photos_bench')
-    p.add_argument('--source', choices=['skimage', 'debian'], default='skimage')
-    p.add_argument('--scale', type=int, default=2)
-    p.add_argument('--workers', type=int, default=1)
-    d = p.add_argument_group('--source debian')
-    d.add_argument('--manifest', default=DEFAULT_MANIFEST)
-    d.add_argument('--cache', default='datasets/debian_cache', help='downloaded .debs and extracted originals')
-    d.add_argument('--max-side', type=int, default=1024, help='HR long side at most (MATLAB bicubic); 0: keep')
-    d.add_argument('--packages', nargs='+', default=None, help='only these packages')
-    d.add_argument('--skip-packages', nargs='*', default=list(DEFAULT_SKIP))
-    d.add_argument('--limit-packages', type=int, default=None, help='the first N packages (by name)')
-    d.add_argument('--hr-format', choices=sorted(HR_FORMATS), default='webp', help='lossless format of the HR photos')
-    d.add_argument('--hr-only', action='store_true',
-                   help='write the HR photos and provenance only (a folder to copy to a machine without network)')
-    args = p.parse_args(argv)
-    debian = {}
-    if args.source == 'debian':
-        debian = dict(manifest=args.manifest, cache=args.cache, packages=args.packages, skip=args.skip_packages,
-                      limit=args.limit_packages, max_side=args.max_side, hr_format=args.hr_format)
-    elif args.hr_only:
-        raise SystemExit('make_photo_data.py: --hr-only is for --source debian')
-    try:
-        result = build(args.output, args.scale, workers=args.workers, source=args.source, hr_only=args.hr_only,
-                       **debian)
-    except FetchError as err:
-        raise SystemExit(f'make_photo_data.py: {err}') from err
-    print(json.dumps(result, indent=1))
-
-
-if __name__ == '__main__':
-    main()
