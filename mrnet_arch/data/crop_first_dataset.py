@@ -16,9 +16,8 @@ patch is copied. Any other value (PNG, gray or 32-bit BMP, ...) is decoded by ``
 The file imports only numpy, torch, basicsr and the standard library: it can be copied into a BasicSR checkout on
 its own.
 """
-import struct
-
 import numpy as np
+import struct
 
 from basicsr.data.paired_image_dataset import PairedImageDataset, normalize  # torchvision's, as it uses it
 from basicsr.data.transforms import augment, paired_random_crop

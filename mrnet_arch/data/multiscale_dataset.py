@@ -12,9 +12,8 @@ validation and testing (one scale) a sample holds ``lq``, ``gt`` and ``scale``.
 A sample that fails to load raises ``RuntimeError`` naming its files.
 """
 import copy
-import os
-
 import numpy as np
+import os
 from torch.utils import data as data
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
