@@ -202,13 +202,13 @@ class Upscaler:
             raise ValueError(f'expected uint8, uint16 or float32 pixels, got {img.dtype}')
         h, w, c = img.shape
         tile = self.tile_for(h, w, c)
+        reason = 'asked for' if self.tile else (
+            f'a whole forward needs about {memory.format_bytes(self.bytes_per_pixel * h * w)}, more than the budget '
+            f'of {memory.format_bytes(self.budget)}' if tile else '')
         while True:
             pad = max(self.tile_pad, _ALPHA_PAD) if c == 4 else self.tile_pad
             if tile:
-                self.log(f'[mrnet] {w}x{h} image in tiles of {tile} px (overlap {pad} px)'
-                         + ('' if self.tile else f': a whole forward needs about '
-                            f'{memory.format_bytes(self.bytes_per_pixel * h * w)}, more than the budget of '
-                            f'{memory.format_bytes(self.budget)}'))
+                self.log(f'[mrnet] {w}x{h} image in tiles of {tile} px (overlap {pad} px): {reason}')
             try:
                 out = tiled_upscale(self._run_tile, img, self.scale, tile, pad)
                 self.last_tile = tile
@@ -219,8 +219,7 @@ class Upscaler:
                     raise
                 if self.device.type == 'cuda':
                     torch.cuda.empty_cache()
-                self.log(f'[mrnet] out of memory with {f"tiles of {tile}" if tile else "the whole image"}; '
-                         f'trying tiles of {smaller[0]} px')
+                reason = f'out of memory with {f"tiles of {tile}" if tile else "the whole image"}'
                 tile = smaller[0]
 
     def upscale_file(self, src, dst, max_pixels=None):
