@@ -138,11 +138,13 @@ def main(argv=None):
         if not inputs:
             raise ValueError(f'--input {args.input}: no images ({", ".join(IMAGE_EXTENSIONS)})')
         outputs = plan_outputs(inputs, args.output, args.suffix, args.overwrite)
+        for src in inputs:  # header sizes first: a decompression bomb stops the command before anything is written
+            images.check_pixels(src, images.read_metadata(src).size, args.max_pixels)
         net, config = load_model(args.weights, scale=args.scale, device=device, prefer_ema=not args.no_ema)
         upscaler = Upscaler(net, config, device, args.precision, args.tile, args.tile_pad, max_memory=max_memory,
                             log=lambda message: tqdm.write(message, file=sys.stderr))
         upscaler.check_budget()
-    except (ValueError, FileNotFoundError, WeightsError) as err:
+    except (ValueError, FileNotFoundError, WeightsError, ImageError) as err:
         print(f'mrnet infer: error: {err}', file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
