@@ -2,8 +2,9 @@
 untiled inference on a size where both fit. Writes a JSON results file naming the machine.
 
 The photo is scikit-image's chelsea resized to SIZE x SIZE (bicubic) and saved as JPEG (quality 95). A child
-process imports everything, then limits its address space (``RLIMIT_AS``) to its size then plus ``--rss-limit``, runs ``mrnet infer`` (demo weights, default options: the budget follows from the limit)
-and reports its peak RSS (``ru_maxrss``) and time.
+process imports everything, then limits its address space (``RLIMIT_AS``) to its size then plus ``--rss-limit``,
+runs ``mrnet infer`` (demo weights, default options: the budget follows from the limit) and reports its peak RSS
+(``ru_maxrss``) and time.
 """
 import argparse
 import json
