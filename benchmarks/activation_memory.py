@@ -75,8 +75,8 @@ def main():
                                      capture_output=True, text=True).stdout
                 rows.append(json.loads(out.strip().splitlines()[-1]))
                 print(rows[-1], flush=True)
-    write_json(args.output, {'what': __doc__, 'machine': machine_info(torch.device('cpu')), 'rows': rows,
-                             'argv': sys.argv[1:], 'pid': os.getpid()})
+                write_json(args.output, {'what': __doc__, 'machine': machine_info(torch.device('cpu')), 'rows': rows,
+                                         'argv': sys.argv[1:], 'pid': os.getpid()})  # after each row
 
 
 if __name__ == '__main__':
