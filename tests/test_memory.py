@@ -184,3 +184,26 @@ def test_a_large_photo_stays_within_an_address_space_limit(tmp_path):
     assert result['peak_rss_bytes'] <= 3 * 2**30
     out = cv2.imread(str(tmp_path / 'out640' / 'photo640.jpg'))
     assert out.shape == (1280, 1280, 3)
+
+
+def test_mrnet_test_tiles_within_the_budget(tmp_path, monkeypatch):
+    """``mrnet test`` (BasicSR's test pipeline) with a small ``$MRNET_MAX_MEMORY``: the demo model's forward runs
+    in tiles, logged, and the saved SR image equals the untiled one up to float rounding."""
+    from _photos import load_yaml, run_mrnet, save_yaml, write_photos
+    from mrnet_arch.core.prepare import prepare_benchmark
+    src = write_photos(str(tmp_path / 'raw'), {'a.png': ('astronaut', 320, 400)})
+    prepare_benchmark(src, str(tmp_path / 'datasets' / 'Set5'), [2])
+    opt = load_yaml(osp.join(REPO, 'options', 'demo', 'test_MRNet_demo_x2.yml'))
+    opt['datasets']['test_1'].update(dataroot_gt='datasets/Set5/GTmod12', dataroot_lq='datasets/Set5/LRbicx2')
+    opt['path']['pretrain_network_g'], opt['num_gpu'] = DEMO_WEIGHTS, 0
+    monkeypatch.setenv('MRNET_MAX_MEMORY', '60M')  # a whole 198x156 forward is estimated at about 152 MiB
+    proc = run_mrnet(['test', '-opt', save_yaml(opt, tmp_path / 'test.yml')], tmp_path)
+    assert 'test: 198x156 input in tiles of 40 px' in proc.stderr, proc.stderr[-3000:]  # GTmod12: 312x396
+    saved = cv2.imread(str(tmp_path / 'results' / 'MRNet_demo_x2' / 'visualization' / 'DemoHeldout' /
+                           'a_MRNet_demo_x2.png'))
+    lr = cv2.imread(str(tmp_path / 'datasets' / 'Set5' / 'LRbicx2' / 'a.png'))
+    whole = Upscaler.from_weights(DEMO_WEIGHTS, device='cpu', precision='fp32', max_memory='1G').upscale(lr)
+    assert np.abs(saved.astype(int) - whole.astype(int)).max() <= 1
+    monkeypatch.setenv('MRNET_MAX_MEMORY', 'lots')
+    with pytest.raises(AssertionError, match='MRNET_MAX_MEMORY .lots.: expected a positive size'):
+        run_mrnet(['test', '-opt', str(tmp_path / 'test.yml')], tmp_path)
