@@ -31,7 +31,6 @@ figures, before/after sliders; self-contained), ``scores.json``, ``figures/<imag
 ``images/<image>/<model>.png`` (each SR image, and ``GT.png``).
 """
 import argparse
-import inspect
 import os
 import re
 import sys
@@ -52,11 +51,11 @@ from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.images import MAX_PIXELS, ImageError, image_size, read_image, write_image
 from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.plugins import add_import_argument, import_modules
-from mrnet_arch.core.upscaler import MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory  # noqa: F401
+from mrnet_arch.core.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
+                                      mrnet_arch_config, sizing)
 
 PROG = 'mrnet compare'
 BICUBIC = 'Bicubic'
-MRNET_ARCHS = ('MRNet', 'MultiScaleMRNet')
 BICUBIC_PAD = 4  # MATLAB bicubic reads 2 input pixels on each side
 _UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
 
@@ -216,20 +215,9 @@ def plan_images(datasets, scale, crop_text, max_pixels=None):
 # --------------------------------------------------------------------------------------------------
 # Running the models
 # --------------------------------------------------------------------------------------------------
-def mrnet_config(spec):
-    """The arch config of an MRNet spec (the class defaults updated by its arguments), or None for other archs."""
-    if spec.arch not in MRNET_ARCHS:
-        return None
-    from basicsr.utils.registry import ARCH_REGISTRY
-    params = inspect.signature(ARCH_REGISTRY.get(spec.arch)).parameters
-    config = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
-    config.update(spec.kwargs, type=spec.arch)
-    return config
-
-
 def default_tile_pad(spec, scale):
     """The tile overlap of a model: MRNet's receptive-field radius, ``BICUBIC_PAD``, else ``OTHER_PAD``."""
-    config = mrnet_config(spec)
+    config = mrnet_arch_config(spec.arch, spec.kwargs)
     if config is not None:
         return receptive_radius(config, scale)
     return BICUBIC_PAD if spec.arch == BICUBIC else OTHER_PAD
@@ -272,9 +260,7 @@ def run_models(specs, plan, args, device):
             raise CompareError(f'model {spec.label!r} ({spec.source}) has no weights: its output would be noise; '
                                'give an option file with path: pretrain_network_g, or --weights '
                                f'{spec.label}=PATH')
-        config = mrnet_config(spec)
-        per_pixel = (memory.mrnet_bytes_per_pixel(config, args.scale) if config is not None else
-                     memory.generic_bytes_per_pixel(net, args.scale))
+        per_pixel = sizing(net, args.scale, mrnet_arch_config(spec.arch, spec.kwargs))[1]
         fast = prepare_fast(model_specs.PadCrop(net, spec.multiple, args.scale), device, 'fp32')
         pad = default_tile_pad(spec, args.scale) if args.tile_pad is None else args.tile_pad
         up = _upscaler(fast, args.scale, args.tile, pad, args.max_memory, per_pixel)

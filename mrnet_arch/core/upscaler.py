@@ -37,6 +37,40 @@ def is_out_of_memory(err):
                                               "can't allocate memory" in text)
 
 
+def mrnet_arch_config(arch, kwargs):
+    """The config of an MRNet arch built from registry arguments (class defaults updated by ``kwargs``), for its
+    overlap and memory model; None for other archs.
+
+    Args:
+        arch (str): Registered arch name.
+        kwargs (dict): Its arguments.
+
+    Returns:
+        dict | None: The config (with ``type``).
+    """
+    if arch not in ('MRNet', 'MultiScaleMRNet'):
+        return None
+    import inspect
+
+    from basicsr.utils.registry import ARCH_REGISTRY
+    params = inspect.signature(ARCH_REGISTRY.get(arch)).parameters
+    config = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    config.update(kwargs, type=arch)
+    return config
+
+
+def sizing(net, scale, config=None):
+    """Overlap and memory per input pixel of a network: from its MRNet ``config`` when given (exact overlap:
+    the receptive radius), else ``OTHER_PAD`` and ``memory.generic_bytes_per_pixel``.
+
+    Returns:
+        tuple[int, float | None]: ``(tile_pad, bytes_per_pixel)``.
+    """
+    if config is not None:
+        return receptive_radius(config, scale), memory.mrnet_bytes_per_pixel(config, scale)
+    return OTHER_PAD, memory.generic_bytes_per_pixel(net, scale)
+
+
 def _stderr(message):
     print(message, file=sys.stderr, flush=True)
 
