@@ -34,7 +34,10 @@ def weights(tmp_path, net):
 
 
 def _infer(weights, src, out, *extra):
-    return main(['--weights', weights, '--input', str(src), '--output', str(out), '--device', 'cpu', *extra])
+    """``mrnet infer`` on the CPU, in fp32 unless ``extra`` names a precision (the default, auto, may be bf16)."""
+    precision = [] if '--precision' in extra else ['--precision', 'fp32']
+    return main(['--weights', weights, '--input', str(src), '--output', str(out), '--device', 'cpu', *precision,
+                 *extra])
 
 
 def test_tiled_matches_untiled_on_a_photo(net):

@@ -18,10 +18,12 @@ scores equal bench's on the same folder and model. Crop scores are of the crop s
 The crop (``--crop x,y,w,h``, the same box for every image, or chosen per image where the models differ most:
 ``mrnet_arch.core.crops.choose_crop``).
 
-Tiling (``--tile N``): only when asked, or when a model runs out of memory on a whole image (then tiles of
-512, 256, ... input pixels are tried). The overlap (``--tile-pad``) defaults to the receptive-field radius for
-MRNet (then the tiled output equals the untiled one up to float rounding: on a real photo at most 1 grey level
-apart, whole-image PSNR within 0.01 dB; ``docs/compare.md``), 4 for Bicubic (exact) and 32 for other archs
+Tiling (``--tile N``): when asked, when a model's forward on a whole image would exceed the memory budget
+(``--max-memory``, default half of the memory available now; ``mrnet_arch.core.upscaler.Upscaler``), or when
+a model runs out of memory anyway (then tiles of 512, 256, ... input pixels are tried). The overlap
+(``--tile-pad``) defaults to the receptive-field radius for MRNet (then the tiled output equals the untiled one
+up to float rounding: on a real photo at most 1 grey level apart, whole-image PSNR within 0.01 dB;
+``docs/compare.md``), 4 for Bicubic (exact) and 32 for other archs
 (an approximation for archs with a wider or global receptive field). ``scores.json`` records the tile used.
 
 Output (``--output DIR``, refused when it is not empty, unless ``--overwrite``): ``index.html`` (scores table,
@@ -29,7 +31,6 @@ figures, before/after sliders; self-contained), ``scores.json``, ``figures/<imag
 ``images/<image>/<model>.png`` (each SR image, and ``GT.png``).
 """
 import argparse
-import inspect
 import os
 import re
 import sys
@@ -40,24 +41,22 @@ import numpy as np
 import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
-from mrnet_arch.core import crops, figure, page
+from mrnet_arch.core import crops, figure, memory, page
 from mrnet_arch.core import specs as model_specs
 from mrnet_arch.core.arch_info import receptive_radius
 from mrnet_arch.core.complexity import count_params
 from mrnet_arch.core.device import resolve_device
-from mrnet_arch.core.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem, upscale_image
+from mrnet_arch.core.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem
 from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.images import ImageError, image_size, read_image, write_image
+from mrnet_arch.core.images import MAX_PIXELS, ImageError, image_size, read_image, write_image
 from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.plugins import add_import_argument, import_modules
-from mrnet_arch.core.tiling import tiled_forward
+from mrnet_arch.core.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
+                                      mrnet_arch_config, sizing)
 
 PROG = 'mrnet compare'
 BICUBIC = 'Bicubic'
-MRNET_ARCHS = ('MRNet', 'MultiScaleMRNet')
 BICUBIC_PAD = 4  # MATLAB bicubic reads 2 input pixels on each side
-OTHER_PAD = 32
-MEMORY_TILES = (512, 256, 128, 64, 32)
 _UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
 
 
@@ -112,6 +111,11 @@ def build_parser():
     p.add_argument('--tile-pad', type=int, default=None,
                    help='tile overlap in input pixels (default: the receptive-field radius for MRNet, 4 for '
                    f'Bicubic, {OTHER_PAD} for other archs)')
+    p.add_argument('--max-memory', default=None, metavar='SIZE',
+                   help='memory budget of one forward, e.g. 2G; larger images run in tiles (default: half of the '
+                   'memory available now)')
+    p.add_argument('--max-pixels', type=int, default=MAX_PIXELS, metavar='N',
+                   help=f'refuse images with more pixels, read from the header (default {MAX_PIXELS:,})')
     p.add_argument('--title', default=None, help='page title')
     add_import_argument(p)
     return p
@@ -176,11 +180,12 @@ def load_inputs(args):
     return datasets
 
 
-def plan_images(datasets, scale, crop_text):
+def plan_images(datasets, scale, crop_text, max_pixels=None):
     """One entry per image: name, file stem, GT and LR paths, dataset, crop box (None: automatic).
 
     Every size is read from the file headers first, so a bad ``--crop`` or an LR image of the wrong size
-    stops the command before any model runs; the message names the image.
+    stops the command before any model runs; the message names the image. So does an image of more than
+    ``max_pixels`` pixels (default ``images.MAX_PIXELS``).
     """
     several = len(datasets) > 1
     taken, plan = set(), []
@@ -188,7 +193,7 @@ def plan_images(datasets, scale, crop_text):
         for gt_path, lr_path in pairs:
             stem = osp.splitext(osp.basename(gt_path))[0]
             name = f'{dataset}/{stem}' if several else stem
-            (gt_size, gt_problem), (lr_size, lr_problem) = image_size(gt_path), image_size(lr_path)
+            (gt_size, gt_problem), (lr_size, lr_problem) = (image_size(p, max_pixels) for p in (gt_path, lr_path))
             if gt_problem or lr_problem:
                 raise CompareError(f'{name}: {gt_problem or lr_problem}')
             (gh, gw), (lh, lw) = gt_size, lr_size
@@ -212,50 +217,37 @@ def plan_images(datasets, scale, crop_text):
 # --------------------------------------------------------------------------------------------------
 def default_tile_pad(spec, scale):
     """The tile overlap of a model: MRNet's receptive-field radius, ``BICUBIC_PAD``, else ``OTHER_PAD``."""
-    if spec.arch in MRNET_ARCHS:
-        from basicsr.utils.registry import ARCH_REGISTRY
-        params = inspect.signature(ARCH_REGISTRY.get(spec.arch)).parameters
-        config = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
-        config.update(spec.kwargs, type=spec.arch)
+    config = mrnet_arch_config(spec.arch, spec.kwargs)
+    if config is not None:
         return receptive_radius(config, scale)
     return BICUBIC_PAD if spec.arch == BICUBIC else OTHER_PAD
 
 
-def is_out_of_memory(err):
-    """Whether an exception is torch running out of memory (CUDA, or the CPU allocator)."""
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ('out of memory' in text or 'not enough memory' in text or
-                                              "can't allocate memory" in text)
-
-
-def super_resolve(fast, lr, scale, tile=0, tile_pad=0):
-    """The SR image of one LR image, as ``mrnet bench`` scores it (``core.evaluation.upscale_image``).
+def super_resolve(fast, lr, scale, tile=0, tile_pad=0, max_memory=None, bytes_per_pixel=None):
+    """The SR image of one LR image, as ``mrnet bench`` scores it (``core.evaluation.upscale_image``), through
+    ``mrnet_arch.core.upscaler.Upscaler``.
 
     Args:
         fast (callable): The prepared network (``FastSR``).
         lr (np.ndarray): uint8 BGR LR image.
         scale (int): The scale.
-        tile (int): Tile size in input pixels; 0: whole, and on running out of memory tiles of
-            ``MEMORY_TILES`` (the first that works).
+        tile (int): Tile size in input pixels; 0: chosen from the memory budget (whole when it fits), and on
+            running out of memory anyway tiles of ``MEMORY_TILES`` (the first that works).
         tile_pad (int): Tile overlap in input pixels.
+        max_memory (int | None): Memory budget of one forward in bytes (None: half of the memory available).
+        bytes_per_pixel (float | None): The model's memory per input pixel (None: unknown).
 
     Returns:
         tuple[np.ndarray, int]: The uint8 BGR SR image and the tile used (0: whole).
     """
-    tiles = [tile] if tile else [0] + [t for t in MEMORY_TILES if t < max(lr.shape[:2])]
-    for i, size in enumerate(tiles):
-        try:
-            return upscale_image(lambda x: tiled_forward(fast, x, scale, size, tile_pad), lr), size
-        except Exception as err:  # noqa: BLE001  (out of memory: retry with smaller tiles)
-            if tile or not is_out_of_memory(err) or i == len(tiles) - 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            print(f'[compare] out of memory with {"the whole image" if not size else f"tiles of {size}"}; '
-                  f'trying tiles of {tiles[i + 1]} input pixels', flush=True)
-    raise AssertionError('unreachable')
+    up = _upscaler(fast, scale, tile, tile_pad, max_memory, bytes_per_pixel)
+    return up.upscale(lr), up.last_tile
+
+
+def _upscaler(fast, scale, tile, tile_pad, max_memory, bytes_per_pixel):
+    return Upscaler(fast, None, getattr(fast, 'device', 'cpu'), 'fp32', tile or None, tile_pad, scale=scale,
+                    max_memory=max_memory, bytes_per_pixel=bytes_per_pixel,
+                    log=lambda message: print(message.replace('[mrnet]', '[compare]'), flush=True))
 
 
 def run_models(specs, plan, args, device):
@@ -268,23 +260,23 @@ def run_models(specs, plan, args, device):
             raise CompareError(f'model {spec.label!r} ({spec.source}) has no weights: its output would be noise; '
                                'give an option file with path: pretrain_network_g, or --weights '
                                f'{spec.label}=PATH')
+        per_pixel = sizing(net, args.scale, mrnet_arch_config(spec.arch, spec.kwargs))[1]
         fast = prepare_fast(model_specs.PadCrop(net, spec.multiple, args.scale), device, 'fp32')
         pad = default_tile_pad(spec, args.scale) if args.tile_pad is None else args.tile_pad
+        up = _upscaler(fast, args.scale, args.tile, pad, args.max_memory, per_pixel)
         start, tiles = time.perf_counter(), []
         for item, out in zip(plan, outputs):
             try:
-                lr = read_image(item['lr'], color=True)
-            except ImageError as err:
+                out[spec.label] = up.upscale(read_image(item['lr'], color=True, max_pixels=args.max_pixels))
+            except (ImageError, memory.MemoryBudgetError) as err:
                 raise CompareError(str(err)) from err
-            sr, used = super_resolve(fast, lr, args.scale, args.tile, pad)
-            out[spec.label] = sr
-            tiles.append(used)
+            tiles.append(up.last_tile)
         runs[spec.label] = {'arch': spec.arch, 'kwargs': spec.kwargs, 'source': spec.source,
                             'weights': spec.weights_path(), 'tile': sorted(set(tiles)), 'tile_pad': pad,
                             'seconds': time.perf_counter() - start}
         print(f'[compare] {spec.label:>16}: {len(plan)} image(s) in {runs[spec.label]["seconds"]:.1f} s'
               + (f', tiles {runs[spec.label]["tile"]} (pad {pad})' if any(tiles) else ''), flush=True)
-        del fast, net
+        del up, fast, net
         if device.type == 'cuda':
             torch.cuda.empty_cache()
     return outputs, runs
@@ -348,13 +340,19 @@ def run(argv=None):
     for option, value in (('--tile', args.tile), ('--tile-pad', args.tile_pad)):
         if value is not None and value < 0:
             raise CompareError(f'{option} must be >= 0, got {value}')
+    if args.max_pixels < 1:
+        raise CompareError(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    try:
+        args.max_memory = None if args.max_memory is None else memory.parse_memory(args.max_memory)
+    except memory.MemoryBudgetError as err:
+        raise CompareError(str(err)) from err
     check_output(args.output, args.overwrite)
     try:
         device = resolve_device(args.device)
     except ValueError as err:
         raise CompareError(str(err)) from err
     specs = load_specs(args)
-    plan = plan_images(load_inputs(args), args.scale, args.crop)
+    plan = plan_images(load_inputs(args), args.scale, args.crop, args.max_pixels)
     print(f'[compare] {len(specs)} models ({", ".join(s.label for s in specs)}) on {len(plan)} image(s), '
           f'x{args.scale}, {device}', flush=True)
     outputs, runs = run_models(specs, plan, args, device)
@@ -363,7 +361,7 @@ def run(argv=None):
     entries = []
     for item, sr in zip(plan, outputs):
         try:
-            gt = read_image(item['gt'], color=True)
+            gt = read_image(item['gt'], color=True, max_pixels=args.max_pixels)
         except ImageError as err:
             raise CompareError(str(err)) from err
         entries.append(compare_image(item, gt, sr, args.scale, args.output))

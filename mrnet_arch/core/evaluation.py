@@ -128,19 +128,23 @@ def upscale_image(net, lr):
     return tensor2img(net(x).cpu(), rgb2bgr=True, min_max=(0, 1))
 
 
-def evaluate(net, pairs, scale):
+def evaluate(net, pairs, scale, max_pixels=None):
     """Mean Y-PSNR / SSIM (crop border = ``scale``) of an SR network over (GT, LR) pairs.
 
     Args:
-        net (callable): See ``upscale_image``; runs under the caller's no-grad / inference mode.
+        net (Upscaler | callable): An ``mrnet_arch.core.upscaler.Upscaler`` (tiles within its memory budget;
+            the same pixels as ``upscale_image`` when it runs whole), or a network for ``upscale_image``.
         pairs (list[tuple[str, str]]): (GT path, LR path), e.g. from ``find_pairs``.
         scale (int): The network's scale.
+        max_pixels (int | None): Refuse larger images (``read_image``). Default: ``images.MAX_PIXELS``.
 
     Returns:
         dict: ``{'psnr': mean, 'ssim': mean, 'images': number of pairs}``.
     """
+    run = net.upscale if hasattr(net, 'upscale') else lambda lr: upscale_image(net, lr)
     rows = []
     for gt_path, lr_path in pairs:
-        gt, lr = read_image(gt_path, color=True), read_image(lr_path, color=True)
-        rows.append(y_metrics(upscale_image(net, lr), gt, scale))
+        gt = read_image(gt_path, color=True, max_pixels=max_pixels)
+        lr = read_image(lr_path, color=True, max_pixels=max_pixels)
+        rows.append(y_metrics(run(lr), gt, scale))
     return mean_metrics(rows)

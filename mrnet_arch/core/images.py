@@ -21,10 +21,15 @@ Photos as cameras write them (``read_metadata``, read with Pillow from the heade
   transparent colour, by OpenCV's decoders. Any other pixel type (32-bit or float TIFFs, for example) is
   refused with an error naming the file.
 - ``write_image(..., metadata=...)`` carries the ICC profile and the EXIF data (orientation set to 1, since
-  the pixels are upright) into JPEG (APP1/APP2 segments), PNG (``iCCP``/``eXIf`` chunks) and WebP (``VP8X``
-  with ``ICCP``/``EXIF`` chunks). The pixels are still encoded by OpenCV (so 16-bit PNG/TIFF stay 16-bit);
-  the metadata are inserted into its output. TIFF, BMP and PPM/PGM outputs carry none. An ICC profile whose
-  colour space does not fit the output (a CMYK profile for the RGB pixels of a CMYK JPEG) is dropped.
+  the pixels are upright) into JPEG, PNG and WebP outputs: Pillow encodes those files then (``icc_profile=``,
+  ``exif=``; JPEG at quality 95, WebP lossless as OpenCV writes it). Pillow cannot write 16-bit colour PNGs, so
+  OpenCV encodes them and their ``iCCP``/``eXIf`` chunks are inserted here. Files without metadata to carry,
+  and TIFF, BMP and PPM/PGM outputs (which carry none), are encoded by OpenCV. An ICC profile whose colour space
+  does not fit the output (a CMYK profile for the RGB pixels of a CMYK JPEG) is dropped.
+
+Decompression bombs: ``read_image`` reads the size from the header first (Pillow, no pixel decoded) and refuses
+an image of more than ``max_pixels`` pixels (default ``MAX_PIXELS``, Pillow's own error threshold), naming the
+file, its size and ``--max-pixels``, before anything is decoded.
 """
 import os
 import struct
@@ -45,7 +50,8 @@ _BITS = {np.dtype(np.uint8): '8-bit', np.dtype(np.uint16): '16-bit'}
 ORIENTATION_TAG = 0x0112
 _ICC_SPACES = {1: (b'GRAY', ), 3: (b'RGB ', ), 4: (b'RGB ', )}  # output channels -> fitting ICC colour spaces
 _JPEG_APP_MAX = 65533  # bytes of a JPEG segment after its length field
-_ICC_JPEG_CHUNK = _JPEG_APP_MAX - 14  # 'ICC_PROFILE\0', sequence number and count
+_METADATA_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp')
+MAX_PIXELS = 178956970  # Pillow's decompression-bomb error threshold (2 x Image.MAX_IMAGE_PIXELS)
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,11 @@ class ImageMetadata:
         orientation (int): EXIF orientation 1-8 (1: stored upright; anything else read as 1 is 1).
         icc (bytes | None): The ICC profile.
         exif (bytes | None): The EXIF data as a TIFF structure (without JPEG's ``Exif\0\0`` prefix).
+        size (tuple[int, int] | None): Stored width and height from the header.
     """
     format: str = ''
     mode: str = ''
+    size: tuple = None
     orientation: int = 1
     icc: bytes = None
     exif: bytes = None
@@ -141,7 +149,37 @@ def _metadata_of(img, path):
     elif img.format == 'TIFF':  # a TIFF tag, not an EXIF block
         orientation = img.getexif().get(ORIENTATION_TAG, 1)
     return ImageMetadata(format=img.format or '', mode=img.mode, orientation=orientation if orientation in range(
-        1, 9) else 1, icc=img.info.get('icc_profile') or None, exif=exif or None)
+        1, 9) else 1, icc=img.info.get('icc_profile') or None, exif=exif or None, size=tuple(img.size))
+
+
+def _open_header(path, max_pixels=None):
+    """``Image.open`` of ``path`` (header only) without Pillow's decompression-bomb error below ``max_pixels``:
+    the size is checked by ``check_pixels``; Pillow's limit is raised for the call only."""
+    from PIL import Image
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # size checked by the caller, not by a warning or an error of Pillow
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def check_pixels(path, size, max_pixels=None):
+    """Refuse an image whose header size exceeds ``max_pixels`` (a decompression bomb, or simply too large).
+
+    Args:
+        path (str): The file (named in the error).
+        size (tuple[int, int] | None): Width and height from its header (None: unknown, accepted).
+        max_pixels (int | None): The limit. Default: ``MAX_PIXELS``.
+
+    Raises:
+        ImageError: More pixels than the limit.
+    """
+    limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
+    if size is not None and size[0] * size[1] > limit:
+        raise ImageError(f'{path}: {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, more than the limit of '
+                         f'{limit:,} (a decompression bomb, or a very large image): refused before decoding; pass '
+                         f'--max-pixels {size[0] * size[1]} (or more) to process it')
 
 
 def read_metadata(path):
@@ -153,9 +191,8 @@ def read_metadata(path):
     Returns:
         ImageMetadata: Empty (orientation 1, no profile) for a file Pillow cannot open.
     """
-    from PIL import Image
     try:
-        with Image.open(path) as img:
+        with _open_header(path) as img:
             return _metadata_of(img, path)
     except Exception:  # noqa: BLE001  (no metadata; the decoder reports unreadable files)
         return ImageMetadata()
@@ -180,7 +217,7 @@ def apply_orientation(img, orientation):
     return np.ascontiguousarray(img)
 
 
-def read_image(path, color=False, dtypes=PIXEL_TYPES):
+def read_image(path, color=False, dtypes=PIXEL_TYPES, max_pixels=None):
     """Read an image file, upright (its EXIF orientation applied).
 
     Args:
@@ -189,16 +226,19 @@ def read_image(path, color=False, dtypes=PIXEL_TYPES):
             False: as stored (``cv2.IMREAD_UNCHANGED``): gray ``(H, W)``, BGR or BGRA, its bit depth
             (CMYK: BGR, palette: BGR or BGRA). Default: False.
         dtypes (tuple): Accepted pixel types. Default: ``PIXEL_TYPES`` (uint8, uint16).
+        max_pixels (int | None): Refuse larger images before decoding (``check_pixels``). Default: ``MAX_PIXELS``.
 
     Returns:
         np.ndarray: ``(H, W)`` or ``(H, W, C)`` with C 3 or 4, of one of ``dtypes``.
 
     Raises:
-        ImageError: The file is missing, not a decodable image, empty, or of a pixel type not in ``dtypes``.
+        ImageError: The file is missing, too large, not a decodable image, empty, or of a pixel type not in
+            ``dtypes``.
     """
     if not osp.isfile(path):
         raise ImageError(f'Image not found: {path}')
     meta = read_metadata(path)
+    check_pixels(path, meta.size, max_pixels)
     as_color = color or meta.mode == 'CMYK'  # CMYK: OpenCV converts to BGR (a TIFF to BGRA without it)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION if as_color else cv2.IMREAD_UNCHANGED
     if meta.format == 'TIFF' and meta.orientation != 1:
@@ -217,26 +257,31 @@ def read_image(path, color=False, dtypes=PIXEL_TYPES):
     return apply_orientation(img, meta.orientation)
 
 
-def image_size(path):
+def image_size(path, max_pixels=0):
     """Upright height and width of an image from its header (no pixel is decoded), checking it is not cut short.
 
     EXIF orientations 5-8 (rotated by 90 degrees) swap the stored height and width, as ``read_image`` does.
 
     Args:
         path (str): Image file.
+        max_pixels (int | None): A size above it is a problem (``check_pixels``); 0: no limit, None:
+            ``MAX_PIXELS``. Default: 0.
 
     Returns:
         tuple[tuple[int, int] | None, str | None]: ``((h, w), None)``, or ``(None, problem)``.
     """
-    from PIL import Image  # reads the header only
     ext = osp.splitext(path)[1].lower()
     if ext not in IMAGE_EXTENSIONS:
         return None, f'{path}: not an image (extension {ext!r}; expected one of {" ".join(IMAGE_EXTENSIONS)})'
     try:
-        with Image.open(path) as img:
+        with _open_header(path) as img:
             w, h = img.size
+            if max_pixels != 0:
+                check_pixels(path, img.size, max_pixels)
             orientation = _metadata_of(img, path).orientation
             pillow_upright = img.format == 'TIFF'  # Pillow gives a TIFF's upright size
+    except ImageError as e:
+        return None, str(e)
     except Exception as e:  # noqa: BLE001  (unreadable for any reason)
         return None, f'{path}: not a readable image ({type(e).__name__}: {e})'
     marker = _END_MARKERS.get(ext)
@@ -285,83 +330,63 @@ def _upright_exif(exif):
     return bytes(out)
 
 
-def _jpeg_segment(marker, payload):
-    return b'\xff' + bytes([marker]) + struct.pack('>H', len(payload) + 2) + payload
-
-
-def _jpeg_with_metadata(data, icc, exif):
-    """APP1 (EXIF) and APP2 (ICC, in chunks) segments inserted after OpenCV's SOI and JFIF APP0."""
-    segments = []
-    if exif and len(exif) + 6 <= _JPEG_APP_MAX:  # larger EXIF does not fit one segment: left out
-        segments.append(_jpeg_segment(0xE1, b'Exif\0\0' + exif))
-    if icc:
-        chunks = [icc[i:i + _ICC_JPEG_CHUNK] for i in range(0, len(icc), _ICC_JPEG_CHUNK)]
-        segments += [_jpeg_segment(0xE2, b'ICC_PROFILE\0' + bytes([n + 1, len(chunks)]) + chunk)
-                     for n, chunk in enumerate(chunks) if len(chunks) < 256]
-    pos = 4 + struct.unpack('>H', data[4:6])[0] if data[2:4] == b'\xff\xe0' else 2
-    return data[:pos] + b''.join(segments) + data[pos:]
-
-
 def _png_chunk(kind, payload):
     return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
 
 
 def _png_with_metadata(data, icc, exif):
-    """``iCCP`` and ``eXIf`` chunks inserted after the ``IHDR`` chunk."""
+    """``iCCP`` and ``eXIf`` chunks inserted after the ``IHDR`` chunk of an OpenCV PNG. Only for 16-bit colour
+    PNGs: Pillow cannot write 48- or 64-bit pixels, every other case is written by Pillow (``_pillow_encode``)."""
     chunks = (_png_chunk(b'iCCP', b'ICC profile\0\0' + zlib.compress(icc)) if icc else b'') + \
         (_png_chunk(b'eXIf', exif) if exif else b'')
     pos = 8 + 12 + struct.unpack('>I', data[8:12])[0]
     return data[:pos] + chunks + data[pos:]
 
 
-def _riff_chunk(kind, payload):
-    return kind + struct.pack('<I', len(payload)) + payload + b'\0' * (len(payload) & 1)
+def _pillow_encode(ext, img, icc, exif, png_compression):
+    """JPEG (quality ``JPEG_QUALITY``), PNG or lossless WebP (OpenCV's default) by Pillow with the metadata;
+    None for the 16-bit colour PNG that Pillow cannot write."""
+    import io
 
-
-def _webp_with_metadata(data, icc, exif, height, width, alpha):
-    """The extended WebP layout: ``VP8X`` (flags, canvas size), ``ICCP``, the image chunks, ``EXIF``."""
-    chunks, pos = [], 12
-    while pos + 8 <= len(data):
-        kind, length = data[pos:pos + 4], struct.unpack('<I', data[pos + 4:pos + 8])[0]
-        chunks.append((kind, data[pos + 8:pos + 8 + length]))
-        pos += 8 + length + (length & 1)
-    if chunks and chunks[0][0] == b'VP8X':  # already extended (lossy with alpha): keep its flags and canvas
-        vp8x = chunks.pop(0)[1]
-        flags, canvas = vp8x[0], vp8x[4:10]
+    from PIL import Image
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if img.dtype == np.uint16 and (ext != '.png' or channels != 1):
+        return None
+    if channels == 1:
+        pil = Image.fromarray(np.ascontiguousarray(img.reshape(img.shape[:2])))  # 'L' or 'I;16'
     else:
-        flags, canvas = 0x10 if alpha else 0, struct.pack('<I', width - 1)[:3] + struct.pack('<I', height - 1)[:3]
-    flags |= (0x20 if icc else 0) | (0x08 if exif else 0)
-    body = _riff_chunk(b'VP8X', bytes([flags, 0, 0, 0]) + canvas) + (_riff_chunk(b'ICCP', icc) if icc else b'')
-    body += b''.join(_riff_chunk(k, v) for k, v in chunks) + (_riff_chunk(b'EXIF', exif) if exif else b'')
-    return b'RIFF' + struct.pack('<I', 4 + len(body)) + b'WEBP' + body
+        pil = Image.fromarray(np.ascontiguousarray(img[:, :, 2::-1] if channels == 3 else img[:, :, [2, 1, 0, 3]]))
+    options = {'icc_profile': icc} if icc else {}
+    if exif:
+        options['exif'] = b'Exif\0\0' + exif
+    if ext in ('.jpg', '.jpeg'):
+        if exif and len(exif) + 6 > _JPEG_APP_MAX:  # larger EXIF does not fit one segment: left out
+            options.pop('exif')
+        pil.save(buf := io.BytesIO(), 'JPEG', quality=JPEG_QUALITY, **options)
+    elif ext == '.png':
+        pil.save(buf := io.BytesIO(), 'PNG', compress_level=1 if png_compression is None else png_compression,
+                 **options)
+    else:
+        pil.save(buf := io.BytesIO(), 'WEBP', lossless=True, **options)
+    return buf.getvalue()
 
 
-def add_metadata(ext, data, img, metadata):
-    """Insert an input's ICC profile and EXIF data (orientation 1) into an encoded image, where the format
-    allows: JPEG, PNG and WebP; other formats are returned unchanged.
+def metadata_to_carry(img, metadata):
+    """The ICC profile and EXIF data (orientation set to 1) of an input to write with ``img``.
 
     Args:
-        ext (str): The format's file extension ('.jpg', '.png', ...).
-        data (bytes): The encoded image (``cv2.imencode`` output).
-        img (np.ndarray): The pixels encoded, for the channel count and size.
-        metadata (ImageMetadata): From ``read_metadata`` of the input. A profile of a colour space that
+        img (np.ndarray): The pixels to encode, for the channel count.
+        metadata (ImageMetadata | None): From ``read_metadata`` of the input. A profile of a colour space that
             does not fit the channels (e.g. CMYK) is left out.
 
     Returns:
-        bytes: The encoded image with the metadata.
+        tuple[bytes | None, bytes | None]: The profile and the EXIF data (a TIFF structure).
     """
+    if metadata is None:
+        return None, None
     channels = 1 if img.ndim == 2 else img.shape[2]
     icc = metadata.icc if metadata.icc and metadata.icc[16:20] in _ICC_SPACES.get(channels, ()) else None
-    exif = _upright_exif(metadata.exif)
-    if not (icc or exif):
-        return data
-    if ext in ('.jpg', '.jpeg'):
-        return _jpeg_with_metadata(data, icc, exif)
-    if ext == '.png':
-        return _png_with_metadata(data, icc, exif)
-    if ext == '.webp':
-        return _webp_with_metadata(data, icc, exif, img.shape[0], img.shape[1], channels == 4)
-    return data
+    return icc, _upright_exif(metadata.exif)
 
 
 def encode_image(path, img, png_compression=None, metadata=None):
@@ -372,7 +397,8 @@ def encode_image(path, img, png_compression=None, metadata=None):
         img (np.ndarray): uint8 or uint16 ``(H, W)`` or ``(H, W, C)`` image, BGR(A) order; a single channel
             is written as gray.
         png_compression (int | None): PNG compression level (0-9); None: OpenCV's default.
-        metadata (ImageMetadata | None): ICC profile and EXIF data to carry (``add_metadata``). Default: None.
+        metadata (ImageMetadata | None): ICC profile and EXIF data to carry (``metadata_to_carry``) into a
+            JPEG, PNG or WebP; the file is then encoded by Pillow. Default: None.
 
     Returns:
         bytes: The encoded file.
@@ -388,13 +414,19 @@ def encode_image(path, img, png_compression=None, metadata=None):
         params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
+    icc, exif = metadata_to_carry(img, metadata)
+    if (icc or exif) and ext in _METADATA_EXTENSIONS:
+        data = _pillow_encode(ext, img, icc, exif, png_compression)
+        if data is not None:
+            return data
     try:
         ok, buf = cv2.imencode(ext, img, params)
     except cv2.error as err:
         raise ImageError(f'Cannot encode image for {path}: {err}') from err
     if not ok:
         raise ImageError(f'Cannot encode image for {path}')
-    return add_metadata(ext, buf.tobytes(), img, metadata) if metadata is not None else buf.tobytes()
+    data = buf.tobytes()
+    return _png_with_metadata(data, icc, exif) if (icc or exif) and ext == '.png' else data
 
 
 def write_image(path, img, png_compression=None, metadata=None):

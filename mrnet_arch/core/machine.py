@@ -19,7 +19,10 @@ def cpu_model():
 
 
 def machine_info(device):
-    """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC)."""
+    """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC), and whether the CPU computes
+    bfloat16 natively (``native_bf16_cpu``: AMX or AVX512-BF16, ``mrnet_arch.core.precision.native_bf16``) and
+    torch's CPU capability."""
+    from mrnet_arch.core.precision import native_bf16
     info = {
         'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S'),
         'cpu_model': cpu_model(),
@@ -32,6 +35,8 @@ def machine_info(device):
         'platform': platform.platform(),
         'device': str(device),
         'device_name': cpu_model(),
+        'native_bf16_cpu': native_bf16(),
+        'torch_cpu_capability': torch.backends.cpu.get_cpu_capability(),
     }
     try:
         import basicsr

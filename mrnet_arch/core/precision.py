@@ -5,6 +5,8 @@ Modes: None (plain float32), 'autocast' (``torch.autocast``: weights stay float3
 low precision) and 'cast' (weights and input cast to the low precision). The dtypes of 'fp32', 'bf16' and
 'fp16' are those of training (``train: amp`` of ``MRNetModel``: ``mrnet_arch.models.mrnet_model.AMP_DTYPES``).
 """
+import torch
+
 from mrnet_arch.models.mrnet_model import AMP_DTYPES
 
 PRECISIONS = {
@@ -32,3 +34,59 @@ def dtype_and_mode(precision):
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISION_NAMES}, got {precision!r}')
     return PRECISIONS[precision]
+
+
+# Whether 'auto' picks bf16 where the hardware runs it natively. Decided by the Y-PSNR of bf16 against fp32 with
+# the demo weights on the held-out photos (benchmarks/precision_auto.py; docs/inference.md): bf16 is kept only
+# while it stays within AUTO_BF16_TOLERANCE_DB of fp32.
+AUTO_BF16 = True
+AUTO_BF16_TOLERANCE_DB = 0.05
+AUTO = 'auto'
+
+
+def native_bf16():
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16) and torch's oneDNN uses it.
+
+    The CPU flags come from ``/proc/cpuinfo`` (``amx_bf16``, ``avx512_bf16``); torch must also report oneDNN
+    bf16 support (``torch.ops.mkldnn._is_mkldnn_bf16_supported``, true on any AVX-512 CPU, so not enough alone).
+
+    Returns:
+        bool: True for native bf16.
+    """
+    try:
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        supported = False
+    flags = set()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return supported and bool(flags & {'amx_bf16', 'avx512_bf16'})
+
+
+def resolve_precision(precision, device):
+    """The precision to run: ``precision`` itself, or for 'auto' bf16 on a GPU and on CPUs with native bf16
+    (``native_bf16``) when ``AUTO_BF16``, else fp32.
+
+    Args:
+        precision (str): 'auto' or one of ``PRECISION_NAMES``.
+        device (torch.device | str): The device.
+
+    Returns:
+        str: One of ``PRECISION_NAMES``.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+    if precision != AUTO:
+        dtype_and_mode(precision)
+        return precision
+    device = torch.device(device)
+    if AUTO_BF16 and (device.type == 'cuda' or (device.type == 'cpu' and native_bf16())):
+        return 'bf16'
+    return 'fp32'

@@ -36,10 +36,13 @@ from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_s
 from mrnet_arch.core.device import resolve_device
 from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.files import write_json, write_text
+from mrnet_arch.core.images import MAX_PIXELS
 from mrnet_arch.core.machine import machine_info
+from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
 from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.precision import PRECISION_NAMES
 from mrnet_arch.core.specs import PRESET_NAMES, PadCrop
+from mrnet_arch.core.upscaler import mrnet_arch_config, sizing
 from mrnet_arch.project import project_root
 
 PROG = 'mrnet bench'
@@ -53,6 +56,19 @@ def parse_model_spec(text, scale):
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
+def _memory_size(text):
+    try:
+        return parse_memory(text)
+    except MemoryBudgetError as err:
+        raise argparse.ArgumentTypeError(str(err).replace('--max-memory ', '')) from err
+
+
+def _positive_int(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive number of pixels, got {text!r}')
+    return int(text)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +82,11 @@ def build_parser():
     p.add_argument('--weights', nargs='+', default=[], metavar='LABEL=PATH')
     p.add_argument('--benchmarks', nargs='+', default=[], metavar='DIR',
                    help='folders with GTmod12/ and LRbicx{scale}/ for Y-PSNR/SSIM (models with weights, Bicubic)')
+    p.add_argument('--max-memory', default=None, metavar='SIZE', type=_memory_size,
+                   help='memory budget of one forward when scoring --benchmarks, e.g. 2G; larger images run in tiles '
+                   '(default: half of the memory available now)')
+    p.add_argument('--max-pixels', type=_positive_int, default=MAX_PIXELS, metavar='N',
+                   help=f'refuse benchmark images with more pixels, read from the header (default {MAX_PIXELS:,})')
     p.add_argument('--repeat', type=int, default=20, help='timed runs per model and precision (median reported)')
     p.add_argument('--warmup', type=int, default=None, help='untimed runs first (default 3; 10 with --compile)')
     p.add_argument('--no-channels-last', dest='channels_last', action='store_false')
@@ -131,7 +152,9 @@ def bench_model(spec, args, device, lr_size, pairs):
                     'median': statistics.median(times), 'min': min(times), 'max': max(times), 'runs': times}
                 result['peak_memory'][precision] = measure_peak_memory(fast, x)
             if pairs and (spec.weights or not has_params):
-                for dataset, metrics in score_model(fast, pairs, scale, PROG).items():
+                pad, per_pixel = sizing(net, scale, mrnet_arch_config(spec.arch, spec.kwargs))
+                for dataset, metrics in score_model(fast, pairs, scale, PROG, args.max_memory, args.max_pixels,
+                                                    per_pixel, pad).items():
                     result['metrics'].setdefault(dataset, {})[precision] = metrics
         except (RuntimeError, ValueError) as e:  # e.g. out of memory, unsupported precision on this device
             result['errors'][precision] = f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'

@@ -1,7 +1,10 @@
 """Scoring of ``mrnet bench``: Y-channel PSNR/SSIM of a prepared model on benchmark folders, with the shared
-evaluation (``mrnet_arch.core.evaluation``: BasicSR's metrics, crop border = scale)."""
+evaluation (``mrnet_arch.core.evaluation``: BasicSR's metrics, crop border = scale) through
+``mrnet_arch.core.upscaler.Upscaler`` (tiles when a forward would exceed the memory budget)."""
 from mrnet_arch.core.evaluation import PairingError, dataset_name, evaluate, find_pairs
 from mrnet_arch.core.images import ImageError
+from mrnet_arch.core.memory import MemoryBudgetError
+from mrnet_arch.core.upscaler import OTHER_PAD, Upscaler
 
 
 def load_benchmarks(folders, scale, prog):
@@ -24,7 +27,8 @@ def load_benchmarks(folders, scale, prog):
         raise SystemExit(f'{prog}: {err}') from err
 
 
-def score_model(fast, benchmarks, scale, prog):
+def score_model(fast, benchmarks, scale, prog, max_memory=None, max_pixels=None, bytes_per_pixel=None,
+                tile_pad=OTHER_PAD):
     """Mean Y-PSNR/SSIM of a prepared model on each benchmark.
 
     Args:
@@ -32,14 +36,22 @@ def score_model(fast, benchmarks, scale, prog):
         benchmarks (dict): ``load_benchmarks`` result.
         scale (int): The scale (also the crop border).
         prog (str): Command name that starts error messages.
+        max_memory (int | None): Memory budget of one forward in bytes (None: half of the memory available).
+        max_pixels (int | None): Refuse larger images (default ``images.MAX_PIXELS``).
+        bytes_per_pixel (float | None): The model's estimated forward memory per input pixel (None: unknown,
+            whole images unless they run out of memory).
+        tile_pad (int): Tile overlap when tiles are needed. Default: ``OTHER_PAD``.
 
     Returns:
         dict: Dataset name -> ``{'psnr', 'ssim', 'images'}``.
 
     Raises:
-        SystemExit: An image that cannot be read.
+        SystemExit: An image that cannot be read or is too large, or a budget too small for any tile.
     """
+    up = Upscaler(fast, None, getattr(fast, 'device', 'cpu'), getattr(fast, 'precision', 'fp32'), None, tile_pad,
+                  scale=scale, max_memory=max_memory, bytes_per_pixel=bytes_per_pixel,
+                  log=lambda message: print(message.replace('[mrnet]', '[bench]'), flush=True))
     try:
-        return {dataset: evaluate(fast, pairs, scale) for dataset, pairs in benchmarks.items()}
-    except ImageError as err:
+        return {dataset: evaluate(up, pairs, scale, max_pixels) for dataset, pairs in benchmarks.items()}
+    except (ImageError, MemoryBudgetError) as err:
         raise SystemExit(f'{prog}: {err}') from err

@@ -1,0 +1,209 @@
+"""Bounded memory on any image size: the budget, the memory model, tiles chosen from it (equal to the untiled
+output, assembled in the final pixel type), the ``mrnet test`` hook, and a run under an address-space limit."""
+import glob
+import importlib.util
+import json
+import tracemalloc
+from os import path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
+from mrnet_arch import MRNet
+from mrnet_arch.commands.infer import main as infer_main
+from mrnet_arch.core import memory
+from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.core.test_memory import bound_model_test, bounded_forwards
+from mrnet_arch.core.upscaler import Upscaler
+from mrnet_arch.core.weights import infer_config
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
+
+
+def _benchmark(name):
+    """A script of ``benchmarks/`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'benchmarks', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _photo(height, width):
+    from skimage import data
+    return np.ascontiguousarray(data.astronaut()[40:40 + height, 120:120 + width, ::-1])  # BGR
+
+
+@pytest.fixture(scope='module')
+def net():
+    torch.manual_seed(0)
+    return MRNet(num_feat=8, num_block=1, upscale=2, num_recursion=2).eval()
+
+
+@pytest.mark.parametrize('text, expected', [('2G', 2 * 2**30), ('512M', 512 * 2**20), ('1.5GiB', int(1.5 * 2**30)),
+                                            ('100000', 100000), ('64 kb', 64 * 1024)])
+def test_memory_sizes_parse(text, expected):
+    assert memory.parse_memory(text) == expected
+
+
+@pytest.mark.parametrize('text', ['', 'lots', '-1G', '0', '2X', '1e9'])
+def test_bad_memory_sizes_are_refused_by_name(text):
+    with pytest.raises(memory.MemoryBudgetError, match='--max-memory.*expected a positive size'):
+        memory.parse_memory(text)
+
+
+def test_default_budget_is_half_of_what_is_available():
+    available = memory.available_memory('cpu')
+    assert available is not None and available > 0
+    assert memory.memory_budget('cpu') == pytest.approx(available * memory.BUDGET_SHARE, rel=0.05)
+    assert memory.memory_budget('cpu', '1G') == 2**30
+
+
+def test_tile_choice_fits_the_budget():
+    per_pixel, pad = 5000., 32
+    assert memory.choose_tile(per_pixel, 100, 100, 10**9, pad) == 0  # fits whole
+    tile = memory.choose_tile(per_pixel, 4000, 4000, 2**30, pad)
+    assert tile % 8 == 0 and tile >= memory.MIN_TILE
+    assert per_pixel * (tile + 2 * pad)**2 <= 2**30 < per_pixel * (tile + 8 + 2 * pad)**2 * 1.2
+    with pytest.raises(memory.MemoryBudgetError, match='--max-memory.*too small'):
+        memory.choose_tile(per_pixel, 4000, 4000, 10**6, pad)
+
+
+def test_memory_model_is_above_every_measured_forward():
+    """``benchmarks/activation_memory.py`` measured the peak RSS rise of real forwards; the model must not be
+    below any of them (the model is what keeps a run within its budget)."""
+    files = sorted(glob.glob(osp.join(REPO, 'benchmarks', 'results', 'activation_memory_cpu_*.json')))
+    assert files, 'no results of benchmarks/activation_memory.py'
+    rows = json.load(open(files[-1], encoding='utf-8'))['rows']
+    assert len(rows) >= 6
+    configs = _benchmark('activation_memory').CONFIGS  # the configs measured
+    for row in rows:
+        config = dict(type='MRNet', num_in_ch=3, num_out_ch=3, **configs[row['config']])
+        assert memory.estimate_forward_bytes(config, row['size'], row['size']) >= row['peak_rise_bytes'], row
+
+
+@pytest.mark.parametrize('kind', ['bgr8', 'bgr16', 'gray8', 'bgra8'])
+def test_budget_tiles_equal_untiled_output(net, kind):
+    config = infer_config(net.state_dict())
+    bgr = _photo(60, 76)
+    img = {'bgr8': bgr, 'bgr16': bgr.astype(np.uint16) * 257 + 3, 'gray8': cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+           'bgra8': np.dstack([bgr, np.tile(np.linspace(0, 255, 76).astype(np.uint8), (60, 1))])}[kind]
+    whole = Upscaler(net, config, 'cpu', 'fp32', max_memory='1G').upscale(img)
+    messages = []
+    budget = int(memory.mrnet_bytes_per_pixel(config) * (24 + 2 * receptive_radius(config))**2)  # tiles of 24
+    small = Upscaler(net, config, 'cpu', 'fp32', max_memory=budget, log=messages.append)
+    tiled = small.upscale(img)
+    assert small.last_tile == 24
+    assert f'tiles of {small.last_tile} px' in messages[0] and 'budget' in messages[0]
+    assert tiled.dtype == img.dtype and tiled.shape == whole.shape == (120, 152, img.shape[2] if img.ndim == 3 else 1)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= (1 if img.dtype == np.uint8 else 257)
+
+
+def test_tiled_output_has_no_full_size_float_copy(net):
+    """numpy allocations are traced by tracemalloc: a tiled run of an 8-bit image allocates its uint8 output and
+    one tile's float arrays, far less than a float32 copy of the output (4 bytes per value)."""
+    config = infer_config(net.state_dict())
+    img = cv2.resize(_photo(200, 240), (480, 400), interpolation=cv2.INTER_CUBIC)
+    budget = int(memory.mrnet_bytes_per_pixel(config) * (48 + 2 * receptive_radius(config))**2)  # tiles of 48
+    up = Upscaler(net, config, 'cpu', 'fp32', max_memory=budget)
+    tracemalloc.start()
+    try:
+        out = up.upscale(img)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert up.last_tile and out.dtype == np.uint8
+    assert peak < out.size * 4 / 2  # less than half of a float32 copy of the output
+
+
+def test_infer_refuses_a_bad_max_memory_before_creating_anything(tmp_path, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    cv2.imwrite(str(src / 'a.png'), _photo(20, 20))
+    for value, message in (('lots', 'expected a positive size'), ('10K', 'too small for the smallest tile')):
+        assert infer_main(['--weights', DEMO_WEIGHTS, '--input', str(src), '--output', str(tmp_path / 'out'),
+                           '--device', 'cpu', '--max-memory', value]) == 2
+        err = capsys.readouterr().err
+        assert '--max-memory' in err and message in err and 'Traceback' not in err
+        assert not (tmp_path / 'out').exists()
+
+
+def test_infer_logs_tiles_and_matches_untiled(tmp_path, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    cv2.imwrite(str(src / 'a.png'), _photo(90, 110))
+    base = ['--weights', DEMO_WEIGHTS, '--input', str(src), '--device', 'cpu', '--precision', 'fp32']
+    assert infer_main(base + ['--output', str(tmp_path / 'whole')]) == 0
+    assert 'tiles of' not in capsys.readouterr().err
+    assert infer_main(base + ['--output', str(tmp_path / 'tiled'), '--max-memory', '40M']) == 0
+    assert 'in tiles of' in capsys.readouterr().err
+    whole, tiled = (cv2.imread(str(tmp_path / d / 'a.png')).astype(int) for d in ('whole', 'tiled'))
+    assert np.abs(whole - tiled).max() <= 1
+
+
+def test_mrnet_test_hook_tiles_within_the_budget_and_is_undone(net):
+    config = infer_config(net.state_dict())
+    x = torch.from_numpy(_photo(64, 80)[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        whole = net(x)
+        messages = []
+        with bounded_forwards([net], max_memory=memory.mrnet_bytes_per_pixel(config) * 40**2, log=messages.append):
+            assert 'forward' in vars(net)
+            tiled = net(x)
+    assert 'forward' not in vars(net)  # the class's forward again
+    assert messages and 'in tiles of' in messages[0] and f'overlap {receptive_radius(config)} px' in messages[0]
+    assert (tiled - whole).abs().max().item() <= 1e-5
+
+    class Model:  # what BasicSR's test pipeline calls: model.test() runs net_g on model.lq
+        net_g, lq = net, x
+
+        def test(self):
+            self.output = self.net_g(self.lq)
+
+    model = bound_model_test(Model(), max_memory=memory.mrnet_bytes_per_pixel(config) * 40**2,
+                             log=messages.append)
+    with torch.no_grad():
+        model.test()
+    assert len(messages) == 2 and (model.output - whole).abs().max().item() <= 1e-5
+    assert 'forward' not in vars(net)
+
+
+def test_a_large_photo_stays_within_an_address_space_limit(tmp_path):
+    """``mrnet infer`` with default options in a child whose address space may grow by 768 MiB only: the budget
+    follows the limit, the photo runs in tiles and the peak RSS grows by less than the limit. (The 4000x4000
+    runs of ``benchmarks/big_image_memory.py`` are in ``benchmarks/results/``.)"""
+    limit = 768 * 2**20
+    result = _benchmark('big_image_memory').limited_infer(640, limit, DEMO_WEIGHTS, str(tmp_path),
+                                                          extra=('--precision', 'fp32'))
+    assert result['rc'] == 0, result.get('stderr_tail')
+    assert result['tile_lines'] and 'budget' in result['tile_lines'][0]
+    assert result['peak_rss_bytes'] - result['rss_before_bytes'] <= limit
+    assert result['peak_rss_bytes'] <= 3 * 2**30
+    out = cv2.imread(str(tmp_path / 'out640' / 'photo640.jpg'))
+    assert out.shape == (1280, 1280, 3)
+
+
+def test_mrnet_test_tiles_within_the_budget(tmp_path, monkeypatch):
+    """``mrnet test`` (BasicSR's test pipeline) with a small ``$MRNET_MAX_MEMORY``: the demo model's forward runs
+    in tiles, logged, and the saved SR image equals the untiled one up to float rounding."""
+    from _photos import load_yaml, run_mrnet, save_yaml, write_photos
+    from mrnet_arch.core.prepare import prepare_benchmark
+    src = write_photos(str(tmp_path / 'raw'), {'a.png': ('astronaut', 320, 400)})
+    prepare_benchmark(src, str(tmp_path / 'datasets' / 'Set5'), [2])
+    opt = load_yaml(osp.join(REPO, 'options', 'demo', 'test_MRNet_demo_x2.yml'))
+    opt['datasets']['test_1'].update(dataroot_gt='datasets/Set5/GTmod12', dataroot_lq='datasets/Set5/LRbicx2')
+    opt['path']['pretrain_network_g'], opt['num_gpu'] = DEMO_WEIGHTS, 0
+    monkeypatch.setenv('MRNET_MAX_MEMORY', '60M')  # a whole 198x156 forward is estimated at about 152 MiB
+    proc = run_mrnet(['test', '-opt', save_yaml(opt, tmp_path / 'test.yml')], tmp_path)
+    assert 'test: 198x156 input in tiles of 40 px' in proc.stderr, proc.stderr[-3000:]  # GTmod12: 312x396
+    saved = cv2.imread(str(tmp_path / 'results' / 'MRNet_demo_x2' / 'visualization' / 'DemoHeldout' /
+                           'a_MRNet_demo_x2.png'))
+    lr = cv2.imread(str(tmp_path / 'datasets' / 'Set5' / 'LRbicx2' / 'a.png'))
+    whole = Upscaler.from_weights(DEMO_WEIGHTS, device='cpu', precision='fp32', max_memory='1G').upscale(lr)
+    assert np.abs(saved.astype(int) - whole.astype(int)).max() <= 1
+    monkeypatch.setenv('MRNET_MAX_MEMORY', 'lots')
+    with pytest.raises(AssertionError, match='MRNET_MAX_MEMORY .lots.: expected a positive size'):
+        run_mrnet(['test', '-opt', str(tmp_path / 'test.yml')], tmp_path)
