@@ -1,3 +1,4 @@
+"""``python -m mrnet_arch``: the ``mrnet`` command."""
 import sys
 
 from mrnet_arch.cli import main

@@ -1,4 +1,5 @@
-"""Small helpers shared by the plugin's entry points."""
+"""Where the plugin's files are: the project root of a run, the shipped option files, the package and its
+source checkout; and BasicSR's scan-and-register import of a folder."""
 import importlib
 import os
 from os import path as osp

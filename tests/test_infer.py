@@ -165,7 +165,7 @@ def test_one_channel_model_on_color_image(tmp_path):
 
 def test_bf16_keeps_the_output_head_in_float32(net):
     """bf16 goes through ``prepare_fast`` (autocast, output head in float32): close to fp32 on a photo."""
-    from mrnet_arch.commands.infer import Upscaler
+    from mrnet_arch.core.upscaler import Upscaler
     config = infer_config(net.state_dict())
     img = cv2.cvtColor(_astronaut(24, 32), cv2.COLOR_RGB2BGR).astype(np.float32) / 255
     fp32 = Upscaler(copy.deepcopy(net), config, torch.device('cpu'), 'fp32').upscale(img)

@@ -39,7 +39,7 @@ from mrnet_arch.core.precision import AUTOCAST_PRECISIONS as PRECISIONS
 from mrnet_arch.core.upscaler import Upscaler
 from mrnet_arch.core.weights import WeightsError, load_model
 
-__all__ = ['Upscaler', 'build_parser', 'main', 'plan_outputs']
+__all__ = ['build_parser', 'main', 'plan_outputs']
 
 
 def list_inputs(path):

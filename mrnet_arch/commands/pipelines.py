@@ -106,7 +106,7 @@ def test(argv=None):
     """``basicsr.test.test_pipeline`` with the plugin's checks; results land in ``<root>/results``."""
     root = _prepare_argv(argv, 'mrnet test')
     import basicsr.test
-    from mrnet_arch.core.test_memory import bounded_build_model  # MRNet forwards tiled within the memory budget
+    from mrnet_arch.core.pipeline_memory import bounded_build_model  # MRNet forwards tiled within the memory budget
     with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test')),
                                 (basicsr.test, 'build_model', bounded_build_model(basicsr.test.build_model))]):
         basicsr.test.test_pipeline(root)
