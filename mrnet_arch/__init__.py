@@ -1,11 +1,11 @@
 """MRNet (Memory Recursive Network, ACM MM 2020) as a BasicSR plugin.
 
-Importing this package registers the plugin's archs (``MRNet``, ``MultiScaleMRNet``, ``MRM``,
-``ShuffleConv``, ``Bicubic``), models (``MRNetModel``, ``MultiScaleMRNetModel``) and datasets
-(``CropFirstPairedImageDataset``, ``MultiScalePairedImageDataset``) in BasicSR's registries, and does nothing else: it changes no attribute
-of basicsr or torch. The one addition is the module alias without which basicsr 1.4.2 cannot be imported
-on torchvision >= 0.17 (``mrnet_arch.compat.install_import_alias``). ``mrnet_arch.Upscaler`` (inference on
-images and files) is imported on first use.
+Importing this package registers the plugin's archs (``MRNet``, ``MultiScaleMRNet``, ``MRM``, ``ShuffleConv``,
+``Bicubic``), models (``MRNetModel``, ``MultiScaleMRNetModel``) and datasets (``CropFirstPairedImageDataset``,
+``MultiScalePairedImageDataset``) in BasicSR's registries, and does nothing else: it changes no attribute of
+basicsr or torch. The one addition is the module alias without which basicsr 1.4.2 cannot be imported on
+torchvision >= 0.17 (``mrnet_arch.compat.install_import_alias``).
+``mrnet_arch.Upscaler`` (inference on images and files) is imported on first use.
 """
 from mrnet_arch import compat
 
