@@ -11,6 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
+from _scripts import benchmark_script
 from mrnet_arch import MRNet
 from mrnet_arch.commands.bench.command import main, parse_model_spec, run
 from mrnet_arch.core.complexity import count_macs, count_params
@@ -262,18 +263,9 @@ def test_device_errors_are_infers(monkeypatch):
 # --------------------------------------------------------------------------------------------------
 # benchmark scripts
 # --------------------------------------------------------------------------------------------------
-def _script(name):
-    import importlib.util
-    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmarks', name + '.py')
-    spec = importlib.util.spec_from_file_location(f'_bench_script_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_train_throughput_writes_results_after_each_config(tmp_path, monkeypatch):
     """A run cut short (here: the second config raises) keeps the first config's results on disk."""
-    script = _script('train_throughput')
+    script = benchmark_script('train_throughput')
     calls = []
 
     def fake_run_config(config, args):
@@ -293,7 +285,7 @@ def test_train_throughput_writes_results_after_each_config(tmp_path, monkeypatch
 
 
 def test_cpu_bench_reports_measured_load_not_guesses():
-    load_note = _script('cpu_bench').load_note
+    load_note = benchmark_script('cpu_bench').load_note
     busy, note = load_note([2.36, 2.9, 3.31], [2.64, 2.86, 3.25], ['python -m mrnet_arch'])
     assert busy and 'machine was busy (load average 2.36 at the start, 2.64 at the end; 1 other' in note
     assert 'engineer' not in note
@@ -303,7 +295,7 @@ def test_cpu_bench_reports_measured_load_not_guesses():
 def test_train_throughput_config_timeout_is_a_failed_row(monkeypatch):
     import argparse
     import subprocess
-    script = _script('train_throughput')
+    script = benchmark_script('train_throughput')
 
     def timeout(cmd, timeout, **kwargs):
         raise subprocess.TimeoutExpired(cmd, timeout, output=b'partial output')

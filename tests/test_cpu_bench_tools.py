@@ -1,25 +1,15 @@
 """The CPU benchmark scripts' own logic: ``benchmarks/cpu_bench.py``'s ShuffleConv replacement and
 ``benchmarks/cpu_profile.py``'s grouping and ratio split, on tiny models (no timing is asserted)."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
+from _scripts import benchmark_script
 from mrnet_arch.archs.mrnet_arch import MRNet, ShuffleConv
 from mrnet_arch.commands.bench.command import parse_model_spec
 from mrnet_arch.core.complexity import count_macs
 from mrnet_arch.core.fast import prepare_fast
-
-BENCHMARKS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmarks')
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(f'_cpu_script_{name}', osp.join(BENCHMARKS, name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize('channels_last', [True, False])
@@ -31,7 +21,7 @@ def test_shuffle_conv_nhwc_gives_shuffle_conv_output(channels_last):
     feats = [torch.randn(2, 8, 5, 7) for _ in range(4)]
     if channels_last:
         feats = [f.contiguous(memory_format=torch.channels_last) for f in feats]
-    replacement = _script('cpu_bench').ShuffleConvNHWC(shuffle)
+    replacement = benchmark_script('cpu_bench').ShuffleConvNHWC(shuffle)
     with torch.no_grad():
         expected, got = shuffle(feats), replacement(feats)
     assert got.shape == expected.shape == (2, 8, 10, 14)
@@ -45,7 +35,7 @@ def test_swap_shuffle_convs_keeps_mrnet_output():
     x = torch.rand(1, 3, 12, 10)
     with torch.no_grad():
         expected = net(x)
-    script = _script('cpu_bench')
+    script = benchmark_script('cpu_bench')
     swapped = script.prepare(net, 'fp32', 'shuffle_nhwc')
     assert isinstance(swapped.net.reconstruction.fusion, script.ShuffleConvNHWC)
     assert isinstance(net.reconstruction.fusion, ShuffleConv)  # the original is left alone
@@ -53,7 +43,7 @@ def test_swap_shuffle_convs_keeps_mrnet_output():
 
 
 def test_profile_groups_count_every_mac_and_split_the_ratio_exactly():
-    prof = _script('cpu_profile')
+    prof = benchmark_script('cpu_profile')
     torch.set_num_threads(1)
     x = torch.rand(1, 3, 16, 12)
     raw = {}

@@ -1,6 +1,5 @@
 """The learning-study tools on the CPU, with tiny models and scikit-image's photos:
 ``benchmarks/equal_budget.py`` (its training factors and ``--save-weights``) and ``benchmarks/factor_study.py``."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -8,22 +7,15 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from _tiny import REPO
+from _scripts import benchmark_script
 
 TINY = 'MRNet:num_feat=8,num_block=1,num_recursion=2'
 RUN1 = ['--device', 'cpu', '--workers', '0', '--patch', '12', '--threads', '1']  # what every run gets
 RUN = RUN1 + ['--batch', '2']
 
 
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'benchmarks', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-equal_budget = _module('equal_budget')
-factor_study = _module('factor_study')
+equal_budget = benchmark_script('equal_budget')
+factor_study = benchmark_script('factor_study')
 
 
 @pytest.fixture(scope='module')

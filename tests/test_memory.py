@@ -1,7 +1,6 @@
 """Bounded memory on any image size: the budget, the memory model, tiles chosen from it (equal to the untiled
 output, assembled in the final pixel type), the ``mrnet test`` hook, and a run under an address-space limit."""
 import glob
-import importlib.util
 import json
 import tracemalloc
 from os import path as osp
@@ -12,24 +11,17 @@ import pytest
 import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
+from _scripts import benchmark_script
 from mrnet_arch import MRNet
 from mrnet_arch.commands.infer import main as infer_main
 from mrnet_arch.core import memory
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.test_memory import bound_model_test, bounded_forwards
+from mrnet_arch.core.pipeline_memory import bound_model_test, bounded_forwards
 from mrnet_arch.core.upscaler import Upscaler
 from mrnet_arch.core.weights import infer_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
-
-
-def _benchmark(name):
-    """A script of ``benchmarks/`` as a module."""
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'benchmarks', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _photo(height, width):
@@ -79,7 +71,7 @@ def test_memory_model_is_above_every_measured_forward():
     assert files, 'no results of benchmarks/activation_memory.py'
     rows = json.load(open(files[-1], encoding='utf-8'))['rows']
     assert len(rows) >= 6
-    configs = _benchmark('activation_memory').CONFIGS  # the configs measured
+    configs = benchmark_script('activation_memory').CONFIGS  # the configs measured
     for row in rows:
         config = dict(type='MRNet', num_in_ch=3, num_out_ch=3, **configs[row['config']])
         assert memory.estimate_forward_bytes(config, row['size'], row['size']) >= row['peak_rise_bytes'], row
@@ -176,8 +168,8 @@ def test_a_large_photo_stays_within_an_address_space_limit(tmp_path):
     follows the limit, the photo runs in tiles and the peak RSS grows by less than the limit. (The 4000x4000
     runs of ``benchmarks/big_image_memory.py`` are in ``benchmarks/results/``.)"""
     limit = 768 * 2**20
-    result = _benchmark('big_image_memory').limited_infer(640, limit, DEMO_WEIGHTS, str(tmp_path),
-                                                          extra=('--precision', 'fp32'))
+    big_image_memory = benchmark_script('big_image_memory')
+    result = big_image_memory.limited_infer(640, limit, DEMO_WEIGHTS, str(tmp_path), extra=('--precision', 'fp32'))
     assert result['rc'] == 0, result.get('stderr_tail')
     assert result['tile_lines'] and 'budget' in result['tile_lines'][0]
     assert result['peak_rss_bytes'] - result['rss_before_bytes'] <= limit
