@@ -38,7 +38,7 @@ from mrnet_arch.commands.bench.command import parse_model_spec, run
 from mrnet_arch.core.complexity import count_macs, count_params
 from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.files import write_json, write_text
-from mrnet_arch.core.machine import cpu_model, machine_info
+from mrnet_arch.core.machine import cpu_flags, cpu_model, machine_info
 
 VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing', 'shuffle_nhwc')
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'avx512_fp16')
@@ -76,15 +76,7 @@ def cpu_features():
     Returns:
         dict: ``cpu_capability``, ``mkldnn_available``, ``mkldnn_bf16_supported``, ``flags`` (present ones).
     """
-    flags = set()
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            for line in f:
-                if line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-                    break
-    except OSError:
-        pass
+    flags = cpu_flags()
     return {
         'cpu_capability': torch.backends.cpu.get_cpu_capability(),
         'mkldnn_available': torch.backends.mkldnn.is_available(),

@@ -23,17 +23,6 @@ import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 from mrnet_arch.core.machine import machine_info  # noqa: E402
 
-
-def cpu_features():
-    """The vector-unit flags of /proc/cpuinfo that matter for these figures (AVX-512, AMX), for results files."""
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
-    except OSError:
-        flags = []
-    return [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags]
-
-
 DIV2K_SUB_IMAGES = 32592  # lines of BasicSR's meta_info_DIV2K800sub_GT.txt
 SCALES = (2, 3, 4)
 BASELINE = 'png'  # what mrnet prepare div2k stored before (BasicSR's make_lmdb_from_imgs default)
@@ -71,7 +60,6 @@ def main(argv=None):
         write_skimage_photos(TRAIN_PHOTOS, hr)
     paths = prepare_div2k(hr, osp.join(args.data, 'sub'), scales=SCALES, workers=1)
     machine = machine_info(torch.device('cpu'))
-    machine['cpu_features'] = cpu_features()
     kinds = {'HR': paths['hr'][0]}
     kinds.update({f'LR x{s}': paths[s][0] for s in SCALES})
     rows = []

@@ -36,17 +36,6 @@ import mrnet_arch  # noqa: E402,F401  (registration)
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 from mrnet_arch.core.machine import machine_info  # noqa: E402
 
-
-def cpu_features():
-    """The vector-unit flags of /proc/cpuinfo that matter for these figures (AVX-512, AMX), for results files."""
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
-    except OSError:
-        flags = []
-    return [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags]
-
-
 PATHS = {  # name -> (dataset type, LMDB codec)
     'old': ('PairedImageDataset', 'png'),
     'codec': ('PairedImageDataset', 'bmp'),
@@ -198,7 +187,6 @@ def main(argv=None):
     args.source_note = f'from {args.data}' if args.data else "scikit-image's photos (mrnet prepare photos)"
     lmdbs, num_tiles = _data(args)
     machine = machine_info(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))
-    machine['cpu_features'] = cpu_features()
     runs = {w: {path: [] for path in PATHS} for w in args.workers}
     cpu_runs = {path: [] for path in PATHS}
     for repeat in range(args.repeats):

@@ -32,17 +32,6 @@ import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
 from mrnet_arch.core.files import write_json, write_text  # noqa: E402
 from mrnet_arch.core.machine import machine_info  # noqa: E402
 
-
-def cpu_features():
-    """The vector-unit flags of /proc/cpuinfo that matter for these figures (AVX-512, AMX), for results files."""
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            flags = next((line.split(':', 1)[1].split() for line in f if line.startswith('flags')), [])
-    except OSError:
-        flags = []
-    return [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags]
-
-
 SCALES = (2, 3, 4)
 SCRIPTS = {'extract_subimages.py': [], 'create_lmdb.py': ['--dataset', 'div2k']}  # script -> its arguments
 
@@ -121,7 +110,6 @@ def main(argv=None):
         images = make_input(osp.join(work, 'input'))
         input_bytes = _du(osp.join(work, 'input', 'DIV2K'))
         machine = machine_info(torch.device('cpu'))
-        machine['cpu_features'] = cpu_features()
         theirs = osp.join(work, 'basicsr', 'DIV2K')
         shutil.copytree(osp.join(work, 'input', 'DIV2K'), theirs)
         routes = {}

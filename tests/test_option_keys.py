@@ -2,9 +2,7 @@
 keys BasicSR needs, ``--force_yml``, missing weight and resume files; in ``mrnet train`` / ``mrnet test`` before
 an experiment or results folder is created or renamed, and in ``MRNetModel`` itself (a checkout's train.py)."""
 import copy
-import logging
 import os
-import sys
 
 import pytest
 import torch
@@ -13,25 +11,6 @@ import _tiny
 from mrnet_arch.commands import pipelines as entry
 from mrnet_arch.core import checks
 from mrnet_arch.core.checks import CheckError
-
-
-def _reset_basicsr_logger():
-    from basicsr.utils import logger
-    logger.initialized_logger.pop('basicsr', None)
-    for handler in list(logging.getLogger('basicsr').handlers):
-        logging.getLogger('basicsr').removeHandler(handler)
-        handler.close()
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    """A project root for in-process runs; the working directory and ``sys.argv`` are restored afterwards."""
-    monkeypatch.setenv('MRNET_ROOT', str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, 'argv', list(sys.argv))
-    _reset_basicsr_logger()
-    yield tmp_path
-    _reset_basicsr_logger()
 
 
 @pytest.fixture

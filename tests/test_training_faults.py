@@ -6,11 +6,9 @@ the kill test (test_killsafe.py) and the distributed test (test_distributed.py) 
 import copy
 import errno
 import glob
-import logging
 import os
 import re
 import shutil
-import sys
 from os import path as osp
 
 import cv2
@@ -22,26 +20,6 @@ from mrnet_arch import compat
 from mrnet_arch.commands import pipelines as entry
 from mrnet_arch.core import checks
 from mrnet_arch.core.checks import CheckError
-
-
-def _reset_basicsr_logger():
-    """Forget basicsr's root logger, so that the next run sets it up (and its log file) afresh."""
-    from basicsr.utils import logger
-    logger.initialized_logger.pop('basicsr', None)
-    for handler in list(logging.getLogger('basicsr').handlers):
-        logging.getLogger('basicsr').removeHandler(handler)
-        handler.close()
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    """A project root for in-process runs; the working directory and ``sys.argv`` are restored afterwards."""
-    monkeypatch.setenv('MRNET_ROOT', str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, 'argv', list(sys.argv))
-    _reset_basicsr_logger()
-    yield tmp_path
-    _reset_basicsr_logger()
 
 
 def _setup(root, name='tiny', val=True, **kwargs):

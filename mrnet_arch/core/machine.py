@@ -18,6 +18,24 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+CPU_FEATURES = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
+
+
+def cpu_flags():
+    """The CPU's feature flags (``/proc/cpuinfo``), an empty set where that file is missing."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            return next((set(line.split(':', 1)[1].split()) for line in f if line.startswith('flags')), set())
+    except OSError:
+        return set()
+
+
+def cpu_features():
+    """The flags that matter for the figures of this project (AVX2, AVX-512, AVX512-BF16, AMX) that the CPU has."""
+    flags = cpu_flags()
+    return [f for f in CPU_FEATURES if f in flags]
+
+
 def machine_info(device):
     """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC), and whether the CPU computes
     bfloat16 natively (``native_bf16_cpu``: AMX or AVX512-BF16, ``mrnet_arch.core.precision.native_bf16``) and
@@ -37,6 +55,7 @@ def machine_info(device):
         'device_name': cpu_model(),
         'native_bf16_cpu': native_bf16(),
         'torch_cpu_capability': torch.backends.cpu.get_cpu_capability(),
+        'cpu_features': cpu_features(),
     }
     try:
         import basicsr

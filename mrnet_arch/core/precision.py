@@ -7,6 +7,7 @@ low precision) and 'cast' (weights and input cast to the low precision). The dty
 """
 import torch
 
+from mrnet_arch.core.machine import cpu_flags
 from mrnet_arch.models.mrnet_model import AMP_DTYPES
 
 PRECISIONS = {
@@ -57,16 +58,7 @@ def native_bf16():
         supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         supported = False
-    flags = set()
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            for line in f:
-                if line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-                    break
-    except OSError:
-        pass
-    return supported and bool(flags & {'amx_bf16', 'avx512_bf16'})
+    return supported and bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
 
 
 def resolve_precision(precision, device):
