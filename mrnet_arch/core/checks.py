@@ -75,12 +75,12 @@ def read_option_file(path):
     return opt
 
 
+_ABSENT = object()
+
+
 def _has(opt, keys):
-    for key in keys:
-        if not isinstance(opt, dict) or key not in opt:
-            return False
-        opt = opt[key]
-    return True
+    """Whether the nested key path is present (with any value, ``None`` included)."""
+    return _get(opt, keys, _ABSENT) is not _ABSENT
 
 
 def check_structure(opt, is_train=True):
@@ -199,10 +199,11 @@ def _type_problem(where, value, kind):
     return f'{where} must be {expected}, got {value!r} ({type(value).__name__}){hint}'
 
 
-def _get(opt, keys):
+def _get(opt, keys, default=None):
+    """The value at the nested key path, or ``default`` where a key is missing."""
     for key in keys:
         if not isinstance(opt, dict) or key not in opt:
-            return None
+            return default
         opt = opt[key]
     return opt
 
