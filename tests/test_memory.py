@@ -2,6 +2,9 @@
 output, assembled in the final pixel type), the ``mrnet test`` hook, and a run under an address-space limit."""
 import glob
 import json
+import re
+import subprocess
+import sys
 import tracemalloc
 from os import path as osp
 
@@ -199,3 +202,86 @@ def test_mrnet_test_tiles_within_the_budget(tmp_path, monkeypatch):
     monkeypatch.setenv('MRNET_MAX_MEMORY', 'lots')
     with pytest.raises(AssertionError, match='MRNET_MAX_MEMORY .lots.: expected a positive size'):
         run_mrnet(['test', '-opt', str(tmp_path / 'test.yml')], tmp_path)
+
+
+def test_evaluation_memory_check_names_the_set_and_image():
+    """A validation or test image whose whole float copies in BasicSR's evaluation would not fit in the memory
+    available is refused, naming the set, the image, both sizes and the way out; one that fits passes."""
+    from mrnet_arch.core.checks import CheckError
+    from mrnet_arch.core.pipeline_memory import HELD_BYTES_PER_GT_PIXEL, check_evaluation_memory
+    largest = {'test_1': ('pano.png', 12000, 24000)}
+    needed = HELD_BYTES_PER_GT_PIXEL * 12000 * 24000
+    check_evaluation_memory(largest, available=needed)
+    with pytest.raises(CheckError) as err:
+        check_evaluation_memory(largest, available=needed - 1)
+    message = str(err.value)
+    assert message.startswith('datasets:test_1: pano.png is 24000x12000 at the output size')
+    assert memory.format_bytes(needed) in message and memory.format_bytes(needed - 1) in message
+    assert 'mrnet infer' in message
+
+
+def test_check_datasets_reports_the_largest_evaluation_image(tmp_path):
+    """``check_datasets`` returns the largest output-size image of each validation/test set (GT of a paired set,
+    LQ times the scale of a single-image set), from the image headers, and nothing for the training set."""
+    from _photos import write_photos
+    from mrnet_arch.core.checks import check_datasets
+    from mrnet_arch.core.prepare import prepare_benchmark
+    src = write_photos(str(tmp_path / 'raw'), {'a.png': ('astronaut', 120, 96), 'b.png': ('coffee', 96, 240)})
+    folders = prepare_benchmark(src, str(tmp_path / 'set'), [2])
+    paired = {'type': 'PairedImageDataset', 'dataroot_gt': folders['gt'], 'dataroot_lq': folders[2],
+              'io_backend': {'type': 'disk'}, 'scale': 2}
+    single = {'type': 'SingleImageDataset', 'dataroot_lq': folders[2], 'io_backend': {'type': 'disk'}, 'scale': 2}
+    train = dict(paired, gt_size=48)
+    largest = check_datasets({'scale': 2, 'datasets': {'train': train, 'val': paired, 'test_1': single}})
+    assert largest == {'val': (osp.join(folders['gt'], 'b.png'), 96, 240), 'test_1': ('b.png', 96, 240)}
+
+
+def test_mrnet_test_refuses_an_image_too_large_for_its_evaluation(tmp_path):
+    """``mrnet test`` in a child whose address space may grow by 300 MiB only, on an 1800x1800 GT photo (about
+    540 MiB held by BasicSR's evaluation): refused with the message before the results folder exists."""
+    from _photos import env, load_yaml, save_yaml
+    from mrnet_arch.core.prepare import prepare_benchmark
+    big_image_memory = benchmark_script('big_image_memory')
+    (tmp_path / 'raw').mkdir()
+    big_image_memory.make_photo(str(tmp_path / 'raw' / 'big.jpg'), 1800)
+    prepare_benchmark(str(tmp_path / 'raw'), str(tmp_path / 'datasets' / 'Big'), [2])
+    opt = load_yaml(osp.join(REPO, 'options', 'demo', 'test_MRNet_demo_x2.yml'))
+    opt['datasets']['test_1'].update(dataroot_gt='datasets/Big/GTmod12', dataroot_lq='datasets/Big/LRbicx2')
+    opt['path']['pretrain_network_g'], opt['num_gpu'] = DEMO_WEIGHTS, 0
+    child = ('import resource, sys\n'
+             'from mrnet_arch.cli import main\n'
+             'import basicsr.test, torch  # noqa: F401\n'
+             "status = dict(line.split(':', 1) for line in open('/proc/self/status') if ':' in line)\n"
+             "size = int(status['VmSize'].split()[0]) * 1024\n"
+             'resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))\n'
+             "sys.exit(main(['test', '-opt', sys.argv[1]]))\n")
+    proc = subprocess.run([sys.executable, '-c', child, save_yaml(opt, tmp_path / 'test.yml')], cwd=str(tmp_path),
+                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'datasets:test_1: ' in proc.stderr and 'big.png is 1800x1800 at the output size' in proc.stderr, \
+        proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'results').exists()
+
+
+def test_mrnet_train_tiles_its_validation_forwards(tmp_path):
+    """``mrnet train`` with validation and a small ``$MRNET_MAX_MEMORY``: the validation forwards of the tiny
+    MRNet run in the tiles the memory model chooses (logged), training forwards are untouched, and the run ends
+    with its validation scores."""
+    from _tiny import env, make_pairs, train_options, write_yml
+    root = str(tmp_path)
+    train = make_pairs(osp.join(root, 'train'), n=2, size=48)
+    val = make_pairs(osp.join(root, 'val'), n=1, size=120)  # GT 120x120, LQ 60x60
+    opt = train_options('valtiles', train, val, total_iter=2, save_freq=2, val_freq=2)
+    config = infer_config(MRNet(**{k: v for k, v in opt['network_g'].items() if k != 'type'}).state_dict())
+    pad = receptive_radius(config, 2)
+    budget = int(memory.mrnet_bytes_per_pixel(config, 2) * (16 + 2 * pad)**2)  # room for tiles of 16 px
+    tile = memory.choose_tile(memory.mrnet_bytes_per_pixel(config, 2), 60, 60, budget, pad)
+    assert 16 <= tile < 60
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'train', '-opt',
+                           write_yml(opt, osp.join(root, 'train.yml'))], cwd=root,
+                          env=env(root, MRNET_MAX_MEMORY=str(budget)), capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert out.count(f'test: 60x60 input in tiles of {tile} px (overlap {pad} px)') == 2, out[-4000:]  # iter 2, end
+    assert len(re.findall(r'Validation tiny_val\s+# psnr: [0-9.]+', out)) == 2

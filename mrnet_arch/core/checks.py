@@ -13,7 +13,8 @@ What is checked (``check_options``, on the parsed options):
   argument's default, and the arch can be built;
 - ``path: pretrain_network_*``: the file exists, is a torch or safetensors file, and its tensors fit the
   configured arch (weights of another scale or arch are caught here); ``path: resume_state`` exists and loads;
-- the datasets (``dataset_checks.check_datasets``).
+- the datasets (``dataset_checks.check_datasets``), and that the largest image of each validation and test set
+  fits in memory in BasicSR's evaluation (``pipeline_memory.check_evaluation_memory``).
 """
 import difflib
 import inspect
@@ -21,6 +22,7 @@ from os import path as osp
 
 from mrnet_arch.core.check_report import CheckError, is_int, is_number, listed, raise_problems, registered
 from mrnet_arch.core.dataset_checks import check_datasets
+from mrnet_arch.core.pipeline_memory import check_evaluation_memory
 from mrnet_arch.models.mrnet_model import train_option_problems
 from mrnet_arch.models.mrnet_options import unknown_options, unknown_options_message
 
@@ -390,5 +392,5 @@ def check_options(opt, allow_unknown=False):
     nets = {key: check_network(opt, key) for key in opt if key.startswith('network_')}
     check_pretrained(opt, nets)
     check_resume_state(opt)
-    check_datasets(opt)
+    check_evaluation_memory(check_datasets(opt))
     return warnings

@@ -10,6 +10,10 @@ images open and are not cut short (PNG ``IEND`` / JPEG end marker); GT size is `
 LQ images are at least ``gt_size / scale`` for training. Sizes are upright (EXIF orientations 5-8 swap width
 and height, as the loaders turn such images). ``check_files: false`` in a dataset's options skips the per-file
 part.
+
+``check_datasets`` returns, for each validation and test dataset whose sizes it read, its largest image at the
+output size (GT, or LQ times ``scale`` without GT), which the memory check of the evaluation uses
+(``pipeline_memory.check_evaluation_memory``).
 """
 import os
 import re
@@ -106,16 +110,28 @@ def _pair_hint(missing_lq, lq_names):
     return ''
 
 
+def _largest(sizes, scale=1):
+    """``(name, h * scale, w * scale)`` of the image of ``{name: (h, w)}`` with the most pixels, or None."""
+    if not sizes:
+        return None
+    name, (h, w) = max(sizes.items(), key=lambda item: item[1][0] * item[1][1])
+    return name, h * scale, w * scale
+
+
 def _check_image_dataset(phase_key, dataset_opt, scale, paired, lq_key='dataroot_lq'):
     """Check the files of a (Paired|Single)ImageDataset; see the module docstring. ``lq_key`` names the LQ
-    root's option in messages (``dataroots_lq[1]`` for a scale of a multi-scale dataset)."""
+    root's option in messages (``dataroots_lq[1]`` for a scale of a multi-scale dataset).
+
+    Returns:
+        tuple | None: ``(name, h, w)`` of the largest image at the output size, or None when no size was read.
+    """
     where = f'datasets:{phase_key}'
     phase = phase_key.split('_')[0]
     backend = (dataset_opt.get('io_backend') or {}).get('type')
     if backend not in ('disk', 'lmdb'):
         if backend is None:
             raise CheckError(f'{where}:io_backend:type is missing (expected disk or lmdb)')
-        return  # memcached and other backends: nothing to look at here
+        return None  # memcached and other backends: nothing to look at here
     roots = ['dataroot_lq', 'dataroot_gt'] if paired else ['dataroot_lq']
     for key in roots:
         if not isinstance(dataset_opt.get(key), str):
@@ -126,7 +142,7 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired, lq_key='dataroot
     if backend == 'lmdb':
         lq = _lmdb_sizes(dataset_opt['dataroot_lq'], f'{where}:{lq_key}')
         if not paired:
-            return
+            return _largest(lq, scale)
         gt = _lmdb_sizes(dataset_opt['dataroot_gt'], f'{where}:dataroot_gt')
         raise_problems(f'{where}: the LQ and GT LMDBs list different keys', [
             f'{k} only in {dataset_opt["dataroot_gt"]}' for k in sorted(set(gt) - set(lq))
@@ -140,8 +156,8 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired, lq_key='dataroot
         if not paired:
             names = _folder_images(lq_root, f'{where}:{lq_key}')
             if check_files:
-                _disk_sizes(lq_root, names, f'{where}:{lq_key}')
-            return
+                return _largest(_disk_sizes(lq_root, names, f'{where}:{lq_key}'), scale)
+            return None
         gt_root = dataset_opt['dataroot_gt']
         if meta is not None:
             with open(meta, encoding='utf-8') as f:
@@ -170,13 +186,14 @@ def _check_image_dataset(phase_key, dataset_opt, scale, paired, lq_key='dataroot
                 f'file(s) no GT image.{_pair_hint(missing_lq, extra_lq)}'
                 f'{listed([f"missing LQ {p}" for p in missing_lq] + [f"extra LQ {p}" for p in extra_lq])}')
         if not check_files:
-            return
+            return None
         gt = _disk_sizes(gt_root, gt_names, f'{where}:dataroot_gt')
         lq = _disk_sizes(lq_root, list(partner.values()), f'{where}:{lq_key}')
         pairs = [((osp.join(gt_root, g), gt[g]), (osp.join(lq_root, partner[g]), lq[partner[g]])) for g in gt_names]
     gt_size = dataset_opt.get('gt_size') if phase == 'train' else None
     raise_problems(f'{where}:{lq_key}: GT/LQ sizes do not match scale {scale}',
                    [p for p in (_size_problem(phase, scale, gt_size, g, q) for g, q in pairs) if p])
+    return _largest(dict(g for g, _ in pairs))
 
 
 def _check_multiscale_dataset(phase_key, dataset_opt):
@@ -204,11 +221,13 @@ def _check_multiscale_dataset(phase_key, dataset_opt):
             raise CheckError(f'{where}:gt_size: use lq_size (the LR patch size) with several scales')
         if dataset_opt.get('lq_size') is None:
             raise CheckError(f'{where}:lq_size (the LR patch size, e.g. 48) is required for training')
+    largest = []
     for scale, root, key in zip(scales, roots, keys):
         sub = dict(dataset_opt, dataroot_lq=root, scale=int(scale))
         if dataset_opt.get('lq_size') is not None:
             sub['gt_size'] = int(dataset_opt['lq_size']) * int(scale)
-        _check_image_dataset(phase_key, sub, int(scale), paired=True, lq_key=key)
+        largest.append(_check_image_dataset(phase_key, sub, int(scale), paired=True, lq_key=key))
+    return max((x for x in largest if x), key=lambda x: x[1] * x[2], default=None)
 
 
 def check_datasets(opt):
@@ -216,6 +235,10 @@ def check_datasets(opt):
 
     Args:
         opt (dict): Parsed options (``scale`` already copied into each dataset by ``parse_options``).
+
+    Returns:
+        dict: ``{phase key: (name, h, w)}``, the largest image at the output size of each validation and test
+        dataset whose image sizes were read.
 
     Raises:
         CheckError: Naming the option or file and what was expected.
@@ -227,16 +250,21 @@ def check_datasets(opt):
     datasets = opt.get('datasets')
     if not isinstance(datasets, dict) or not datasets:
         raise CheckError(f'datasets must be a mapping of phases (train, val_1, test_1, ...), got {datasets!r}')
+    largest = {}
     for phase_key, dataset_opt in datasets.items():
         if not isinstance(dataset_opt, dict):
             raise CheckError(f'datasets:{phase_key} must be a mapping, got {dataset_opt!r}')
         cls = registered(DATASET_REGISTRY, dataset_opt.get('type'), f'datasets:{phase_key}:type')
         scale = dataset_opt.get('scale', opt.get('scale', 1))
+        found = None
         if isinstance(cls, type) and issubclass(cls, (PairedImageDataset, SingleImageDataset)):
-            _check_image_dataset(phase_key, dataset_opt, scale, paired=issubclass(cls, PairedImageDataset))
+            found = _check_image_dataset(phase_key, dataset_opt, scale, paired=issubclass(cls, PairedImageDataset))
         elif isinstance(cls, type) and issubclass(cls, MultiScalePairedImageDataset):
-            _check_multiscale_dataset(phase_key, dataset_opt)
+            found = _check_multiscale_dataset(phase_key, dataset_opt)
         else:
             for key, value in dataset_opt.items():
                 if key.startswith('dataroot') and isinstance(value, str) and not osp.exists(value):
                     raise CheckError(f'datasets:{phase_key}:{key}: not found: {value}')
+        if found and phase_key.split('_')[0] != 'train':
+            largest[phase_key] = found
+    return largest
