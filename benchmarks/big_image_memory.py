@@ -17,17 +17,19 @@ import time
 import numpy as np
 import torch
 
+# A child process: ``python -c CHILD LIMIT COMMAND ARGS...`` runs ``mrnet COMMAND ARGS...`` with its address space
+# limited to its size after the imports plus LIMIT bytes, and prints its rc, time and peak RSS as JSON.
 CHILD = r'''
 import json, resource, sys, time
 from mrnet_arch.cli import main
 from mrnet_arch.commands import infer  # noqa: F401  (imported before the limit)
-import torch  # noqa: F401
+import basicsr.test, torch  # noqa: F401
 limit, argv = int(sys.argv[1]), sys.argv[2:]
 status = dict(line.split(':', 1) for line in open('/proc/self/status') if ':' in line)
 size, rss = (int(status[k].split()[0]) * 1024 for k in ('VmSize', 'VmRSS'))
 resource.setrlimit(resource.RLIMIT_AS, (size + limit, resource.RLIM_INFINITY))
 t0 = time.perf_counter()
-rc = main(['infer'] + argv)
+rc = main(argv)
 print(json.dumps({'rc': rc, 'seconds': time.perf_counter() - t0, 'rss_before_bytes': rss,
                   'address_space_limit_bytes': size + limit,
                   'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
@@ -46,7 +48,7 @@ def limited_infer(size, rss_limit, weights, workdir, extra=()):
     """Run ``mrnet infer`` on a ``size`` x ``size`` photo in a child limited to ``rss_limit`` bytes of growth."""
     src, out = os.path.join(workdir, f'photo{size}.jpg'), os.path.join(workdir, f'out{size}')
     make_photo(src, size)
-    proc = subprocess.run([sys.executable, '-c', CHILD, str(rss_limit), '--weights', weights, '--input', src,
+    proc = subprocess.run([sys.executable, '-c', CHILD, str(rss_limit), 'infer', '--weights', weights, '--input', src,
                            '--output', out, '--device', 'cpu', *extra], capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     result = json.loads(lines[-1]) if proc.returncode == 0 and lines else {'rc': proc.returncode}

@@ -248,15 +248,9 @@ def test_mrnet_test_refuses_an_image_too_large_for_its_evaluation(tmp_path):
     opt = load_yaml(osp.join(REPO, 'options', 'demo', 'test_MRNet_demo_x2.yml'))
     opt['datasets']['test_1'].update(dataroot_gt='datasets/Big/GTmod12', dataroot_lq='datasets/Big/LRbicx2')
     opt['path']['pretrain_network_g'], opt['num_gpu'] = DEMO_WEIGHTS, 0
-    child = ('import resource, sys\n'
-             'from mrnet_arch.cli import main\n'
-             'import basicsr.test, torch  # noqa: F401\n'
-             "status = dict(line.split(':', 1) for line in open('/proc/self/status') if ':' in line)\n"
-             "size = int(status['VmSize'].split()[0]) * 1024\n"
-             'resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))\n'
-             "sys.exit(main(['test', '-opt', sys.argv[1]]))\n")
-    proc = subprocess.run([sys.executable, '-c', child, save_yaml(opt, tmp_path / 'test.yml')], cwd=str(tmp_path),
-                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', big_image_memory.CHILD, str(300 * 2**20), 'test', '-opt',
+                           save_yaml(opt, tmp_path / 'test.yml')], cwd=str(tmp_path), env=env(str(tmp_path)),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert 'datasets:test_1: ' in proc.stderr and 'big.png is 1800x1800 at the output size' in proc.stderr, \
         proc.stderr[-3000:]
