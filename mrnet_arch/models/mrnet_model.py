@@ -196,9 +196,10 @@ class MRNetModel(SRModel):
         flagged, self._nonfinite_since = bool(self._nonfinite_since), None
         first, self._last_check = self._last_check + 1, current_iter
         if flagged:
-            what = (f'Loss is {float(loss)} at iteration {current_iter}' if first == current_iter else
+            value = float(loss.detach())
+            what = (f'Loss is {value} at iteration {current_iter}' if first == current_iter else
                     f'A loss was not finite at one of iterations {first}-{current_iter} (train:finite_check_freq '
-                    f'{self.finite_check_freq}; loss {float(loss)} at {current_iter})')
+                    f'{self.finite_check_freq}; loss {value} at {current_iter})')
             message = (f'{what}; stopping before the optimizer step. '
                        f"The last saved checkpoint in {self.opt['path'].get('models')} is the last good one; "
                        'resume from it with --auto_resume after lowering the learning rate.')
