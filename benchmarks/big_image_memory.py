@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 # A child process: ``python -c CHILD LIMIT COMMAND ARGS...`` runs ``mrnet COMMAND ARGS...`` with its address space
-# limited to its size after the imports plus LIMIT bytes, and prints its rc, time and peak RSS as JSON.
+# limited to its size after the imports plus LIMIT bytes, prints its rc, time and peak RSS as JSON and exits with
+# that rc.
 CHILD = r'''
 import json, resource, sys, time
 from mrnet_arch.cli import main
@@ -33,6 +34,7 @@ rc = main(argv)
 print(json.dumps({'rc': rc, 'seconds': time.perf_counter() - t0, 'rss_before_bytes': rss,
                   'address_space_limit_bytes': size + limit,
                   'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+sys.exit(rc)
 '''
 
 
@@ -51,7 +53,7 @@ def limited_infer(size, rss_limit, weights, workdir, extra=()):
     proc = subprocess.run([sys.executable, '-c', CHILD, str(rss_limit), 'infer', '--weights', weights, '--input', src,
                            '--output', out, '--device', 'cpu', *extra], capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if proc.returncode == 0 and lines else {'rc': proc.returncode}
+    result = json.loads(lines[-1]) if lines and lines[-1].startswith('{') else {'rc': proc.returncode}
     result.update(size=size, rss_limit_bytes=rss_limit, stderr_tail=proc.stderr[-1500:],
                   tile_lines=[line for line in proc.stderr.splitlines() if 'tiles of' in line])
     return result
