@@ -21,23 +21,9 @@ from mrnet_arch.core import debian_photos as mpd
 from mrnet_arch.core.photo_sets import build as build_set
 
 PACKAGE = 'scribus-template'
-# The package's rows of the shared manifest, used when that file is not on this machine.
-ROWS = [('br2_brightness.jpg', 800, 600, 0.48), ('br2_halfmoon.jpg', 800, 600, 0.48), ('br2_moon.jpg', 800, 600, 0.48),
-        ('br2_nature.jpg', 1024, 768, 0.79), ('br2_sunset.jpg', 1024, 768, 0.79), ('cal2_moon.jpg', 1024, 768, 0.79),
-        ('menu2_pizza.jpg', 800, 600, 0.48)]
-
-
-SHARED_MANIFEST = mpd.DEFAULT_MANIFEST
-
-
-def _manifest(tmp_path):
-    if osp.isfile(SHARED_MANIFEST):
-        return SHARED_MANIFEST
-    path = tmp_path / 'manifest.tsv'
-    lines = ['file\twidth\theight\tMP\tpackage\tlicence']
-    lines += [f'{PACKAGE}__{f}\t{w}\t{h}\t{mp}\t{PACKAGE}\tGPL (package blanket)' for f, w, h, mp in ROWS]
-    path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
-    return str(path)
+MANIFEST = mpd.DEFAULT_MANIFEST  # shipped in mrnet_arch/photo_data/
+# The package's photos in the manifest
+ROWS = [r['file'][len(PACKAGE) + 2:] for r in mpd.read_manifest(MANIFEST) if r['package'] == PACKAGE]
 
 
 def _sha256(path):
@@ -54,12 +40,14 @@ def _lmdb_keys(path):
         env.close()
 
 
-def test_split_rule_gives_the_documented_holdout_list():
-    if not osp.isfile(SHARED_MANIFEST):
-        pytest.skip(f'the shared manifest {SHARED_MANIFEST} is not on this machine')
-    rows = mpd.read_manifest(SHARED_MANIFEST)
-    assert len(rows) == 92
-    assert tuple(r['file'] for r in rows if r['split'] == 'holdout') == mpd.DEBIAN_HOLDOUT
+def test_shipped_manifest_and_holdout_list():
+    rows = mpd.read_manifest(MANIFEST)
+    assert len(rows) == 92 and all(r['licence'].strip() for r in rows)
+    debian_holdout, skimage_holdout = mpd.read_holdout()
+    assert len(debian_holdout) + len(skimage_holdout) >= 8
+    assert set(debian_holdout) <= {r['file'] for r in rows}  # every named photo is in the manifest
+    assert tuple(r['file'] for r in rows if r['split'] == 'holdout') == tuple(sorted(debian_holdout))
+    assert set(skimage_holdout) == {'coffee', 'chelsea'}
     every = {r['package'] for r in rows}
     chosen = mpd.select_packages(rows)
     assert set(mpd.DEFAULT_SKIP) & set(chosen) == set() and set(chosen) | set(mpd.DEFAULT_SKIP) == every
@@ -94,7 +82,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
         pytest.skip(f'apt-get download {PACKAGE} refused or unreachable here: {str(err).splitlines()[0]}')
     assert osp.isfile(deb)
     max_side = 512  # below the photos' 800-1024 px: exercises the MATLAB-bicubic downscale
-    result = build_set(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+    result = build_set(str(out), scale=2, workers=1, source='debian', manifest=MANIFEST, cache=str(cache),
                        packages=[PACKAGE], max_side=max_side)
 
     # paths.json, as the skimage source writes it
@@ -107,7 +95,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
     with open(out / 'provenance.json', encoding='utf-8') as f:
         prov = json.load(f)
     photos = {p['file']: p for p in prov['photos']}
-    assert sorted(photos) == sorted(f'{PACKAGE}__{f}' for f, *_ in ROWS)
+    assert sorted(photos) == sorted(f'{PACKAGE}__{f}' for f in ROWS) and len(ROWS) == 7
     md = (out / 'PROVENANCE.md').read_text(encoding='utf-8')
     for name, p in photos.items():
         assert p['package'] == PACKAGE and p['version'] and p['licence']
@@ -126,8 +114,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
     holdout = {n for n, p in photos.items() if p['split'] == 'holdout'}
     assert train and holdout and not train & holdout and train | holdout == set(photos)
     assert set(paths['train_photos']) == train and set(paths['holdout_photos']) == holdout
-    if osp.isfile(SHARED_MANIFEST):
-        assert holdout == {n for n in mpd.DEBIAN_HOLDOUT if n.startswith(PACKAGE)}
+    assert holdout == {n for n in mpd.read_holdout()[0] if n.startswith(PACKAGE)}
 
     # LMDBs: tiles of the training photos only, GT and LR keys equal; held-out set in Set5 layout
     stem = lambda n: osp.splitext(n)[0]  # noqa: E731
@@ -145,7 +132,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
 
     # a second run is served from the cache (no apt-get) and gives the same files
     os.remove(deb)
-    again = build_set(str(out), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+    again = build_set(str(out), scale=2, workers=1, source='debian', manifest=MANIFEST, cache=str(cache),
                       packages=[PACKAGE], max_side=max_side)
     assert again == result
     with open(out / 'provenance.json', encoding='utf-8') as f:
@@ -154,14 +141,14 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
     # offline rebuild: the HR photos and provenance alone (--hr-only), copied elsewhere, without the package
     # cache, give the same tiles
     pack = tmp_path / 'pack'
-    hr_only = build_set(str(pack), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
+    hr_only = build_set(str(pack), scale=2, workers=1, source='debian', manifest=MANIFEST,
                         cache=str(cache), packages=[PACKAGE], max_side=max_side, hr_only=True)
     assert hr_only['train_gt'] is None and sorted(os.listdir(pack)) == sorted(
         ['PROVENANCE.md', 'holdout_HR', 'provenance.json', 'train_HR'])
     shutil.rmtree(cache)
     copy = tmp_path / 'copy'
     shutil.copytree(pack, copy)
-    offline = build_set(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path),
+    offline = build_set(str(copy), scale=2, workers=1, source='debian', manifest=MANIFEST,
                         cache=str(cache), packages=[PACKAGE], max_side=max_side)
     assert not cache.exists()
     assert offline['tiles'] == result['tiles'] and offline['train_photos'] == result['train_photos']
@@ -174,7 +161,7 @@ def test_debian_source_one_package(tmp_path, monkeypatch):
         raise mpd.FetchError(f'fetch of {len(rows)} photos')
     monkeypatch.setattr(mpd, 'extract_originals', no_network)
     with pytest.raises(mpd.FetchError, match=f'fetch of {len(ROWS)} photos'):
-        build_set(str(copy), scale=2, workers=1, source='debian', manifest=_manifest(tmp_path), cache=str(cache),
+        build_set(str(copy), scale=2, workers=1, source='debian', manifest=MANIFEST, cache=str(cache),
                   packages=[PACKAGE], max_side=max_side)
 
 
@@ -184,7 +171,7 @@ def test_photos_command_refuses_bad_options_before_writing(tmp_path, capsys):
     out = tmp_path / 'out'
     cases = [(['--source', 'debian', '--manifest', str(tmp_path / 'none.tsv')], '--manifest'),
              (['--hr-only'], '--hr-only is for --source debian'),
-             (['--source', 'debian', '--manifest', _manifest(tmp_path), '--packages', 'no-such-package',
+             (['--source', 'debian', '--manifest', MANIFEST, '--packages', 'no-such-package',
                '--cache', str(tmp_path / 'cache')], "--packages: not in the manifest: ['no-such-package']")]
     for args, message in cases:
         capsys.readouterr()

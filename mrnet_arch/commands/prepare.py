@@ -4,7 +4,7 @@ Three subcommands::
 
     mrnet prepare div2k --hr DIR [--lr-root DIR] --output datasets/DIV2K --scales 2 3 4 [--workers N]
     mrnet prepare benchmark --input DIR --output DIR --scales 2 3 4 [--workers N]
-    mrnet prepare photos [--source skimage|debian] --output datasets/photos_bench [--hr-only]
+    mrnet prepare photos [--source skimage|debian|all] --output datasets/photos_bench [--hr-only]
 
 ``div2k`` cuts HR sub-images and the matching LR ones and packs each folder into an LMDB; ``benchmark``
 writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``); ``photos`` builds a real-photo training set
@@ -56,7 +56,7 @@ def build_parser():
 def _add_photos_parser(sub, default_workers):
     p = sub.add_parser('photos', help='a real-photo training set (LMDBs) and held-out set (Set5 layout)')
     p.add_argument('--source', choices=photo_sets.SOURCES, default='skimage',
-                   help="skimage: scikit-image's photos (no download); debian: the Debian photo set")
+                   help="skimage: scikit-image's photos (no download); debian: the Debian photo set; all: both")
     p.add_argument('--output', default='datasets/photos_bench',
                    help='output folder; a relative one is under the project root (default: datasets/photos_bench)')
     p.add_argument('--scale', type=int, default=2, help='default: 2')
@@ -65,9 +65,9 @@ def _add_photos_parser(sub, default_workers):
     p.add_argument('--step', type=int, default=96, help='HR tile step (default: 96)')
     p.add_argument('--lmdb-codec', choices=sorted(CODECS), default=DEFAULT_CODEC,
                    help='format of the LMDB values, as for div2k (default: bmp)')
-    d = p.add_argument_group('--source debian')
+    d = p.add_argument_group('--source debian or all')
     d.add_argument('--manifest', default=debian_photos.DEFAULT_MANIFEST,
-                   help='the photo list (default: shared/data/debian_photos/manifest.tsv beside the checkout)')
+                   help='the photo list (default: the one shipped in mrnet_arch/photo_data/)')
     d.add_argument('--cache', default='datasets/debian_cache',
                    help='downloaded .debs and extracted originals; a relative one is under the project root')
     d.add_argument('--max-side', type=int, default=1024, help='HR long side at most (MATLAB bicubic); 0: keep')
@@ -82,7 +82,7 @@ def _add_photos_parser(sub, default_workers):
 
 def _photos(args):
     debian = {}
-    if args.source == 'debian':
+    if args.source != 'skimage':
         debian = dict(manifest=args.manifest, cache=osp.join(project_root(), args.cache), packages=args.packages,
                       skip=args.skip_packages, limit=args.limit_packages, max_side=args.max_side,
                       hr_format=args.hr_format)

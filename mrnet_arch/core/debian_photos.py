@@ -1,17 +1,18 @@
 """The Debian photo set: genuine camera photos listed in a manifest, fetched from Debian packages
 (``apt-get download``, ``dpkg-deb -x``), converted to 8-bit HR photos and recorded with their provenance.
 
-The manifest (default: ``shared/data/debian_photos/manifest.tsv`` beside the checkout; file, size, package,
-licence) lists 92 photos. Each is converted to 8-bit RGB and, when its long side exceeds ``max_side`` (default
-1024; 0 keeps the size), downscaled with MATLAB bicubic (basicsr's ``imresize``) by the non-integer factor
+The manifest (default: ``mrnet_arch/photo_data/debian_manifest.tsv``, shipped with the package beside
+``DEBIAN_PHOTOS.md``, which describes the packages and licences; file, size, package, licence) lists 92 photos.
+Each is converted to 8-bit RGB and, when its long side exceeds ``max_side`` (default 1024; 0 keeps the size),
+downscaled with MATLAB bicubic (basicsr's ``imresize``) by the non-integer factor
 ``max_side / long side``, which also smooths JPEG artefacts. The HR photos are stored losslessly (``hr_format``,
 default lossless WebP: 50 MiB for the default selection at 1024 px, against 78 MiB as PNG). ``visp-images-data``
 and ``stellarium-data`` (613 MB for one photo each) are skipped by default. enlightenment-data's photos are JPEGs
 stored verbatim in Eet archives (``eet_entry``).
 
-Split, by photo, fixed: the manifest's file names are sorted (byte order) and the photos at positions 0, 8, 16,
-... (every ``HOLDOUT_EVERY``-th) are held out; the rule is applied to the whole manifest, so a photo's split does
-not depend on which packages are fetched (``DEBIAN_HOLDOUT``; a test checks the rule still gives it).
+Split, by photo, fixed: the photos named in ``mrnet_arch/photo_data/holdout.txt`` (``HOLDOUT_FILE``; 12 Debian
+photos and scikit-image's coffee and chelsea) are held out, all others train, so a photo's split does not depend on
+which packages are fetched.
 
 Offline rebuild: when ``OUTPUT/provenance.json`` lists the same photos, max side and format, and every HR file it
 lists is there with its sha256, the packages are neither fetched nor read (``write_debian_hr``).
@@ -34,19 +35,12 @@ import numpy as np
 
 from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text
 
-# the photo list provided beside the checkout (shared/ next to the repository)
-DEFAULT_MANIFEST = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))), 'shared',
-                            'data', 'debian_photos', 'manifest.tsv')
+# the photo list and the held-out list, shipped with the package (mrnet_arch/photo_data/)
+PHOTO_DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'photo_data')
+DEFAULT_MANIFEST = osp.join(PHOTO_DATA, 'debian_manifest.tsv')
+HOLDOUT_FILE = osp.join(PHOTO_DATA, 'holdout.txt')
 DEFAULT_SKIP = ('visp-images-data', 'stellarium-data')
-HOLDOUT_EVERY = 8
-# What the rule above gives on the 92-photo manifest (checked by tests/test_photo_data.py).
-DEBIAN_HOLDOUT = (
-    'digikam-data__body-background.jpg', 'enlightenment-data__Red-Maple.jpg',
-    'lomiri-wallpapers-16.04__Dragonfly_by_Bolly.jpg', 'lomiri-wallpapers-16.04__greentock_by_Peter_Nerlich.jpg',
-    'lxqt-themes__after-the-rain.jpg', 'lxqt-themes__this-is-not-windows.jpg',
-    'plasma-workspace-wallpapers__ColorfulCups.jpg', 'plasma-workspace-wallpapers__summer_1am.jpg',
-    'scribus-template__br2_halfmoon.jpg', 'tuxpaint-data__burnt_bark.jpg', 'tuxpaint-data__ocean_splash.jpg',
-    'tuxpaint-data__trees_above.jpg')
+SKIMAGE_PREFIX = 'skimage:'
 
 # Where a manifest photo lies inside its package ({file}: the part after '<package>__', {stem}: without
 # extension, {dir_file}: 'a_b.jpg' -> 'a/b.jpg'). A path that is not there is looked up by its file name
@@ -79,14 +73,29 @@ class PhotoSetError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------------
-def read_manifest(path):
+def read_holdout(path=HOLDOUT_FILE):
+    """The held-out photos named in ``path``: (Debian manifest file names, scikit-image photo names), each a
+    tuple in the file's order. Blank lines and ``#`` comments are skipped; scikit-image names carry ``skimage:``."""
+    debian, skimage = [], []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            name = line.split('#', 1)[0].strip()
+            if name.startswith(SKIMAGE_PREFIX):
+                skimage.append(name[len(SKIMAGE_PREFIX):])
+            elif name:
+                debian.append(name)
+    return tuple(debian), tuple(skimage)
+
+
+def read_manifest(path, holdout_file=HOLDOUT_FILE):
     """Rows of the manifest (dicts with file, width, height, MP, package, licence), sorted by file name,
-    each with its fixed ``split`` (every ``HOLDOUT_EVERY``-th, from position 0, is 'holdout')."""
+    each with its fixed ``split``: 'holdout' for the photos that ``holdout_file`` names, else 'train'."""
     with open(path, encoding='utf-8', newline='') as f:
         rows = list(csv.DictReader(f, delimiter='\t'))
     rows.sort(key=lambda r: r['file'])
-    for i, row in enumerate(rows):
-        row['split'] = 'holdout' if i % HOLDOUT_EVERY == 0 else 'train'
+    holdout = set(read_holdout(holdout_file)[0])
+    for row in rows:
+        row['split'] = 'holdout' if row['file'] in holdout else 'train'
         if not row['file'].startswith(row['package'] + '__'):
             raise ValueError(f"{path}: file {row['file']!r} does not start with its package {row['package']!r}__")
     return rows
@@ -320,7 +329,7 @@ def write_debian_hr(output, manifest=DEFAULT_MANIFEST, cache='datasets/debian_ca
                        'hr': osp.relpath(hr_path, output), 'hr_size': [w, h], 'sha256_hr': sha256_of(hr_path),
                        'downscale': round(max(h, w) / max(int(row['width']), int(row['height'])), 6)})
     prov = {'source': 'debian', 'manifest': osp.abspath(manifest), 'max_side': max_side, 'hr_format': hr_format,
-            'holdout_rule': f'sorted manifest file names, positions i with i % {HOLDOUT_EVERY} == 0 are held out',
+            'holdout_rule': 'the photos named in mrnet_arch/photo_data/holdout.txt are held out',
             'packages': chosen, 'photos': photos}
     write_json(osp.join(output, 'provenance.json'), prov, indent=1)
     _write_provenance_md(output, prov)

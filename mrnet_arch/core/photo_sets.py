@@ -6,6 +6,9 @@ Sources:
 - ``skimage`` (default; no download): train on astronaut, rocket, stereo_motorcycle, hubble_deep_field, retina,
   immunohistochemistry; hold out coffee and chelsea.
 - ``debian``: the manifest's camera photos from Debian packages (``debian_photos.write_debian_hr``).
+- ``all``: both, in one training set and one held-out set (the largest real-photo set the packages provide).
+
+The held-out photos of every source are named in ``mrnet_arch/photo_data/holdout.txt``.
 
 Training photos are cut into HR sub-images with ``prepare_div2k`` (tile 192 px, step 96, MATLAB-bicubic LR) and
 packed into LMDBs; the held-out photos get BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``) via
@@ -18,13 +21,13 @@ import os.path as osp
 
 import cv2
 
-from mrnet_arch.core.debian_photos import PhotoSetError, write_debian_hr
+from mrnet_arch.core.debian_photos import PhotoSetError, read_holdout, write_debian_hr
 from mrnet_arch.core.files import write_json
 from mrnet_arch.core.prepare import DEFAULT_CODEC, prepare_benchmark, prepare_div2k
 
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
-HOLDOUT_PHOTOS = ('coffee', 'chelsea')
-SOURCES = ('skimage', 'debian')
+HOLDOUT_PHOTOS = read_holdout()[1]  # coffee, chelsea
+SOURCES = ('skimage', 'debian', 'all')
 
 
 def write_skimage_photos(names, folder):
@@ -49,7 +52,7 @@ def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', 
         crop_size (int): HR tile size of the training LMDBs. Default: 192.
         step (int): HR tile step. Default: 96.
         workers (int): Processes. Default: 1.
-        source (str): ``skimage`` or ``debian``. Default: ``skimage``.
+        source (str): ``skimage``, ``debian`` or ``all`` (both). Default: ``skimage``.
         hr_only (bool): Write only the HR photos (and the provenance); the paths dict then has no LMDBs.
         lmdb_codec (str): LMDB value format (``prepare_div2k``). Default: ``bmp``.
         **debian: The keyword arguments of ``write_debian_hr`` (manifest, cache, packages, skip, limit,
@@ -64,18 +67,20 @@ def build(output, scale=2, crop_size=192, step=96, workers=1, source='skimage', 
     """
     if source not in SOURCES:
         raise PhotoSetError(f'--source must be one of {", ".join(SOURCES)}, got {source!r}')
-    if hr_only and source != 'debian':
-        raise PhotoSetError('--hr-only is for --source debian (the skimage photos need no download)')
+    if hr_only and source == 'skimage':
+        raise PhotoSetError('--hr-only is for --source debian or all (the skimage photos need no download)')
     output = osp.abspath(output)
     hr_train, hr_holdout = osp.join(output, 'train_HR'), osp.join(output, 'holdout_HR')
-    if source == 'skimage':
-        write_skimage_photos(TRAIN_PHOTOS, hr_train)
-        write_skimage_photos(HOLDOUT_PHOTOS, hr_holdout)
-        train_photos, holdout_photos = list(TRAIN_PHOTOS), list(HOLDOUT_PHOTOS)
-    else:
+    train_photos, holdout_photos = [], []
+    if source != 'skimage':  # first: a changed Debian selection clears the folders
         prov = write_debian_hr(output, **debian)
         train_photos = [p['file'] for p in prov['photos'] if p['split'] == 'train']
         holdout_photos = [p['file'] for p in prov['photos'] if p['split'] == 'holdout']
+    if source != 'debian':
+        write_skimage_photos(TRAIN_PHOTOS, hr_train)
+        write_skimage_photos(HOLDOUT_PHOTOS, hr_holdout)
+        train_photos += list(TRAIN_PHOTOS)
+        holdout_photos += list(HOLDOUT_PHOTOS)
     result = {'scale': scale, 'source': source, 'train_gt': None, 'train_lq': None, 'holdout': None,
               'train_photos': train_photos, 'holdout_photos': holdout_photos, 'tiles': 0}
     if hr_only:
