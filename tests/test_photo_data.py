@@ -18,6 +18,7 @@ import pytest
 
 from mrnet_arch.commands.prepare import main
 from mrnet_arch.core import debian_photos as mpd
+from mrnet_arch.core import photo_sets
 from mrnet_arch.core.photo_sets import build as build_set
 
 PACKAGE = 'scribus-template'
@@ -179,3 +180,24 @@ def test_photos_command_refuses_bad_options_before_writing(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith('mrnet prepare: error: ') and message in err and 'Traceback' not in err
         assert not out.exists() and not (tmp_path / 'cache').exists()
+
+
+def test_all_source_puts_debian_and_skimage_photos_together(tmp_path):
+    cache, out = tmp_path / 'cache', tmp_path / 'photos'
+    try:  # the only step that may legitimately fail here: the download
+        mpd.fetch_deb(PACKAGE, str(cache / 'debs'), {})
+    except mpd.FetchError as err:
+        pytest.skip(f'apt-get download {PACKAGE} refused or unreachable here: {str(err).splitlines()[0]}')
+    paths = build_set(str(out), scale=2, workers=1, source='all', manifest=MANIFEST, cache=str(cache),
+                      packages=[PACKAGE], max_side=256, crop_size=96, step=96)
+    debian_holdout, skimage_holdout = mpd.read_holdout()
+    assert paths['source'] == 'all'
+    assert set(paths['holdout_photos']) == {n for n in debian_holdout if n.startswith(PACKAGE)} | set(skimage_holdout)
+    train = set(paths['train_photos'])
+    assert set(photo_sets.TRAIN_PHOTOS) <= train and not train & set(paths['holdout_photos'])
+    assert {f'{PACKAGE}__{f}' for f in ROWS} - set(debian_holdout) <= train
+    # the training LMDB holds tiles of both sources' training photos and of no held-out photo
+    stems = {k.rsplit('_s', 1)[0] for k in _lmdb_keys(paths['train_gt'])}
+    assert stems == {osp.splitext(n)[0] for n in train}
+    held_out = sorted(os.listdir(osp.join(paths['holdout'], 'GTmod12')))
+    assert held_out == sorted(f'{osp.splitext(n)[0]}.png' for n in paths['holdout_photos'])
