@@ -13,10 +13,10 @@ in the same process, interleaved rounds that give the latency ratios on a machin
 Variants (``--variants``): ``channels_last`` (what ``mrnet bench`` runs), ``contiguous`` (NCHW), ``compile``
 (``torch.compile`` of the prepared network with the inductor CPU backend) and ``compile_freezing`` (the same with
 inductor's ``freezing``: weights folded in as constants and the convolutions' weights prepacked for oneDNN), and
-``shuffle_nhwc``: channels_last with every ``ShuffleConv`` (kernel 1) computed by :class:`ShuffleConvNHWC`, the
-same function of the same weights without the stack/flatten copy and the grouped convolution (a measurement of
-what such a forward would gain; the architecture is not changed). The compile time is in the warm-up time the
-report gives.
+``stack``: channels_last with every ``ShuffleConv`` computed by :class:`StackShuffleConv`, the form ShuffleConv
+had before its multiply-adds (the T outputs stacked, a copy, and one grouped convolution): the same function of
+the same weights, to measure what the multiply-add form gains. The compile time is in the warm-up time the report
+gives.
 
 Writes ``<name>.json`` and ``<name>.md`` (default name ``cpu_<vendor>-<capability>_<date>``, e.g.
 ``cpu_intel-avx512-amx_20261202``) with the CPU model, its torch capability and native-bf16 support, the
@@ -40,7 +40,7 @@ from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.files import write_json, write_text
 from mrnet_arch.core.machine import cpu_flags, cpu_model, machine_info
 
-VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing', 'shuffle_nhwc')
+VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing', 'stack')
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'avx512_fp16')
 
 
@@ -93,52 +93,37 @@ def machine_slug(features):
     return slug + '-amx' if 'amx_bf16' in features['flags'] else slug
 
 
-class ShuffleConvNHWC(nn.Module):
-    """ShuffleConv's output (kernel 1) computed in the channels_last layout the features already have.
-
-    ShuffleConv stacks the T recursion outputs by channel index and applies a 1x1 convolution with one group per
-    channel: output channel ``j * s^2 + k`` = relu(sum_t w[j * s^2 + k, t] * x_t[j] + b[j * s^2 + k]). Here each
-    x_t, viewed as (N, H, W, C), is multiplied by w[t] of shape (C, s^2) and accumulated; the (N, H, W, C, s^2)
-    result is already the channels_last (N, C * s^2, H, W) tensor PixelShuffle takes.
+class StackShuffleConv(nn.Module):
+    """A ShuffleConv's output computed as ShuffleConv computed it before its multiply-add form: the T recursion
+    outputs stacked by channel index (a copy) and one grouped 1x1 convolution. The same weights, the same function.
 
     Args:
-        shuffle (nn.Module): A ``ShuffleConv`` with kernel size 1 (its ``fuse``, ``relu``, ``pixel_shuffle``).
+        shuffle (nn.Module): A ``ShuffleConv`` (its ``fuse``, ``relu``, ``pixel_shuffle`` are shared).
     """
 
     def __init__(self, shuffle):
         super().__init__()
-        fuse = shuffle.fuse
-        if fuse.kernel_size != (1, 1):
-            raise ValueError('ShuffleConvNHWC needs a 1x1 ShuffleConv')
-        c = fuse.groups
-        t, s2 = fuse.in_channels // c, fuse.out_channels // c
-        self.weight = nn.Parameter(fuse.weight.detach().reshape(c, s2, t).permute(2, 0, 1).contiguous())
-        self.bias = nn.Parameter(fuse.bias.detach().reshape(c, s2).clone())
-        self.relu, self.pixel_shuffle = shuffle.relu, shuffle.pixel_shuffle
+        self.fuse, self.relu, self.pixel_shuffle = shuffle.fuse, shuffle.relu, shuffle.pixel_shuffle
 
     def forward(self, feats):
-        acc = feats[0].permute(0, 2, 3, 1).unsqueeze(-1) * self.weight[0] + self.bias
-        for t in range(1, len(feats)):
-            acc.addcmul_(feats[t].permute(0, 2, 3, 1).unsqueeze(-1), self.weight[t])
-        return self.pixel_shuffle(self.relu(acc.flatten(3).permute(0, 3, 1, 2)))
+        return self.pixel_shuffle(self.relu(self.fuse(torch.stack(feats, dim=2).flatten(1, 2))))
 
 
-def swap_shuffle_convs(net):
-    """Replace every ``ShuffleConv`` of ``net`` with kernel 1 by :class:`ShuffleConvNHWC`; returns their count."""
-    names = [n for n, m in net.named_modules()
-             if type(m).__name__ == 'ShuffleConv' and m.fuse.kernel_size == (1, 1)]
+def stack_shuffle_convs(net):
+    """Replace every ``ShuffleConv`` of ``net`` by a :class:`StackShuffleConv`; returns their count."""
+    names = [n for n, m in net.named_modules() if type(m).__name__ == 'ShuffleConv']
     for name in names:
         parent_name, _, child = name.rpartition('.')
         parent = net.get_submodule(parent_name) if parent_name else net
-        setattr(parent, child, ShuffleConvNHWC(getattr(parent, child)))
+        setattr(parent, child, StackShuffleConv(getattr(parent, child)))
     return len(names)
 
 
 def prepare(net, precision, variant):
     """``prepare_fast(net, 'cpu', precision)`` in the given variant (see the module docstring)."""
     net = copy.deepcopy(net)
-    if variant == 'shuffle_nhwc':
-        swap_shuffle_convs(net)
+    if variant == 'stack':
+        stack_shuffle_convs(net)
     fast = prepare_fast(net, 'cpu', precision, channels_last=variant != 'contiguous')
     if variant == 'compile':
         fast.net = torch.compile(fast.net)

@@ -60,6 +60,11 @@ def conv_macs(conv, out):
     return out.numel() * (conv.in_channels // conv.groups) * kh * kw
 
 
+def is_multiply_add_shuffle(module):
+    """Whether ``module`` is a ShuffleConv whose 1x1 grouped convolution runs as multiply-adds."""
+    return type(module).__name__ == 'ShuffleConv' and module.fuse.kernel_size == (1, 1)
+
+
 class GroupLabels:
     """Forward hooks that wrap each ``Conv2d`` and ``PixelShuffle`` call of ``net`` in a profiler label.
 
@@ -79,8 +84,12 @@ class GroupLabels:
         self.calls = collections.Counter()
         self.cpu_ms = collections.Counter()  # group -> process CPU time, summed over calls
         self.handles = []
+        # a ShuffleConv of kernel 1 runs its 1x1 grouped convolution as multiply-adds (no Conv2d call): the
+        # ShuffleConv itself is one group, its pixel shuffle included
+        shuffles = [name for name, m in net.named_modules() if is_multiply_add_shuffle(m)]
         for name, m in net.named_modules():
-            if isinstance(m, (nn.Conv2d, nn.PixelShuffle)):
+            inside = any(name.startswith(s + '.') for s in shuffles)
+            if name in shuffles or (isinstance(m, (nn.Conv2d, nn.PixelShuffle)) and not inside):
                 self.handles.append(m.register_forward_pre_hook(self._pre(name)))
                 self.handles.append(m.register_forward_hook(self._post(name)))
 
@@ -96,7 +105,11 @@ class GroupLabels:
             rf, c0 = self.stack.pop()
             cpu = (time.process_time() - c0) * 1000
             rf.__exit__(None, None, None)
-            if isinstance(module, nn.Conv2d):
+            if is_multiply_add_shuffle(module):
+                feats, fuse = args[0], module.fuse
+                kind = f'shuffleconv {fuse.in_channels}->{fuse.out_channels} g{fuse.groups} multiply-adds'
+                self.macs[kind] += feats[0].numel() * len(feats) * (fuse.out_channels // fuse.groups)
+            elif isinstance(module, nn.Conv2d):
                 kind = conv_kind(module, args[0], out, self.lr_hw)
                 self.macs[kind] += conv_macs(module, out)
             else:
@@ -180,8 +193,10 @@ def category(group):
     pixel shuffle, ShuffleConv's stack + flatten, cat, or the other elementwise ops."""
     if group.startswith('conv7x7'):
         return '7x7 conv (MRNet SFE)'
+    if group.startswith('shuffleconv'):
+        return 'ShuffleConv (1x1 multiply-adds and its pixel shuffle)'
     if group.startswith('conv') and ' g' in group:
-        return 'grouped 1x1 conv (ShuffleConv)'
+        return 'grouped conv (ShuffleConv)'
     if group.startswith('conv1x1'):
         return '1x1 convs (input encoder, memory updater)'
     if group.startswith('conv3x3') and group.endswith('@HR'):

@@ -14,7 +14,7 @@ import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from _scripts import benchmark_script
 from mrnet_arch import MRNet
 from mrnet_arch.commands.bench.command import main, parse_model_spec, run
-from mrnet_arch.core.complexity import count_macs, count_params
+from mrnet_arch.core.complexity import addcmul_flops, count_macs, count_params
 from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.specs import PadCrop
 
@@ -52,8 +52,8 @@ def _net(spec, scale=2):
 
 
 def _flop_counter_macs(net, x):
-    """MACs of a real (not meta) forward, counted directly with FlopCounterMode."""
-    counter = FlopCounterMode(display=False)
+    """MACs of a real (not meta) forward, counted directly with FlopCounterMode (multiply-accumulates included)."""
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addcmul: addcmul_flops})
     with counter, torch.no_grad():
         net.eval()(x)
     return counter.get_total_flops() // 2

@@ -13,7 +13,7 @@ from mrnet_arch.core.fast import prepare_fast
 
 
 @pytest.mark.parametrize('channels_last', [True, False])
-def test_shuffle_conv_nhwc_gives_shuffle_conv_output(channels_last):
+def test_stack_shuffle_conv_gives_shuffle_conv_output(channels_last):
     torch.manual_seed(0)
     shuffle = ShuffleConv(num_feat=8, num_recursion=4, upscale=2).eval()
     with torch.no_grad():
@@ -21,25 +21,24 @@ def test_shuffle_conv_nhwc_gives_shuffle_conv_output(channels_last):
     feats = [torch.randn(2, 8, 5, 7) for _ in range(4)]
     if channels_last:
         feats = [f.contiguous(memory_format=torch.channels_last) for f in feats]
-    replacement = benchmark_script('cpu_bench').ShuffleConvNHWC(shuffle)
+    stacked = benchmark_script('cpu_bench').StackShuffleConv(shuffle)
     with torch.no_grad():
-        expected, got = shuffle(feats), replacement(feats)
+        expected, got = stacked(feats), shuffle(feats)
     assert got.shape == expected.shape == (2, 8, 10, 14)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert (expected > 0).float().mean() > 0.2  # the ReLU output is not trivially zero
 
 
-def test_swap_shuffle_convs_keeps_mrnet_output():
+def test_stack_variant_keeps_mrnet_output():
     torch.manual_seed(0)
     net = MRNet(num_feat=8, num_block=1, upscale=2, num_recursion=3).eval()
     x = torch.rand(1, 3, 12, 10)
-    with torch.no_grad():
-        expected = net(x)
     script = benchmark_script('cpu_bench')
-    swapped = script.prepare(net, 'fp32', 'shuffle_nhwc')
-    assert isinstance(swapped.net.reconstruction.fusion, script.ShuffleConvNHWC)
+    expected = script.prepare(net, 'fp32', 'channels_last')(x)
+    stacked = script.prepare(net, 'fp32', 'stack')
+    assert isinstance(stacked.net.reconstruction.fusion, script.StackShuffleConv)
     assert isinstance(net.reconstruction.fusion, ShuffleConv)  # the original is left alone
-    torch.testing.assert_close(swapped(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(stacked(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_profile_groups_count_every_mac_and_split_the_ratio_exactly():
@@ -57,11 +56,13 @@ def test_profile_groups_count_every_mac_and_split_the_ratio_exactly():
         hooks.remove()
         assert sum(raw[spec.label]['macs'].values()) == macs
     groups = set(raw['MRNet']['ms'])
-    assert {'conv7x7 3->8 @LR', 'conv1x1 16->8 @LR', 'conv1x1 32->32 g8 @LR', 'conv3x3 8->8 @HR',
-            'pixel_shuffle x2'} <= groups
+    # MRNet's one pixel shuffle is inside its ShuffleConv's group
+    assert {'conv7x7 3->8 @LR', 'conv1x1 16->8 @LR', 'shuffleconv 32->32 g8 multiply-adds',
+            'conv3x3 8->8 @HR'} <= groups
+    assert 'pixel_shuffle x2' in raw['EDSR-baseline']['ms'] and 'pixel_shuffle x2' not in groups
     assert raw['MRNet']['calls']['conv1x1 16->8 @LR'] == 7  # T = 4 input encoders, T - 1 memory updaters
     for clock in ('ms', 'cpu_ms'):
         d = prof.decompose(raw, 'EDSR-baseline', 'MRNet', clock=clock)
         assert d['mac_ratio'] + sum(d['terms'].values()) == pytest.approx(d['ratio'], rel=1e-9)
-        assert 'grouped 1x1 conv (ShuffleConv)' in d['categories']['MRNet']
-        assert 'grouped 1x1 conv (ShuffleConv)' not in d['categories']['EDSR-baseline']
+        assert 'ShuffleConv (1x1 multiply-adds and its pixel shuffle)' in d['categories']['MRNet']
+        assert 'ShuffleConv (1x1 multiply-adds and its pixel shuffle)' not in d['categories']['EDSR-baseline']

@@ -1,14 +1,16 @@
 """Model complexity: parameter and multiply-accumulate (MAC) counts.
 
-MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix
-products; element-wise ops such as ReLU, additions and PixelShuffle count as zero, the usual SR
-convention), with ``MACs = FLOPs / 2``. The forward pass runs on a copy of the network on the
+MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, matrix products and
+element-wise multiply-accumulates (``addcmul``, the form ShuffleConv's grouped 1x1 convolution runs in); other
+element-wise ops such as ReLU, additions and PixelShuffle count as zero, the usual SR convention), with
+``MACs = FLOPs / 2``. The forward pass runs on a copy of the network on the
 ``meta`` device, so counting is free of real compute and memory, whatever the input size.
 
 The SR literature reports MACs for a 1280x720 *output*; ``lr_size_for_output`` gives the matching
 input size (floor division for scales that do not divide 1280 or 720, e.g. x3: 426x240).
 """
 import copy
+import math
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -51,6 +53,13 @@ def lr_size_for_output(scale, hr_size=HD_OUTPUT):
     return hr_size[0] // scale, hr_size[1] // scale
 
 
+def addcmul_flops(*args, out_shape=None, **kwargs):
+    """FLOPs of an elementwise multiply-accumulate (``addcmul``, as in ``ShuffleConv``'s 1x1 form): 2 per output
+    element, so that the MACs of a computation do not depend on whether it runs as a convolution or as
+    multiply-adds."""
+    return 2 * math.prod(out_shape)
+
+
 def count_macs(net, lr_size=None, scale=None, num_in_ch=None):
     """Multiply-accumulate operations of one forward pass on a single image.
 
@@ -75,7 +84,7 @@ def count_macs(net, lr_size=None, scale=None, num_in_ch=None):
     meta_net = copy.deepcopy(net).to('meta').eval()
     x = torch.zeros(1, num_in_ch, int(lr_size[0]), int(lr_size[1]), device='meta')
     kwargs = {'scale': s} if hasattr(net, 'upscales') else {}
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addcmul: addcmul_flops})
     with counter, torch.no_grad():
         meta_net(x, **kwargs)
     return counter.get_total_flops() // 2
