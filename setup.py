@@ -49,10 +49,12 @@ setup(
     ],
     extras_require={
         'test': [
-            'pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib', 'ruff==0.5.0', 'selenium>=4.51'
+            'pytest', 'scikit-image', 'onnx', 'onnxruntime', 'spandrel', 'matplotlib', 'ruff==0.5.0', 'selenium>=4.51',
+            'huggingface_hub'
         ],
         'export': ['onnx', 'onnxruntime'],
         'spandrel': ['spandrel'],
+        'hf': ['huggingface_hub'],  # Upscaler.from_pretrained('USER/REPO')
         'contribute': ['ruff==0.5.0'],  # mrnet contribute spandrel formats with spandrel's pinned ruff
         'bench': ['matplotlib'],
         'lint': ['flake8', 'isort>=5', 'yapf'],

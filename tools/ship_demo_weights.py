@@ -19,12 +19,14 @@ from os import path as osp
 import torch
 import yaml
 
+from mrnet_arch.commands import demo
 from mrnet_arch.core.files import sha256_of
 from mrnet_arch.core.machine import cpu_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EXP = osp.join(ROOT, 'experiments', 'MRNet_demo_x2_pretrain')
 OUT = osp.join(ROOT, 'mrnet_arch', 'demo_weights')
+TRAIN_PHOTOS = [osp.splitext(name)[0] for name in demo.TRAIN_PHOTOS]
 
 
 def main():
@@ -52,6 +54,8 @@ def main():
     n_params = sum(v.numel() for v in params.values())
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                f"CUDA {'yes' if torch.cuda.is_available() else 'no'}")
+    dataset = (f"{data['name']}: the demo's {len(TRAIN_PHOTOS)} training photos from scikit-image "
+               f"({', '.join(TRAIN_PHOTOS)}), cut into 120 px sub-images")
     monitoring = 'monitoring only: the last weights were shipped, not the best-scoring'
     text = f"""# Provenance of MRNet_demo_x2.pth
 
@@ -67,11 +71,14 @@ motorcycle_left, motorcycle_right, rocket; 120 px sub-images, MATLAB-bicubic x2 
 |---|---|
 | model | MRNet x2, num_feat 32, num_block 4, T = 3 ({n_params:,} parameters) |
 | training | {max(iters) if iters else '?'} iterations, {setting} |
+| dataset | {dataset} |
+| dataset size | {len(TRAIN_PHOTOS)} images |
 | wall time | {consumed.group(1) if consumed else '?'} (started {stamps[0] if stamps else '?'}) |
 | machine | {machine} |
 | validation Y-PSNR on the held-out photos ({monitoring}) | {' → '.join(psnr)} dB (every 500 iterations, then final) |
 | file | `{osp.basename(dst)}`: `{{'params': state_dict}}`, float32, loaded with `weights_only=True` |
 | sha256 | `{sha}` |
+| licence | MIT (the plugin's `LICENSE`) |
 | written | {datetime.date.today().isoformat()} by `tools/ship_demo_weights.py` |
 """
     with open(osp.join(OUT, 'PROVENANCE.md'), 'w', encoding='utf-8') as f:

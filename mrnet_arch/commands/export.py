@@ -1,4 +1,5 @@
-"""``mrnet export``: write weights as safetensors (with the arch config) or as an ONNX model.
+"""``mrnet export``: write weights as safetensors (with the arch config), as an ONNX model or as a Hugging Face
+Hub model repository.
 
 - safetensors: the full network's state dict (all scales of a MultiScaleMRNet); the metadata holds
   ``format: pt`` and ``mrnet_config``, the arch config as JSON (BasicSR ``network_g`` options), which
@@ -8,6 +9,10 @@
   [0, 1], output ``output`` [N, C, H*s, W*s], batch, height and width dynamic. Exported with the
   TorchScript-based exporter (``dynamo=False``), which handles the model's Python loop over the
   recursions by unrolling it.
+- hf: ``--output`` is a folder, written as a Hub model repository (``mrnet_arch.core.hf_repo``):
+  ``model.safetensors`` (as above), ``config.json`` and ``README.md``, the model card with the Hub's metadata
+  (licence, ``pipeline_tag: image-to-image``, tags, ``model-index`` from ``--results``). The licence comes from
+  ``--license`` or the weights' provenance. ``Upscaler.from_pretrained`` loads the folder or the uploaded repo.
 """
 import argparse
 import os
@@ -15,8 +20,12 @@ import sys
 import warnings
 
 import torch
+import yaml
 
 from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.hf_repo import REPO_FILES, write_repo
+from mrnet_arch.core.model_card import read_results
+from mrnet_arch.core.provenance import read_provenance
 from mrnet_arch.core.weights import WeightsError, load_model, save_safetensors
 
 DEFAULT_OPSET = 17
@@ -57,30 +66,69 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
 def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet export', description=__doc__.split('\n\n')[0])
     add_weights_arguments(parser)
-    parser.add_argument('--format', required=True, choices=('safetensors', 'onnx'))
-    parser.add_argument('--output', required=True, help='output file')
+    parser.add_argument('--format', required=True, choices=('safetensors', 'onnx', 'hf'),
+                        help='hf: a Hugging Face Hub model repository folder')
+    parser.add_argument('--output', required=True, help='output file (hf: output folder)')
     parser.add_argument('--scale', type=int,
                         help='ONNX: the scale to export; safetensors: default scale of a MultiScaleMRNet')
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing output file')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing output file (hf: the '
+                        'repository files in an existing folder)')
+    parser.add_argument('--results', help='hf: test results for the card and its model-index (JSON or a BasicSR '
+                        'log, as mrnet card reads them)')
+    parser.add_argument('--options', help='hf: training option file for the card (default: found beside the weights)')
+    parser.add_argument('--license', help="hf: the weights' licence, an SPDX id such as MIT (default: their "
+                        'provenance\'s)')
     return parser
+
+
+def check_hf_output(args):
+    """Raise ``ValueError`` when the hf repository cannot be written as asked (before anything is)."""
+    for option, path in (('--results', args.results), ('--options', args.options)):
+        if path and not os.path.isfile(path):
+            raise ValueError(f'{option} {path}: no such file')
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ValueError(f'--output {args.output} is a file; --format hf writes a folder')
+    existing = [f for f in REPO_FILES if os.path.exists(os.path.join(args.output, f))]
+    if existing and not args.overwrite:
+        raise ValueError(f'--output {args.output} already holds {", ".join(existing)}: pass --overwrite to replace '
+                         'them')
+
+
+def check_other_output(args):
+    """Raise ``ValueError`` when the output file cannot be written as asked (before anything is)."""
+    hf_only = [o for o, v in (('--results', args.results), ('--options', args.options), ('--license', args.license))
+               if v]
+    if hf_only:
+        raise ValueError(f'{", ".join(hf_only)}: only for --format hf')
+    if os.path.exists(args.output):
+        if os.path.realpath(args.output) == os.path.realpath(args.weights):
+            raise ValueError(f'--output {args.output} is the weight file itself')
+        if not args.overwrite:
+            raise ValueError(f'--output {args.output} exists: pass --overwrite to replace it')
 
 
 def main(argv=None):
     """Run ``mrnet export``; returns 0 on success, 2 on errors."""
     args = build_parser().parse_args(argv)
     try:
-        if os.path.exists(args.output):
-            if os.path.realpath(args.output) == os.path.realpath(args.weights):
-                raise ValueError(f'--output {args.output} is the weight file itself')
-            if not args.overwrite:
-                raise ValueError(f'--output {args.output} exists: pass --overwrite to replace it')
+        (check_hf_output if args.format == 'hf' else check_other_output)(args)
         net, config = load_model(args.weights, scale=args.scale, prefer_ema=not args.no_ema)
-    except (ValueError, WeightsError) as err:
+        if args.format == 'hf':
+            license = args.license or read_provenance(args.weights, config['upscale']).get('license')
+            if not license:
+                raise ValueError(f'{args.weights}: its provenance names no licence; pass --license (e.g. MIT)')
+            if args.results:  # parsed now, so that a bad file stops the export before anything is written
+                read_results(args.results)
+    except (ValueError, WeightsError, yaml.YAMLError) as err:
         print(f'mrnet export: error: {err}', file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    if args.format == 'safetensors':
+    if args.format == 'hf':
+        for path in write_repo(net, config, args.weights, args.output, license, args.results, args.options,
+                               prefer_ema=not args.no_ema):
+            print(f'mrnet export: wrote {path}', file=sys.stderr)
+    elif args.format == 'safetensors':
         save_safetensors(net, config, args.output)
     else:
         try:

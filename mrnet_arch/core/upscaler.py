@@ -165,6 +165,41 @@ class Upscaler:
         net, config = load_model(path, scale=scale, device=device, prefer_ema=prefer_ema)
         return cls(net, config, device, precision, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, repo_id_or_folder, scale=None, device='auto', precision='auto', revision=None, **kwargs):
+        """An Upscaler of a model repository written by ``mrnet export --format hf``: a local folder, or a
+        Hugging Face Hub repo id fetched through ``huggingface_hub.hf_hub_download`` (its cache;
+        ``pip install "mrnet_arch[hf]"``).
+
+        Example::
+
+            up = Upscaler.from_pretrained('USER/mrnet-x2')       # or a folder: Upscaler.from_pretrained('mrnet_hf/')
+
+        Args:
+            repo_id_or_folder (str): The folder (with ``model.safetensors`` and ``config.json``) or repo id.
+            scale (int | None): Scale of multi-scale weights; default their (first) scale.
+            device (str | torch.device): See ``from_weights``. Default: 'auto'.
+            precision (str): See ``Upscaler``. Default: 'auto'.
+            revision (str | None): Hub branch, tag or commit. Default: the main branch.
+            **kwargs: ``tile``, ``tile_pad``, ``max_memory``, ``log`` (see ``Upscaler``).
+
+        Returns:
+            Upscaler: Ready to run; ``config.json`` settles the arch config (it overrides what is read from the
+            weights).
+
+        Raises:
+            ImportError: A repo id without huggingface_hub (the message names the ``hf`` extra).
+            mrnet_arch.core.weights.WeightsError: No weights in the folder or repo, or weights that do not fit
+                ``config.json``.
+        """
+        from mrnet_arch.core.device import resolve_device
+        from mrnet_arch.core.hf_repo import pretrained_files
+        from mrnet_arch.core.weights import load_model
+        weights, config = pretrained_files(repo_id_or_folder, revision)
+        device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+        net, config = load_model(weights, scale=scale, device=device, overrides=config)
+        return cls(net, config, device, precision, **kwargs)
+
     # ------------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def _forward(self, img):

@@ -1,27 +1,48 @@
-"""``mrnet contribute basicsr|spandrel DIR``: write MRNet into a checkout of a host project as its pull request has
-it (``basicsr.py``: BasicSR's model zoo; ``spandrel.py``: a spandrel architecture; ``common.py``: the shared
-writing, idempotent and never replacing a differing file without ``--overwrite``)."""
+"""``mrnet contribute basicsr|spandrel|openmodeldb DIR``: write MRNet into a checkout of a host project as its pull
+request has it (``basicsr.py``: BasicSR's model zoo; ``spandrel.py``: a spandrel architecture; ``openmodeldb.py``:
+an OpenModelDB model entry; ``common.py``: the shared writing, idempotent and never replacing a differing file
+without ``--overwrite``)."""
 import argparse
 import sys
 
 from .common import ContributeError
+
+TARGETS = ('basicsr', 'spandrel', 'openmodeldb')
+DEFAULT_TAGS = ('photo', )  # openmodeldb
+ENTRY_OPTIONS = ('name', 'author', 'license', 'dataset', 'dataset_size', 'tags', 'date', 'scale')
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='mrnet contribute', description='Write MRNet into a checkout of BasicSR (drop-in arch, model and dataset '
         'files, option files, a docs/ModelZoo.md section and, with --weights, pretrained weights) or of spandrel '
-        '(an architecture, its registration, tests, a test model and snapshot images, a README row).')
-    parser.add_argument('target', choices=['basicsr', 'spandrel'], help='the host project of the checkout')
+        '(an architecture, its registration, tests, a test model and snapshot images, a README row) or of '
+        'OpenModelDB (a model entry for --weights, with the mrnet architecture, its tag and the author).')
+    parser.add_argument('target', choices=list(TARGETS), help='the host project of the checkout')
     parser.add_argument('dir', help='the checkout: BasicSR (holds basicsr/archs, basicsr/models, basicsr/data, '
-                        'basicsr/train.py) or spandrel (holds libs/spandrel/spandrel/architectures, tests/util.py)')
-    parser.add_argument('--weights', help='basicsr: pretrained weights to add under experiments/pretrained_models/')
+                        'basicsr/train.py), spandrel (holds libs/spandrel/spandrel/architectures, tests/util.py) '
+                        'or OpenModelDB (holds data/models, data/architectures.json, data/tags.json, data/users.json)')
+    parser.add_argument('--weights', help='basicsr: pretrained weights to add under experiments/pretrained_models/; '
+                        'openmodeldb: the weights the entry describes')
     parser.add_argument('--test-options', help='basicsr: test option file (checkout path, e.g. '
                         'options/test/MRNet/demo/test_MRNet_demo_x2.yml) whose network fits --weights; default: '
                         "the shipped test file of the weights' scale")
-    parser.add_argument('--no-ema', action='store_true', help="basicsr: use a checkpoint's params, not params_ema")
+    parser.add_argument('--no-ema', action='store_true',
+                        help="basicsr, openmodeldb: use a checkpoint's params, not params_ema")
     parser.add_argument('--weights-url', help='spandrel: the public URL of the demo weights, for the inference '
-                        'test to download in CI (tests/models/ is git-ignored there)')
+                        'test to download in CI (tests/models/ is git-ignored there); openmodeldb: the public URL '
+                        'of --weights (required)')
+    entry = parser.add_argument_group('openmodeldb', 'the entry; defaults from the weights\' provenance '
+                                      '(PROVENANCE.md beside them, or the experiment\'s option file)')
+    entry.add_argument('--name', help='model name (default: the weight file\'s name); the file is '
+                       'data/models/<scale>x-<name>.json')
+    entry.add_argument('--author', help='author name or OpenModelDB user id (default: the LICENSE\'s holder)')
+    entry.add_argument('--license', help='SPDX licence of the weights (default: their provenance\'s)')
+    entry.add_argument('--dataset', help='training dataset (default: their provenance\'s)')
+    entry.add_argument('--dataset-size', type=int, help='number of training images (default: their provenance\'s)')
+    entry.add_argument('--tags', nargs='+', help=f'tags of data/tags.json (default: {" ".join(DEFAULT_TAGS)})')
+    entry.add_argument('--date', help='publication date yyyy-mm-dd (default: their provenance\'s, else the file\'s)')
+    entry.add_argument('--scale', type=int, help='the scale of multi-scale weights (default: their first)')
     parser.add_argument('--overwrite', action='store_true', help='replace files that exist with other contents')
     parser.add_argument('--pr-body', metavar='FILE', help='also write the pull-request description (Markdown) here')
     return parser
@@ -30,16 +51,27 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.target == 'basicsr' and args.weights_url:
-        print('mrnet contribute: --weights-url is for spandrel; for basicsr use --weights', file=sys.stderr)
+        print('mrnet contribute: --weights-url is for spandrel and openmodeldb; for basicsr use --weights',
+              file=sys.stderr)
         return 2
     if args.target == 'spandrel' and (args.weights or args.test_options or args.no_ema):
-        print('mrnet contribute: --weights, --test-options and --no-ema are for basicsr', file=sys.stderr)
+        print('mrnet contribute: --weights, --test-options and --no-ema are for basicsr and openmodeldb',
+              file=sys.stderr)
+        return 2
+    if args.target != 'openmodeldb' and any(getattr(args, k) is not None for k in ENTRY_OPTIONS):
+        print(f'mrnet contribute: --{", --".join(k.replace("_", "-") for k in ENTRY_OPTIONS)} are for openmodeldb',
+              file=sys.stderr)
+        return 2
+    if args.target == 'openmodeldb' and (args.test_options or args.pr_body):
+        print('mrnet contribute: --test-options and --pr-body are for basicsr and spandrel', file=sys.stderr)
         return 2
     try:
         if args.target == 'basicsr':
             from . import basicsr as host
-        else:
+        elif args.target == 'spandrel':
             from . import spandrel as host
+        else:
+            from . import openmodeldb as host
         return host.run(args)
     except ContributeError as e:
         print(f'mrnet contribute: {e}', file=sys.stderr)
