@@ -1,7 +1,9 @@
 """The ``mrnet`` command (also ``python -m mrnet_arch``): one subcommand per task.
 
-Each subcommand lives in its own module with a ``main(argv)`` function, imported only when used, so
-``mrnet --help`` stays fast.
+Each subcommand lives in its own module with a ``main(argv)`` function, imported only when used, so a command
+loads its own dependencies only when it runs. ``mrnet --help`` still imports torch and basicsr: this module is
+part of the ``mrnet_arch`` package, and importing any part of it runs ``mrnet_arch/__init__.py``, which
+registers the plugin's classes in BasicSR's registries.
 """
 import argparse
 import importlib

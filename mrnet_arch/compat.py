@@ -42,6 +42,9 @@ Two kinds of fixes:
   Fixes 1 and 2 cover limits of BasicSR's own ``basicsr/train.py`` (resume onto CUDA only, NCCL only):
   a BasicSR checkout running the drop-in files trains and tests on the CPU, and resumes and runs
   ``torchrun`` on GPUs.
+
+``docs/architecture.md`` lists every replacement in one table; ``tests/test_upstream_problems.py`` shows each
+problem in the installed basicsr and fails once basicsr has fixed it, so that its fix can be dropped.
 """
 import collections
 import contextlib

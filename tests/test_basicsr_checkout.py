@@ -17,10 +17,15 @@ import subprocess
 import sys
 from os import path as osp
 
+import cv2
+import numpy as np
 import pytest
 import torch
+import yaml
 
 from _photos import env, run_mrnet, write_photos
+from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.core.weights import infer_config, read_state_dict
 
 # BasicSR's lint settings: the [flake8], [yapf] and [isort] sections of setup.cfg in
 # https://github.com/XPixelGroup/BasicSR at commit 8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a (master, 2024-05-17).
@@ -223,10 +228,33 @@ def test_contribute_with_weights_adds_them_and_test_options(checkout, tmp_path):
     assert osp.isfile(osp.join(checkout, 'experiments', 'pretrained_models', 'MRNet_mine_x2.md'))
     with open(osp.join(checkout, 'docs', 'ModelZoo.md'), encoding='utf-8') as f:
         assert 'experiments/pretrained_models/MRNet_mine_x2.pth' in f.read()
-    test = run_checkout(checkout, 'test.py', 'options/test/MRNet/test_MRNet_mine_x2.yml',
-                        SMALL + ['datasets:test_1:dataroot_gt=datasets/Set5/GTmod12',
-                                 'datasets:test_1:dataroot_lq=datasets/Set5/LRbicx2'])
+    set5 = ['datasets:test_1:dataroot_gt=datasets/Set5/GTmod12', 'datasets:test_1:dataroot_lq=datasets/Set5/LRbicx2']
+    test = run_checkout(checkout, 'test.py', 'options/test/MRNet/test_MRNet_mine_x2.yml', SMALL + set5)
     assert re.search(r'Validation \S+\s+# psnr: [0-9.]+', test)
+    assert 'in tiles of' not in test
+
+    # The checkout's own test.py runs MRNetModel.test() in the tiles of val:tile (HAT's option; the overlap: the
+    # receptive radius); the saved image equals the untiled one up to float rounding.
+    with open(osp.join(checkout, 'options', 'test', 'MRNet', 'test_MRNet_mine_x2.yml'), encoding='utf-8') as f:
+        opt = yaml.safe_load(f)
+    opt['val']['tile'] = {'tile_size': 16}
+    tiles_yml = str(tmp_path / 'test_MRNet_mine_x2_tiles.yml')
+    with open(tiles_yml, 'w', encoding='utf-8') as f:
+        yaml.safe_dump(opt, f)
+    results = osp.join(checkout, 'results', opt['name'], 'visualization')
+    whole = {name: cv2.imread(path) for name, path in _images(results)}
+    tiled = run_checkout(checkout, 'test.py', tiles_yml, SMALL + set5)
+    radius = receptive_radius(infer_config(read_state_dict(mine)[0]))
+    assert f'[mrnet] test: 60x48 input in tiles of 16 px (overlap {radius} px)' in tiled, tiled[-3000:]
+    saved = dict(_images(results))
+    assert whole and saved.keys() == whole.keys()
+    for name, image in whole.items():
+        assert np.abs(cv2.imread(saved[name]).astype(int) - image.astype(int)).max() <= 1, name
+
+
+def _images(folder):
+    """``(name, path)`` of every PNG under ``folder``."""
+    return sorted((osp.relpath(p, folder), p) for p in glob.glob(osp.join(folder, '**', '*.png'), recursive=True))
 
 
 def test_contribute_refuses_a_folder_that_is_no_checkout(tmp_path):

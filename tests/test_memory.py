@@ -1,7 +1,9 @@
 """Bounded memory on any image size: the budget, the memory model, tiles chosen from it (equal to the untiled
-output, assembled in the final pixel type), the ``mrnet test`` hook, and a run under an address-space limit."""
+output, assembled in the final pixel type), ``MRNetModel.test()`` in tiles (``val: tile``, the budget), and a run
+under an address-space limit."""
 import glob
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -19,7 +21,6 @@ from mrnet_arch import MRNet
 from mrnet_arch.commands.infer import main as infer_main
 from mrnet_arch.core import memory
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.pipeline_memory import bound_model_test, bounded_forwards
 from mrnet_arch.core.upscaler import Upscaler
 from mrnet_arch.core.weights import infer_config
 
@@ -139,31 +140,118 @@ def test_infer_logs_tiles_and_matches_untiled(tmp_path, capsys):
     assert np.abs(whole - tiled).max() <= 1
 
 
-def test_mrnet_test_hook_tiles_within_the_budget_and_is_undone(net):
+def _model_options(val=None, network=None, model_type='MRNetModel'):
+    """Options of a tiny MRNetModel for testing (no training settings)."""
+    network = network or {'type': 'MRNet', 'num_feat': 8, 'num_block': 1, 'upscale': 2, 'num_recursion': 2}
+    return {'name': 'tiles', 'model_type': model_type, 'scale': 2, 'is_train': False, 'dist': False, 'rank': 0,
+            'world_size': 1, 'num_gpu': 0, 'network_g': network, 'path': {'pretrain_network_g': None},
+            'val': val or {}}
+
+
+def _tested(model_cls, opt, net, lq, **data):
+    """``model.test()`` of a model built from ``opt`` holding ``net``'s weights, and the messages it logged."""
+    model = model_cls(opt)
+    model.net_g.load_state_dict(net.state_dict())
+    logger, messages = logging.getLogger('basicsr'), []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        model.feed_data({'lq': lq, **data})
+        model.test()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return model, messages
+
+
+def test_model_test_tiles_within_the_budget_and_leaves_the_network_alone(net, monkeypatch):
+    """``MRNetModel.test()`` (BasicSR's test pipeline and validation call it, in the plugin and in a checkout) runs
+    the network in the tiles the memory model chooses for the budget ``val:tile:max_memory`` or
+    ``$MRNET_MAX_MEMORY``, or in ``val:tile:tile_size`` tiles (HAT's option), with the receptive radius as overlap;
+    the output equals the untiled one up to float rounding, and the network object is left as it is."""
+    from mrnet_arch.models.mrnet_model import MRNetModel
     config = infer_config(net.state_dict())
     x = torch.from_numpy(_photo(64, 80)[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         whole = net(x)
-        messages = []
-        with bounded_forwards([net], max_memory=memory.mrnet_bytes_per_pixel(config) * 40**2, log=messages.append):
-            assert 'forward' in vars(net)
-            tiled = net(x)
-    assert 'forward' not in vars(net)  # the class's forward again
+    budget = int(memory.mrnet_bytes_per_pixel(config) * 40**2)
+    model, messages = _tested(MRNetModel, _model_options({'tile': {'max_memory': budget}}), net, x)
+    assert 'forward' not in vars(model.net_g)  # the class's forward
     assert messages and 'in tiles of' in messages[0] and f'overlap {receptive_radius(config)} px' in messages[0]
-    assert (tiled - whole).abs().max().item() <= 1e-5
+    assert model.last_tile == memory.choose_tile(memory.mrnet_bytes_per_pixel(config), 64, 80, budget,
+                                                 receptive_radius(config)) > 0
+    assert (model.output - whole).abs().max().item() <= 1e-5
 
-    class Model:  # what BasicSR's test pipeline calls: model.test() runs net_g on model.lq
-        net_g, lq = net, x
+    monkeypatch.setenv('MRNET_MAX_MEMORY', str(budget))
+    from_env, messages = _tested(MRNetModel, _model_options(), net, x)
+    assert len(messages) == 1 and from_env.last_tile == model.last_tile
+    assert (from_env.output - whole).abs().max().item() <= 1e-5
+    monkeypatch.delenv('MRNET_MAX_MEMORY')
 
-        def test(self):
-            self.output = self.net_g(self.lq)
+    fixed, messages = _tested(MRNetModel, _model_options({'tile': {'tile_size': 24}}), net, x)
+    assert fixed.last_tile == 24 and 'tiles of 24 px' in messages[0]
+    assert (fixed.output - whole).abs().max().item() <= 1e-5
+    untiled, messages = _tested(MRNetModel, _model_options({'tile': {'max_memory': '1G'}}), net, x)
+    assert untiled.last_tile == 0 and not messages and torch.equal(untiled.output, whole)
 
-    model = bound_model_test(Model(), max_memory=memory.mrnet_bytes_per_pixel(config) * 40**2,
-                             log=messages.append)
+
+def test_multiscale_model_test_tiles_at_its_scale():
+    """``MultiScaleMRNetModel.test()`` tiles the forward at the scale of the data, with that scale's radius."""
+    from mrnet_arch import MultiScaleMRNet
+    from mrnet_arch.models.mrnet_model import MultiScaleMRNetModel
+    torch.manual_seed(0)
+    network = {'type': 'MultiScaleMRNet', 'num_feat': 8, 'num_block': 1, 'upscales': [2, 3],
+               'num_recursions': [1, 2]}
+    net = MultiScaleMRNet(**{k: v for k, v in network.items() if k != 'type'}).eval()
+    x = torch.rand(1, 3, 40, 52)
     with torch.no_grad():
-        model.test()
-    assert len(messages) == 2 and (model.output - whole).abs().max().item() <= 1e-5
-    assert 'forward' not in vars(net)
+        whole = net(x, 3)
+    opt = _model_options({'tile': {'tile_size': 16}}, network, 'MultiScaleMRNetModel')
+    model, messages = _tested(MultiScaleMRNetModel, opt, net, x, scale=torch.tensor([3]))
+    radius = receptive_radius(infer_config(net.state_dict()), 3)
+    assert model.output.shape == whole.shape == (1, 3, 120, 156)
+    assert model.last_tile == 16 and f'overlap {radius} px' in messages[0]
+    assert (model.output - whole).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('tile, message', [
+    ({'tile_size': 0}, 'val:tile:tile_size must be a whole number >= 1'),
+    ({'tile_pad': -1, 'tile_size': 8}, 'val:tile:tile_pad must be a whole number >= 0'),
+    ({'tile_sise': 8}, 'val:tile:tile_sise is no tile option'),
+    ({'max_memory': 'lots'}, "val:tile:max_memory 'lots': expected a positive size"),
+    ({'max_memory': '1G', 'tile_size': 64}, 'not both'),
+    (64, 'val:tile must be a mapping'),
+])
+def test_bad_tile_options_are_refused_by_name(tile, message):
+    """By the model itself (a BasicSR checkout) and by the option checks of ``mrnet test`` and ``mrnet train``."""
+    from mrnet_arch.core.checks import CheckError, check_types
+    from mrnet_arch.models.mrnet_model import MRNetModel
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MRNetModel(_model_options({'tile': tile}))
+    with pytest.raises(CheckError, match=re.escape(message)):
+        check_types(_model_options({'tile': tile}))
+
+
+def test_tile_options_are_known_keys_and_need_mrnet_for_defaults():
+    """``val: tile`` is a key of MRNetModel (not of SRModel); for another arch the overlap and the memory model
+    are unknown, so ``tile_size`` needs ``tile_pad`` and ``max_memory`` is refused."""
+    from mrnet_arch.models.mrnet_model import MRNetModel
+    from mrnet_arch.models.mrnet_options import unknown_options
+    assert unknown_options(_model_options({'tile': {'tile_size': 32}}))[0] == []
+    assert unknown_options(_model_options({'tile': {'tile_size': 32}}, model_type='SRModel'))[0] == ['`val:tile`']
+    bicubic = {'type': 'Bicubic', 'upscale': 2}
+    with pytest.raises(ValueError, match='val:tile:tile_pad: give the tile overlap for Bicubic'):
+        MRNetModel(_model_options({'tile': {'tile_size': 32}}, bicubic))
+    with pytest.raises(ValueError, match="val:tile:max_memory: the memory model is MRNet's"):
+        MRNetModel(_model_options({'tile': {'max_memory': '1G'}}, bicubic))
+    model = MRNetModel(_model_options({'tile': {'tile_size': 16, 'tile_pad': 4}}, bicubic))
+    x = torch.rand(1, 3, 30, 40)
+    model.feed_data({'lq': x})
+    model.test()
+    assert model.last_tile == 16 and model.output.shape == (1, 3, 60, 80)
 
 
 def test_a_large_photo_stays_within_an_address_space_limit(tmp_path):

@@ -89,15 +89,13 @@ def _checked_parse_options(prog, locks=None):
 
 
 def train(argv=None):
-    """``basicsr.train.train_pipeline`` with the plugin's fixes and checks, holding the experiment's lock, its
-    validation forwards tiled within the memory budget; experiments land in ``<root>/experiments``."""
+    """``basicsr.train.train_pipeline`` with the plugin's fixes and checks, holding the experiment's lock;
+    experiments land in ``<root>/experiments``."""
     root = _prepare_argv(argv, 'mrnet train')
     import basicsr.train
-    from mrnet_arch.core.pipeline_memory import bounded_build_model  # validation forwards within the budget
     locks = []
     try:
-        with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks)),
-                                    (basicsr.train, 'build_model', bounded_build_model(basicsr.train.build_model))]):
+        with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks))]):
             basicsr.train.train_pipeline(root)
     finally:
         for lock in locks:
@@ -105,11 +103,8 @@ def train(argv=None):
 
 
 def test(argv=None):
-    """``basicsr.test.test_pipeline`` with the plugin's checks, its forwards tiled within the memory budget;
-    results land in ``<root>/results``."""
+    """``basicsr.test.test_pipeline`` with the plugin's checks; results land in ``<root>/results``."""
     root = _prepare_argv(argv, 'mrnet test')
     import basicsr.test
-    from mrnet_arch.core.pipeline_memory import bounded_build_model  # MRNet forwards tiled within the memory budget
-    with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test')),
-                                (basicsr.test, 'build_model', bounded_build_model(basicsr.test.build_model))]):
+    with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test'))]):
         basicsr.test.test_pipeline(root)

@@ -18,6 +18,7 @@ What is checked (``check_options``, on the parsed options):
 """
 import difflib
 import inspect
+import os
 from os import path as osp
 
 from mrnet_arch.core.check_report import CheckError, is_int, is_number, listed, raise_problems, registered
@@ -25,6 +26,7 @@ from mrnet_arch.core.dataset_checks import check_datasets
 from mrnet_arch.core.pipeline_memory import check_evaluation_memory
 from mrnet_arch.models.mrnet_model import train_option_problems
 from mrnet_arch.models.mrnet_options import unknown_options, unknown_options_message
+from mrnet_arch.models.mrnet_tiling import tile_option_problems
 
 __all__ = [
     'CheckError', 'check_datasets', 'check_force_yml', 'check_network', 'check_option_keys', 'check_options',
@@ -250,6 +252,7 @@ def check_types(opt):
         for i, value in enumerate(scales if isinstance(scales, list) else []):
             problems.append(_type_problem(f'datasets:{phase}:scales[{i}]', value, 'int'))
     problems += train_option_problems(opt.get('train') or {})  # MRNetModel's own rules, checked early
+    problems += tile_option_problems(opt.get('val'), os.environ)  # val:tile and $MRNET_MAX_MEMORY, MRNetModel's
     for name, sub in (opt.get('train') or {}).items():
         if isinstance(sub, dict) and 'lr' in sub and (name.startswith('optim_')):
             problems.append(_type_problem(f'train:{name}:lr', sub['lr'], 'number'))

@@ -5,10 +5,14 @@ weights read without running code from the file (also ``.safetensors``), DDP on 
 bf16 autocast / channels_last. ``MultiScaleMRNetModel`` runs each batch and each val/test set at its own
 scale (MRNet section 4.5).
 
+``test()`` (validation in training, and BasicSR's test pipeline) runs the network tile by tile when ``val: tile``
+asks for it or when a whole forward would exceed the memory budget, with MRNet's receptive radius as overlap, so
+its output equals the untiled one up to float rounding (``mrnet_tiling.py``).
+
 This file imports only torch and basicsr, and its torch-only siblings ``mrnet_checkpoint.py`` (checkpoint
-files) and ``mrnet_options.py`` (the option keys BasicSR and the model read) by relative imports, so the three
-can be copied together into a BasicSR checkout's ``basicsr/models/`` folder, where BasicSR's own scan
-registers both classes.
+files), ``mrnet_options.py`` (the option keys BasicSR and the model read) and ``mrnet_tiling.py`` (tiles and the
+memory budget) by relative imports, so the four can be copied together into a BasicSR checkout's
+``basicsr/models/`` folder, where BasicSR's own scan registers both classes.
 """
 import copy
 import numpy as np
@@ -23,6 +27,7 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from .mrnet_checkpoint import atomic_torch_save, read_state_dict, rng_state, set_rng_state
 from .mrnet_options import unknown_options, unknown_options_message
+from .mrnet_tiling import choose_tile, memory_budget, mrnet_bytes_per_pixel, mrnet_facts, tile_option, tiled_forward
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 COMPILE_MODES = {
@@ -77,7 +82,13 @@ class MRNetModel(SRModel):
       (after unscaling under fp16); off when absent or null;
     - distributed training on the CPU too: DDP without device ids when the model runs on the CPU;
     - an option key that neither BasicSR nor this class reads (a typo) stops the run before training, naming it
-      with the closest known key (``mrnet_options.py``); ``allow_unknown_options: true`` makes it a warning.
+      with the closest known key (``mrnet_options.py``); ``allow_unknown_options: true`` makes it a warning;
+    - ``test()`` in tiles (``mrnet_tiling.tile_option``): ``val: tile: {tile_size: N, tile_pad: P}`` runs tiles of
+      N x N input pixels, each with P more on every side (HAT's ``tile`` option); otherwise an MRNet network runs
+      in the largest tiles whose forward fits the memory budget (``val: tile: {max_memory: 2G}``, else
+      ``$MRNET_MAX_MEMORY``, else half of the memory available at each test), whole when it fits. The overlap
+      defaults to MRNet's receptive radius, so tiled and untiled outputs agree up to float rounding. Other
+      networks run whole unless ``tile_size`` and ``tile_pad`` are given.
 
     Args:
         opt (dict): Options.
@@ -97,6 +108,8 @@ class MRNetModel(SRModel):
         self.channels_last = bool(train_opt.get('channels_last', False))
         self.finite_check_freq = int(train_opt.get('finite_check_freq', 1))
         self.grad_clip = train_opt.get('grad_clip')
+        self.tile_settings = tile_option(opt.get('val') or {}, os.environ)
+        self.last_tile = 0  # the tile size of the last test(); 0: whole
         self._nonfinite_since = None  # device flag: a loss since the last check was not finite
         self._last_check = 0
         self._pending_losses = None
@@ -109,6 +122,7 @@ class MRNetModel(SRModel):
         self.net_g_train = self.net_g
         if self.is_train and COMPILE_MODES[compile_mode]:
             self.net_g_train = torch.compile(self.net_g, mode=COMPILE_MODES[compile_mode])
+        self._check_tile_arch()
         self.scaler = None
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
@@ -213,12 +227,51 @@ class MRNetModel(SRModel):
             self.log_dict, self._pending_losses = self.reduce_loss_dict(self._pending_losses), None
         return self.log_dict
 
+    def _check_tile_arch(self):
+        """Refuse ``val: tile`` settings that need MRNet's receptive radius or memory model for another network."""
+        if mrnet_facts(self.get_bare_model(self.net_g)) is not None:
+            return
+        arch = type(self.get_bare_model(self.net_g)).__name__
+        settings = self.tile_settings
+        if settings['tile_size'] and settings['tile_pad'] is None:
+            raise ValueError(f'val:tile:tile_pad: give the tile overlap for {arch} (the default, the receptive '
+                             'radius, is known for MRNet only)')
+        if settings['budget_from'] == 'val:tile:max_memory':
+            raise ValueError(f'val:tile:max_memory: the memory model is MRNet\'s; for {arch} give tile_size and '
+                             'tile_pad instead')
+
+    def _test_tiles(self, net, lq):
+        """``(tile, tile_pad, scale)`` of a test forward of ``net`` on ``lq`` (tile 0: whole); logs a tiled one."""
+        bare = self.get_bare_model(net)
+        facts = mrnet_facts(bare)
+        settings = self.tile_settings
+        scale = int(getattr(bare, 'upscale', None) or self.opt['scale'])
+        h, w = lq.shape[-2:]
+        pad = settings['tile_pad']
+        if pad is None and facts is not None:
+            pad = facts[0].receptive_radius(facts[1], scale)
+        why = f'(val:tile:tile_size {settings["tile_size"]})'
+        tile = settings['tile_size'] or 0
+        if not tile and facts is not None:
+            budget = memory_budget(lq.device, settings['max_memory'])
+            per_pixel = mrnet_bytes_per_pixel(facts[1], scale)
+            option = settings['budget_from'] or 'val:tile:max_memory'
+            tile = choose_tile(per_pixel, h, w, budget, pad, batch=lq.shape[0], option=option)
+            why = 'to stay within the memory budget'
+        self.last_tile = tile if tile and (tile < h or tile < w) else 0
+        if self.last_tile:
+            get_root_logger().info(f'[mrnet] test: {w}x{h} input in tiles of {tile} px (overlap {pad} px) {why}')
+        return self.last_tile, pad or 0, scale
+
     def test(self):
+        """SRModel.test (net_g_ema when there is one), tile by tile when ``val: tile`` or the memory budget says
+        so (``_test_tiles``); the output equals the untiled one up to float rounding."""
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
         was_training = net.training
         net.eval()
+        tile, tile_pad, scale = self._test_tiles(net, self.lq)
         with torch.no_grad(), self._autocast():
-            self.output = net(self.lq).float()
+            self.output = tiled_forward(net, self.lq, scale, tile, tile_pad).float()
         net.train(was_training)
 
     def model_to_device(self, net):

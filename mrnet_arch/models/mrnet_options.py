@@ -58,7 +58,8 @@ DATASET_KEYS = {
 }
 # train: basicsr/models/sr_model.py init_training_settings and setup_optimizers, basicsr/train.py (total_iter,
 # warmup_iter); MRNetModel and MultiScaleMRNetModel (mrnet_model.py) add theirs. val: sr_model.py
-# nondist_validation (metrics, pbar, suffix), basicsr/train.py (val_freq, save_img).
+# nondist_validation (metrics, pbar, suffix), basicsr/train.py (val_freq, save_img); MRNetModel.test() reads tile
+# (its keys are checked by mrnet_tiling.tile_option).
 MODEL_KEYS = {
     'BaseModel': {
         'train': set(),
@@ -70,7 +71,7 @@ MODEL_KEYS = {
     },
     'MRNetModel': {
         'train': {'amp', 'channels_last', 'compile', 'grad_clip', 'finite_check_freq'},
-        'val': set()
+        'val': {'tile'}
     },
     'MultiScaleMRNetModel': {
         'train': {'scale_seed'},
