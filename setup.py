@@ -55,6 +55,7 @@ setup(
         'spandrel': ['spandrel'],
         'contribute': ['ruff==0.5.0'],  # mrnet contribute spandrel formats with spandrel's pinned ruff
         'bench': ['matplotlib'],
+        'photos': ['scikit-image'],  # mrnet prepare photos and mrnet demo (scikit-image's photos)
         'lint': ['flake8', 'isort>=5', 'yapf'],
     },
     cmdclass={'build_py': BuildWithOptions},

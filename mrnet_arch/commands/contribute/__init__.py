@@ -4,6 +4,8 @@ writing, idempotent and never replacing a differing file without ``--overwrite``
 import argparse
 import sys
 
+from mrnet_arch.core.cli_paths import same_file
+
 from .common import ContributeError
 
 
@@ -13,17 +15,19 @@ def build_parser():
         'files, option files, a docs/ModelZoo.md section and, with --weights, pretrained weights) or of spandrel '
         '(an architecture, its registration, tests, a test model and snapshot images, a README row).')
     parser.add_argument('target', choices=['basicsr', 'spandrel'], help='the host project of the checkout')
-    parser.add_argument('dir', help='the checkout: BasicSR (holds basicsr/archs, basicsr/models, basicsr/data, '
-                        'basicsr/train.py) or spandrel (holds libs/spandrel/spandrel/architectures, tests/util.py)')
+    parser.add_argument('dir', help='the checkout, relative to the working directory: BasicSR (holds basicsr/archs, '
+                        'basicsr/models, basicsr/data, basicsr/train.py) or spandrel (holds '
+                        'libs/spandrel/spandrel/architectures, tests/util.py)')
     parser.add_argument('--weights', help='basicsr: pretrained weights to add under experiments/pretrained_models/')
-    parser.add_argument('--test-options', help='basicsr: test option file (checkout path, e.g. '
-                        'options/test/MRNet/demo/test_MRNet_demo_x2.yml) whose network fits --weights; default: '
-                        "the shipped test file of the weights' scale")
+    parser.add_argument('--test-options', help='basicsr: the shipped test option file whose network fits --weights, '
+                        'by its path in the checkout (options/test/MRNet/demo/test_MRNet_demo_x2.yml) or as a path '
+                        "to that file in the checkout; default: the shipped test file of the weights' scale")
     parser.add_argument('--no-ema', action='store_true', help="basicsr: use a checkpoint's params, not params_ema")
     parser.add_argument('--weights-url', help='spandrel: the public URL of the demo weights, for the inference '
                         'test to download in CI (tests/models/ is git-ignored there)')
     parser.add_argument('--overwrite', action='store_true', help='replace files that exist with other contents')
-    parser.add_argument('--pr-body', metavar='FILE', help='also write the pull-request description (Markdown) here')
+    parser.add_argument('--pr-body', metavar='FILE', help='also write the pull-request description (Markdown) here, '
+                        'relative to the working directory (never the --weights file)')
     return parser
 
 
@@ -34,6 +38,10 @@ def main(argv=None):
         return 2
     if args.target == 'spandrel' and (args.weights or args.test_options or args.no_ema):
         print('mrnet contribute: --weights, --test-options and --no-ema are for basicsr', file=sys.stderr)
+        return 2
+    if args.pr_body and args.weights and same_file(args.pr_body, args.weights):
+        print(f'mrnet contribute: --pr-body {args.pr_body} is the --weights file: inputs are never overwritten, '
+              'choose another name', file=sys.stderr)
         return 2
     try:
         if args.target == 'basicsr':
