@@ -57,6 +57,7 @@ setup(
         'hf': ['huggingface_hub'],  # Upscaler.from_pretrained('USER/REPO')
         'contribute': ['ruff==0.5.0'],  # mrnet contribute spandrel formats with spandrel's pinned ruff
         'bench': ['matplotlib'],
+        'photos': ['scikit-image'],  # mrnet prepare photos and mrnet demo (scikit-image's photos)
         'lint': ['flake8', 'isort>=5', 'yapf'],
     },
     cmdclass={'build_py': BuildWithOptions},

@@ -224,6 +224,11 @@ def test_contribute_with_weights_adds_them_and_test_options(checkout, tmp_path):
     assert proc.returncode == 2 and 'do not match network_g of options/test/MRNet/test_MRNet_x2.yml' in proc.stderr
     run_mrnet(['contribute', 'basicsr', checkout, '--weights', mine, '--test-options',
                'options/test/MRNet/demo/test_MRNet_demo_x2.yml'], tmp_path)
+    # the test option file named by its path (relative to the working directory) rather than its checkout path
+    again = run_mrnet(['contribute', 'basicsr', checkout, '--weights', mine, '--test-options',
+                       osp.relpath(osp.join(checkout, 'options', 'test', 'MRNet', 'demo', 'test_MRNet_demo_x2.yml'),
+                                   tmp_path)], tmp_path)
+    assert re.search(r' 0 written, 0 replaced, \d+ unchanged', again.stdout), again.stdout
     assert osp.isfile(osp.join(checkout, 'experiments', 'pretrained_models', 'MRNet_mine_x2.pth'))
     assert osp.isfile(osp.join(checkout, 'experiments', 'pretrained_models', 'MRNet_mine_x2.md'))
     with open(osp.join(checkout, 'docs', 'ModelZoo.md'), encoding='utf-8') as f:

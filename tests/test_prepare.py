@@ -196,16 +196,31 @@ def test_gray_y_psnr_follows_published_convention(tmp_path):
     assert calculate_psnr(sr, gt, crop_border=0, test_y_channel=True) - 10 * math.log10(255**2 / mse_gray) > 1.3
 
 
-def test_relative_output_lands_under_the_project_root(tmp_path, monkeypatch):
-    """``--output datasets/X`` is where the option files read, whatever the working directory."""
-    src = write_photos(str(tmp_path / 'HR'), {'a.png': ('astronaut', 48, 48)})
+def test_relative_paths_are_the_working_directorys_and_defaults_the_project_roots(tmp_path, monkeypatch):
+    """``--input in --output out`` read and write under the working directory, as in any shell tool; an
+    ``--output`` left out is the default under the project root, where the option files read."""
     root, elsewhere = tmp_path / 'project', tmp_path / 'elsewhere'
-    elsewhere.mkdir()
+    write_photos(str(elsewhere / 'in'), {'a.png': ('astronaut', 48, 48)})
     monkeypatch.setenv('MRNET_ROOT', str(root))
     monkeypatch.chdir(elsewhere)
-    assert main(['benchmark', '--input', src, '--output', 'datasets/Set5', '--scales', '2', '--workers', '1']) == 0
-    assert sorted(os.listdir(root / 'datasets' / 'Set5')) == ['GTmod12', 'LRbicx2']
-    assert os.listdir(elsewhere) == []
+    assert main(['benchmark', '--input', 'in', '--output', 'out', '--scales', '2', '--workers', '1']) == 0
+    assert sorted(os.listdir(elsewhere / 'out')) == ['GTmod12', 'LRbicx2']
+    assert not root.exists()
+    assert main(['div2k', '--hr', 'in', '--scales', '2', '--workers', '1', '--crop-size', '24', '--step', '24']) == 0
+    assert osp.isfile(root / 'datasets' / 'DIV2K' / 'DIV2K_train_HR_sub.lmdb' / 'data.mdb')
+    assert sorted(os.listdir(elsewhere)) == ['in', 'out']
+
+
+def test_an_input_folder_the_command_would_write_is_refused(tmp_path, capsys):
+    """``--input datasets/Set5/GTmod12 --output datasets/Set5`` would replace the input images by their crops."""
+    out = tmp_path / 'Set5'
+    gt = write_photos(str(out / 'GTmod12'), {'a.png': ('astronaut', 50, 50)})
+    before = (out / 'GTmod12' / 'a.png').read_bytes()
+    assert main(['benchmark', '--input', gt, '--output', str(out), '--scales', '2', '--workers', '1']) == 1
+    assert f'--input {gt} is a folder this command writes' in capsys.readouterr().err
+    assert (out / 'GTmod12' / 'a.png').read_bytes() == before and sorted(os.listdir(out)) == ['GTmod12']
+    with pytest.raises(prepare.PrepareError, match='--hr .* is a folder this command writes'):
+        prepare.prepare_div2k(str(tmp_path / 'D' / 'DIV2K_train_HR_sub'), str(tmp_path / 'D'), scales=[2])
 
 
 def test_div2k_refuses_names_differing_only_in_extension(tmp_path):

@@ -9,6 +9,7 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.cli_paths import overwritten_inputs
 from mrnet_arch.core.files import write_text
 from mrnet_arch.core.model_card import make_card
 from mrnet_arch.core.weights import WeightsError
@@ -19,7 +20,8 @@ def build_parser():
     add_weights_arguments(parser)
     parser.add_argument('--results', help='test results: JSON {"Set5": {"psnr": .., "ssim": ..}, ...} or a BasicSR log')
     parser.add_argument('--options', help="training option file (default: the experiment's copy beside the weights)")
-    parser.add_argument('--output', help='Markdown file to write (default: standard output)')
+    parser.add_argument('--output', help='Markdown file to write, relative to the working directory, never one of '
+                        'the input files (default: standard output)')
     return parser
 
 
@@ -30,6 +32,11 @@ def main(argv=None):
         if path and not osp.isfile(path):
             print(f'mrnet card: error: {option} {path}: no such file', file=sys.stderr)
             return 2
+    inputs = [p for p in (args.weights, args.results, args.options) if p]
+    if args.output and overwritten_inputs([args.output], inputs):
+        print(f'mrnet card: error: --output {args.output} is an input file: inputs are never overwritten, choose '
+              'another name', file=sys.stderr)
+        return 2
     try:
         card = make_card(args.weights, args.results, args.options, prefer_ema=not args.no_ema)
     except (ValueError, WeightsError, yaml.YAMLError) as err:

@@ -2,9 +2,12 @@
 static HTML page, with the scores of ``mrnet bench``.
 
 Models are model specs as ``mrnet bench --models`` takes them (``mrnet_arch.core.specs``: presets, registered
-archs ``ARCH:k=v``, option files with their ``path: pretrain_network_g``, labels ``LABEL=...``); weights come
-from the option file or ``--weights LABEL=PATH``. A model with parameters but no weights is refused (its
-output would be noise). ``Bicubic`` (the registered MATLAB-bicubic arch) is always compared.
+archs ``ARCH:k=v``, option files with their ``path: pretrain_network_g``, weight files ``LABEL=FILE.pth`` or
+``.safetensors``, labels ``LABEL=...``); weights come from the option file, the weight file or
+``--weights LABEL=PATH``, and define the network (an MRNet preset takes the size of its weights and says so;
+weights that fit no network of the spec stop the command with one line naming the tensors). A model with
+parameters but no weights is refused (its output would be noise). ``Bicubic`` (the registered MATLAB-bicubic
+arch) is always compared.
 
 Inputs: benchmark folders in BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx<scale>/``, ``--benchmarks``) and
 pairs of GT and LR folders (``--pairs GT_DIR LR_DIR``, files paired by name, the LR name optionally ending in
@@ -26,7 +29,8 @@ up to float rounding: on a real photo at most 1 grey level apart, whole-image PS
 ``docs/compare.md``), 4 for Bicubic (exact) and 32 for other archs
 (an approximation for archs with a wider or global receptive field). ``scores.json`` records the tile used.
 
-Output (``--output DIR``, refused when it is not empty, unless ``--overwrite``): ``index.html`` (scores table,
+Paths on the command line are relative to the working directory. Output (``--output DIR``, refused when it is
+not empty, unless ``--overwrite``, and when it is or holds an input folder): ``index.html`` (scores table,
 figures, before/after sliders; self-contained), ``scores.json``, ``figures/<image>.png`` and
 ``images/<image>/<model>.png`` (each SR image, and ``GT.png``).
 """
@@ -44,6 +48,7 @@ import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch.core import crops, figure, memory, page
 from mrnet_arch.core import specs as model_specs
 from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.core.cli_paths import inside
 from mrnet_arch.core.complexity import count_params
 from mrnet_arch.core.device import resolve_device
 from mrnet_arch.core.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem
@@ -91,15 +96,18 @@ def build_parser():
                                 epilog='example: mrnet compare --models mine=options/test_MRNet_x2.yml '
                                 '--benchmarks datasets/Set5 --scale 2 --output compare_x2')
     p.add_argument('--models', nargs='+', default=[],
-                   help=f'presets {", ".join(model_specs.PRESET_NAMES)}, ARCH:k=v,..., option YAMLs, optionally '
-                   'LABEL=...; as mrnet bench --models. Bicubic is always added')
+                   help=f'presets {", ".join(model_specs.PRESET_NAMES)}, ARCH:k=v,..., option YAMLs, weight files '
+                   '(.pth, .safetensors: the network is built from them), optionally LABEL=...; as mrnet bench '
+                   '--models. Bicubic is always added')
     p.add_argument('--weights', nargs='+', default=[], metavar='LABEL=PATH', help='weights of a model by label')
     p.add_argument('--benchmarks', nargs='+', default=[], metavar='DIR',
                    help='folders with GTmod12/ and LRbicx{scale}/ (Set5 layout)')
     p.add_argument('--pairs', nargs=2, action='append', default=[], metavar=('GT_DIR', 'LR_DIR'),
                    help='a GT folder and its LR folder (same names, or the LR name ending in x{scale}); repeatable')
     p.add_argument('--scale', type=int, default=2)
-    p.add_argument('--output', required=True, metavar='DIR', help='folder for index.html, scores.json, figures/')
+    p.add_argument('--output', required=True, metavar='DIR',
+                   help='folder for index.html, scores.json, figures/ (relative to the working directory; not an '
+                   'input folder, nor one that holds one)')
     p.add_argument('--overwrite', action='store_true', help='write into a non-empty --output folder')
     p.add_argument('--crop', default=None, metavar='X,Y,W,H',
                    help='crop box in GT pixels for every image (default: chosen per image where the models '
@@ -137,7 +145,7 @@ def load_specs(args):
         specs.insert(0, model_specs.parse_model_spec(BICUBIC, args.scale, prog=PROG))
     from basicsr.utils.registry import ARCH_REGISTRY
     for spec in specs:
-        if spec.arch not in ARCH_REGISTRY:
+        if spec.arch is not None and spec.arch not in ARCH_REGISTRY:  # None: a weight file, which names it
             raise CompareError(f'arch {spec.arch!r} (model {spec.label!r}) is not registered: a preset '
                                f'({", ".join(model_specs.PRESET_NAMES)}), a registered arch, an option file, or an '
                                "arch of another plugin after --import MODULE")
@@ -147,13 +155,11 @@ def load_specs(args):
             raise CompareError(f'two models are labelled {label!r}: give labels, e.g. small=MRNet:num_feat=32')
         if label == page.GT_NAME:
             raise CompareError(f'a model may not be labelled {page.GT_NAME!r} (the ground truth): give another label')
-    for item in args.weights:
-        label, eq, path = item.partition('=')
-        if not eq or label not in labels:
-            raise CompareError(f'--weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
-        specs[labels.index(label)].weights, specs[labels.index(label)].weights_base = path, None
-    for spec in specs:
-        spec.check_weights()
+    model_specs.assign_weights(specs, args.weights, PROG)
+    for spec in specs:  # every weights file read and checked against its network before any model runs
+        note = spec.resolve()
+        if note:
+            print(f'[compare] {note}', flush=True)
     return specs
 
 
@@ -347,6 +353,10 @@ def run(argv=None):
     except memory.MemoryBudgetError as err:
         raise CompareError(str(err)) from err
     check_output(args.output, args.overwrite)
+    for folder in args.benchmarks + [f for pair in args.pairs for f in pair]:
+        if inside(folder, args.output):
+            raise CompareError(f'--output {args.output} is or holds the input folder {folder}: choose a folder '
+                               'outside the inputs, they are never overwritten')
     try:
         device = resolve_device(args.device)
     except ValueError as err:

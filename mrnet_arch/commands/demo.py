@@ -18,7 +18,9 @@
 The option files and weights come with the package (``mrnet_arch.project.shipped_options_dir()``,
 ``package_dir()``), so the demo runs from a wheel install as from a checkout. Its data, ``experiments/`` and
 ``results/`` go under the project root: ``$MRNET_ROOT``, else the source checkout, else the working
-directory; the train and test runs get that root as ``MRNET_ROOT``.
+directory; the train and test runs get that root as ``MRNET_ROOT``. The command takes no path arguments (this
+fixed layout is the one exception to the rule that paths given on the command line are relative to the working
+directory).
 
 The demo model is smaller than the paper's (``num_feat`` 32, ``num_block`` 4, T = 3 instead of 64 / 10 /
 4): on 2 CPU cores the paper-size model runs about ten times fewer iterations in the same time, far too
@@ -42,6 +44,7 @@ from mrnet_arch.core.evaluation import pair_by_stem, y_metrics
 from mrnet_arch.core.files import write_json
 from mrnet_arch.core.images import read_image
 from mrnet_arch.core.machine import machine_info
+from mrnet_arch.core.optional import require
 from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
 from mrnet_arch.project import package_dir, project_root, shipped_options_dir
 
@@ -159,7 +162,7 @@ def report(rows):
     return '\n'.join(lines)
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet demo', description=__doc__.split('\n\n')[0])
     parser.add_argument('--iters', type=int, default=None,
                         help=f'training iterations (default: total_iter of {TRAIN_YML})')
@@ -168,8 +171,13 @@ def main(argv=None):
     parser.add_argument('--lr', type=float, default=None, help='learning rate (default: from the YAML)')
     parser.add_argument('--name', default=None, help=f'experiment name (default: {NAME}; '
                         'an existing experiment of that name is archived by BasicSR, not overwritten)')
+    return parser
+
+
+def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    require(['skimage'], 'mrnet demo')  # its photos; before anything is written
     start = time.time()
     root = project_root()
     for path in (TRAIN_YML, TEST_YML) + (() if args.from_scratch else (DEMO_WEIGHTS, )):

@@ -15,6 +15,7 @@ Hub model repository.
   ``--license`` or the weights' provenance. ``Upscaler.from_pretrained`` loads the folder or the uploaded repo.
 """
 import argparse
+import io
 import os
 import sys
 import warnings
@@ -23,8 +24,11 @@ import torch
 import yaml
 
 from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.cli_paths import same_file
+from mrnet_arch.core.files import write_bytes
 from mrnet_arch.core.hf_repo import REPO_FILES, write_repo
 from mrnet_arch.core.model_card import read_results
+from mrnet_arch.core.optional import require
 from mrnet_arch.core.provenance import read_provenance
 from mrnet_arch.core.weights import WeightsError, load_model, save_safetensors
 
@@ -43,16 +47,18 @@ class _FixedScale(torch.nn.Module):
 
 
 def export_onnx(net, config, output, opset=DEFAULT_OPSET):
-    """Export ``net`` at ``config['upscale']`` to ONNX with dynamic batch, height and width."""
+    """Export ``net`` at ``config['upscale']`` to ONNX with dynamic batch, height and width; the file is written
+    once the export is complete (``core.files.write_bytes``), so a failed export leaves no file."""
     net = net.cpu().float().eval()
     if config['type'] == 'MultiScaleMRNet':
         net = _FixedScale(net, config['upscale'])
     dummy = torch.rand(1, config['num_in_ch'], 16, 16)
+    model = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', (DeprecationWarning, torch.jit.TracerWarning))
         torch.onnx.export(
             net, (dummy, ),
-            output,
+            model,
             dynamo=False,
             opset_version=opset,
             input_names=['input'],
@@ -61,6 +67,7 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
                 'input': {0: 'batch', 2: 'height', 3: 'width'},
                 'output': {0: 'batch', 2: 'height_out', 3: 'width_out'}
             })
+    write_bytes(output, model.getvalue())
 
 
 def build_parser():
@@ -68,7 +75,8 @@ def build_parser():
     add_weights_arguments(parser)
     parser.add_argument('--format', required=True, choices=('safetensors', 'onnx', 'hf'),
                         help='hf: a Hugging Face Hub model repository folder')
-    parser.add_argument('--output', required=True, help='output file (hf: output folder)')
+    parser.add_argument('--output', required=True, help='output file (hf: output folder), relative to the working '
+                        'directory (never the --weights file)')
     parser.add_argument('--scale', type=int,
                         help='ONNX: the scale to export; safetensors: default scale of a MultiScaleMRNet')
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')
@@ -101,16 +109,20 @@ def check_other_output(args):
                if v]
     if hf_only:
         raise ValueError(f'{", ".join(hf_only)}: only for --format hf')
-    if os.path.exists(args.output):
-        if os.path.realpath(args.output) == os.path.realpath(args.weights):
-            raise ValueError(f'--output {args.output} is the weight file itself')
-        if not args.overwrite:
-            raise ValueError(f'--output {args.output} exists: pass --overwrite to replace it')
+    if same_file(args.output, args.weights):
+        raise ValueError(f'--output {args.output} is the weight file itself: inputs are never overwritten, '
+                         'choose another name')
+    if os.path.isdir(args.output):
+        raise ValueError(f'--output {args.output} is a folder: give the output file')
+    if os.path.exists(args.output) and not args.overwrite:
+        raise ValueError(f'--output {args.output} exists: pass --overwrite to replace it')
 
 
 def main(argv=None):
     """Run ``mrnet export``; returns 0 on success, 2 on errors."""
     args = build_parser().parse_args(argv)
+    if args.format == 'onnx':
+        require(['onnx'], 'mrnet export --format onnx')  # before the weights are read
     try:
         (check_hf_output if args.format == 'hf' else check_other_output)(args)
         net, config = load_model(args.weights, scale=args.scale, prefer_ema=not args.no_ema)
@@ -131,12 +143,7 @@ def main(argv=None):
     elif args.format == 'safetensors':
         save_safetensors(net, config, args.output)
     else:
-        try:
-            export_onnx(net, config, args.output, args.opset)
-        except ImportError as err:
-            print(f'mrnet export: error: ONNX export needs the onnx package (pip install "mrnet_arch[export]"): '
-                  f'{err}', file=sys.stderr)
-            return 2
+        export_onnx(net, config, args.output, args.opset)
     print(f'mrnet export: wrote {args.output} ({config["type"]}, x{config["upscale"]}, {args.format})',
           file=sys.stderr)
     return 0

@@ -1,7 +1,11 @@
 """``mrnet infer``: super-resolve your own images (no ground truth needed) with ``mrnet_arch.core.upscaler.Upscaler``.
 
-Image kinds are kept (8 or 16 bits, gray, alpha: see ``mrnet_arch.core.upscaler``). The output keeps the input's
-file format (JPEG written at quality 95) and name, plus ``--suffix``.
+Image kinds are kept (8 or 16 bits, gray, alpha: see ``mrnet_arch.core.upscaler``). In an output folder, each
+output keeps its input's file format (JPEG written at quality 95) and name, plus ``--suffix``. For a single input
+image, an ``--output`` with an image extension is the output file, written in the format of its extension
+(``--input photo.png --output photo_x2.jpg`` writes a JPEG). Paths are relative to the working directory. An
+output that would replace an input is refused before anything is written, as is an existing output without
+``--overwrite``.
 
 Photos are processed upright: the EXIF orientation is applied when the image is read, and the output
 carries the input's ICC profile and EXIF data with the orientation set to 1 (JPEG, PNG and WebP outputs,
@@ -31,6 +35,7 @@ from os import path as osp
 
 from mrnet_arch.core import images
 from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.cli_paths import same_file
 from mrnet_arch.core.device import resolve_device
 from mrnet_arch.core.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError
 from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
@@ -57,8 +62,47 @@ def output_path(input_file, output_dir, suffix):
     return osp.join(output_dir, f'{stem}{suffix}{ext}')
 
 
+def is_output_file(input_path, output):
+    """Whether ``output`` is an output file rather than a folder: it has an image extension
+    (``IMAGE_EXTENSIONS``) and is no existing folder.
+
+    Raises:
+        ValueError: It names an image file but ``input_path`` is a folder, or ``output`` is an existing file
+            that is no image (a folder was expected).
+    """
+    if osp.isdir(output):
+        return False
+    if osp.splitext(output)[1].lower() in IMAGE_EXTENSIONS:
+        if osp.isdir(input_path):
+            raise ValueError(f'--output {output} names an image file, but --input {input_path} is a folder: give an '
+                             'output folder')
+        return True
+    if osp.exists(output):
+        raise ValueError(f'--output {output} is a file, not a folder (an output file needs an image extension: '
+                         f'{", ".join(IMAGE_EXTENSIONS)})')
+    return False
+
+
+def plan_output_file(input_file, output, suffix, overwrite):
+    """``[output]`` for one input image written to the file ``output``, refusing to replace the input and (without
+    ``overwrite``) an existing file.
+
+    Raises:
+        ValueError: ``output`` is the input file, ``suffix`` is given, or ``output`` exists and ``overwrite``
+            is False.
+    """
+    if same_file(output, input_file):
+        raise ValueError(f'--output {output} is the input file: inputs are never overwritten, choose another name')
+    if suffix:
+        raise ValueError(f'--suffix is for an output folder; --output {output} is the output file itself')
+    if osp.exists(output) and not overwrite:
+        raise ValueError(f'--output {output} exists: pass --overwrite to replace it')
+    return [output]
+
+
 def plan_outputs(inputs, output_dir, suffix, overwrite):
-    """Map inputs to output paths, refusing to overwrite inputs and (without ``overwrite``) outputs.
+    """Map inputs to output paths in the folder ``output_dir``, refusing to overwrite inputs and (without
+    ``overwrite``) outputs.
 
     Raises:
         ValueError: The output folder is an input folder, two inputs map to output names that differ
@@ -99,7 +143,10 @@ def build_parser():
     add_weights_arguments(parser)
     parser.add_argument('--input', required=True, help='an image file or a folder of images (' +
                         ', '.join(IMAGE_EXTENSIONS) + ')')
-    parser.add_argument('--output', required=True, help='output folder (created; must not be an input folder)')
+    parser.add_argument('--output', required=True,
+                        help='output folder (created; not the folder of the inputs), or, for a single input image, '
+                        'the output file, in the format of its image extension (photo_x2.png, photo_x2.jpg). '
+                        'Relative to the working directory; an input is never overwritten')
     parser.add_argument('--scale', type=int, help="scale; default the weights' (first) scale")
     parser.add_argument('--tile', type=int, default=0, help='tile size in input pixels; 0 (default): whole image')
     parser.add_argument('--tile-pad', type=int, default=None,
@@ -137,7 +184,10 @@ def main(argv=None):
         inputs = list_inputs(args.input)
         if not inputs:
             raise ValueError(f'--input {args.input}: no images ({", ".join(IMAGE_EXTENSIONS)})')
-        outputs = plan_outputs(inputs, args.output, args.suffix, args.overwrite)
+        if is_output_file(args.input, args.output):
+            outputs = plan_output_file(inputs[0], args.output, args.suffix, args.overwrite)
+        else:
+            outputs = plan_outputs(inputs, args.output, args.suffix, args.overwrite)
         for src in inputs:  # header sizes first: a decompression bomb stops the command before anything is written
             images.check_pixels(src, images.read_metadata(src).size, args.max_pixels)
         net, config = load_model(args.weights, scale=args.scale, device=device, prefer_ema=not args.no_ema)
@@ -147,7 +197,8 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, WeightsError, ImageError) as err:
         print(f'mrnet infer: error: {err}', file=sys.stderr)
         return 2
-    os.makedirs(args.output, exist_ok=True)
+    for folder in dict.fromkeys(osp.dirname(osp.abspath(o)) for o in outputs):
+        os.makedirs(folder, exist_ok=True)
     failed = []
     for src, dst in zip(tqdm(inputs, desc=f'x{upscaler.scale} {upscaler.precision}', unit='img', file=sys.stderr),
                         outputs):

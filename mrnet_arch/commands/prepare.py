@@ -11,6 +11,10 @@ writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``); ``photos`` builds 
 (LMDBs) and held-out set from scikit-image's photos or the Debian photo set. The work is done by the libraries
 ``mrnet_arch.core.prepare``, ``core.lmdb_store``, ``core.photo_sets`` and ``core.debian_photos`` (their
 docstrings have the details); this module parses the arguments.
+
+Paths given on the command line are relative to the working directory, as in any shell tool; an ``--output``
+(and ``--cache``) left out is the default under the project root, where the shipped option files read
+(``mrnet_arch.core.cli_paths``).
 """
 import argparse
 import json
@@ -19,9 +23,14 @@ import sys
 from os import path as osp
 
 from mrnet_arch.core import debian_photos, photo_sets
+from mrnet_arch.core.cli_paths import output_or_default
 from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
+from mrnet_arch.core.optional import require
 from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
-from mrnet_arch.project import project_root
+
+DEFAULT_OUTPUTS = {'div2k': 'datasets/DIV2K', 'photos': 'datasets/photos_bench'}
+DEFAULT_CACHE = 'datasets/debian_cache'
+RELATIVE = 'relative to the working directory'
 
 
 def build_parser():
@@ -32,9 +41,9 @@ def build_parser():
     p.add_argument('--hr', required=True, help='folder of HR images, e.g. DIV2K/DIV2K_train_HR')
     p.add_argument('--lr-root', help='folder holding DIV2K_train_LR_bicubic/X{s} (official LR); '
                    'omitted: LR generated with MATLAB bicubic')
-    p.add_argument('--output', default='datasets/DIV2K',
-                   help='output folder; a relative one is under the project root, where the option files '
-                   'read (default: datasets/DIV2K)')
+    p.add_argument('--output', default=None,
+                   help=f'output folder, {RELATIVE} (default: datasets/DIV2K under the project root, where the '
+                   'option files read)')
     p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='default: 2 3 4')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     p.add_argument('--crop-size', type=int, default=480, help='HR tile size (default: 480)')
@@ -45,8 +54,7 @@ def build_parser():
                    'photos measured, much slower to decode)')
     p = sub.add_parser('benchmark', help='GTmod12 + LRbicx{s} of a benchmark (Set5, Set14, B100, Urban100, Manga109)')
     p.add_argument('--input', required=True, help='folder of HR images')
-    p.add_argument('--output', required=True,
-                   help='output folder, e.g. datasets/Set5; a relative one is under the project root')
+    p.add_argument('--output', required=True, help=f'output folder, e.g. datasets/Set5, {RELATIVE}')
     p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='default: 2 3 4')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     _add_photos_parser(sub, default_workers)
@@ -57,8 +65,8 @@ def _add_photos_parser(sub, default_workers):
     p = sub.add_parser('photos', help='a real-photo training set (LMDBs) and held-out set (Set5 layout)')
     p.add_argument('--source', choices=photo_sets.SOURCES, default='skimage',
                    help="skimage: scikit-image's photos (no download); debian: the Debian photo set; all: both")
-    p.add_argument('--output', default='datasets/photos_bench',
-                   help='output folder; a relative one is under the project root (default: datasets/photos_bench)')
+    p.add_argument('--output', default=None,
+                   help=f'output folder, {RELATIVE} (default: datasets/photos_bench under the project root)')
     p.add_argument('--scale', type=int, default=2, help='default: 2')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     p.add_argument('--crop-size', type=int, default=192, help='HR tile size of the training LMDBs (default: 192)')
@@ -68,8 +76,9 @@ def _add_photos_parser(sub, default_workers):
     d = p.add_argument_group('--source debian or all')
     d.add_argument('--manifest', default=debian_photos.DEFAULT_MANIFEST,
                    help='the photo list (default: the one shipped in mrnet_arch/photo_data/)')
-    d.add_argument('--cache', default='datasets/debian_cache',
-                   help='downloaded .debs and extracted originals; a relative one is under the project root')
+    d.add_argument('--cache', default=None,
+                   help=f'downloaded .debs and extracted originals, {RELATIVE} (default: {DEFAULT_CACHE} under the '
+                   'project root)')
     d.add_argument('--max-side', type=int, default=1024, help='HR long side at most (MATLAB bicubic); 0: keep')
     d.add_argument('--packages', nargs='+', default=None, help='only these packages')
     d.add_argument('--skip-packages', nargs='*', default=list(debian_photos.DEFAULT_SKIP))
@@ -83,9 +92,8 @@ def _add_photos_parser(sub, default_workers):
 def _photos(args):
     debian = {}
     if args.source != 'skimage':
-        debian = dict(manifest=args.manifest, cache=osp.join(project_root(), args.cache), packages=args.packages,
-                      skip=args.skip_packages, limit=args.limit_packages, max_side=args.max_side,
-                      hr_format=args.hr_format)
+        debian = dict(manifest=args.manifest, cache=args.cache, packages=args.packages, skip=args.skip_packages,
+                      limit=args.limit_packages, max_side=args.max_side, hr_format=args.hr_format)
         if not osp.isfile(args.manifest):
             raise photo_sets.PhotoSetError(f'--manifest {args.manifest}: no such file (a TSV of file, width, height, '
                                            'MP, package, licence)')
@@ -98,13 +106,24 @@ def _photos(args):
     print(json.dumps(result, indent=1))
 
 
+def resolve_paths(args):
+    """Make the output paths of parsed options absolute: those given against the working directory, those left
+    out (``--output`` of div2k and photos, ``--cache``) as their defaults under the project root."""
+    args.output = output_or_default(args.output, DEFAULT_OUTPUTS.get(args.dataset, ''))
+    if args.dataset == 'photos':
+        args.cache = output_or_default(args.cache, DEFAULT_CACHE)
+    return args
+
+
 def main(argv=None):
     """``mrnet prepare``; returns 0 on success, 1 with a message naming the file on a data error."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     scales = args.scales if args.dataset != 'photos' else [args.scale]
     if any(s < 1 for s in scales):
         raise SystemExit(f'mrnet prepare: --scale(s) must be positive, got {scales}')
-    args.output = osp.join(project_root(), args.output)  # an absolute --output stays as it is
+    if args.dataset == 'photos' and args.source != 'debian':  # skimage and all use scikit-image's photos
+        require(['skimage'], 'mrnet prepare photos')
+    resolve_paths(args)
     try:
         if args.dataset == 'div2k':
             paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,

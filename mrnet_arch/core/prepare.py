@@ -245,6 +245,16 @@ def _init_worker():
 # ----------------------------------------------------------------------------------------------------
 # DIV2K: sub-images and LMDBs.
 # ----------------------------------------------------------------------------------------------------
+def _refuse_writing_into_inputs(inputs, outputs):
+    """Raise ``PrepareError`` when a folder the command writes (``outputs``) is an input folder, whose images it
+    would replace (``--input datasets/Set5/GTmod12 --output datasets/Set5``)."""
+    for option, folder in inputs:
+        for out in outputs:
+            if osp.realpath(folder) == osp.realpath(out):
+                raise PrepareError(f'{option} {folder} is a folder this command writes ({out}): choose another '
+                                   '--output, inputs are never overwritten')
+
+
 def div2k_paths(output, scales):
     """Folders and LMDBs written by ``prepare div2k`` (the names ``options/train_MRNet_x*.yml`` read).
 
@@ -361,8 +371,10 @@ def prepare_div2k(hr_dir, output, scales=(2, 3, 4), lr_root=None, workers=1, cro
             raise PrepareError(f'{name} {value} must be a positive multiple of {mod} (every scale of {scales})')
     output = osp.abspath(output)
     paths = div2k_paths(output, scales)
-    names = _images_with_unique_stems(hr_dir, output_stem=tile_stem)
     lr_dirs = _official_lr_dirs(lr_root, scales) if lr_root else None
+    _refuse_writing_into_inputs([('--hr', hr_dir)] + [('--lr-root', d) for d in (lr_dirs or {}).values()],
+                                [p for pair in paths.values() for p in pair])
+    names = _images_with_unique_stems(hr_dir, output_stem=tile_stem)
     config = {'hr': osp.abspath(hr_dir), 'lr_root': osp.abspath(lr_root) if lr_root else None, 'scales': scales,
               'crop_size': crop_size, 'step': step, 'thresh_size': thresh_size}
     log, done = _load_state(osp.join(output, STATE_DIR), 'div2k', config)
@@ -422,10 +434,11 @@ def prepare_benchmark(input_dir, output, scales=(2, 3, 4), workers=1):
     """
     scales = sorted({int(s) for s in scales})
     mod = _lcm([12] + scales)
-    names = _images_with_unique_stems(input_dir)
     output = osp.abspath(output)
     folders = {'gt': osp.join(output, f'GTmod{mod}')}
     folders.update({s: osp.join(output, f'LRbicx{s}') for s in scales})
+    _refuse_writing_into_inputs([('--input', input_dir)], folders.values())
+    names = _images_with_unique_stems(input_dir)
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
     tasks = [(osp.join(input_dir, n), output, scales, mod) for n in names]

@@ -11,7 +11,16 @@ A spec is one of:
 - an option YAML (its ``network_g``, whose ``upscale`` must equal the scale; its
   ``path: pretrain_network_g`` is used as weights, a relative path being relative to the project root
   as in ``mrnet train``/``mrnet test``);
-- any of these with a label: ``small=MRNet:num_feat=32``.
+- a weight file, ``.pth``, ``.pt`` or ``.safetensors`` (BasicSR checkpoint, plain state dict): the network is built
+  from it, as ``mrnet infer`` builds it (MRNet and MultiScaleMRNet weights: ``core.weights.infer_config``; a
+  safetensors file of another arch: the ``network_g`` of its metadata); labelled by its file name;
+- any of these with a label: ``small=MRNet:num_feat=32``, ``demo=MRNet_demo_x2.pth``.
+
+Weights define the network (``ModelSpec.resolve``, run before any model is built): an MRNet preset or
+``MRNet:k=v`` given weights of another size takes the size from them (every argument but those written in the
+spec) and says so in one line; weights that fit no network of the spec (an EDSR preset with MRNet weights, an
+option file whose ``network_g`` differs from its weights) stop the command with one line naming the tensors that
+differ: the first few of each kind, with their counts.
 
 ``parse_model_spec(text, scale)`` returns a ``ModelSpec``; ``ModelSpec.build()`` builds the network from
 BasicSR's ``ARCH_REGISTRY`` and loads its weights (``mrnet_arch.core.weights.read_state_dict``: BasicSR
@@ -21,18 +30,23 @@ message starts with the ``prog`` given (the command's name), so a command stops 
 errors.
 """
 import inspect
+import json
 import os.path as osp
 
+import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
 
 from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
-from mrnet_arch.core.weights import WeightsError, read_state_dict
+from mrnet_arch.core.weights import WeightsError, config_from_metadata, infer_config, read_state_dict
 from mrnet_arch.project import project_root
 
 DEFAULT_PROG = 'mrnet'
 OPTION_FILE_SUFFIXES = ('.yml', '.yaml')
+WEIGHT_FILE_SUFFIXES = ('.pth', '.pt', '.safetensors')
+MRNET_ARCHS = ('MRNet', 'MultiScaleMRNet')
+SHOWN_TENSORS = 3  # tensors named per kind in a message about weights that do not fit
 
 
 class SpecError(SystemExit):
@@ -78,14 +92,24 @@ class ModelSpec:
         weights_base (str | None): The folder a relative ``weights`` is relative to (the project root for an
             option file's ``pretrain_network_g``; None: the working directory). Default: None.
         prog (str): Command name that starts error messages. Default: ``DEFAULT_PROG``.
+        scale (int | None): The scale it runs at (``resolve`` checks the weights against it). Default: None.
+        fixed (Iterable[str] | None): The arguments the spec states, which the weights must fit; the others of
+            an MRNet arch are taken from its weights. None: all (an option file's ``network_g``, BasicSR's
+            contract). Default: None.
+        from_preset (bool): A preset name (or a weight file): the weights may also change the arch type
+            (MRNet for MultiScaleMRNet weights, and back). Default: False.
     """
 
     def __init__(self, label, arch, kwargs, weights=None, multiple=1, source='', weights_base=None,
-                 prog=DEFAULT_PROG):
+                 prog=DEFAULT_PROG, scale=None, fixed=None, from_preset=False):
         self.label, self.arch, self.kwargs = label, arch, kwargs
         self.weights, self.multiple, self.source = weights, multiple, source
         self.weights_base = weights_base
         self.prog = prog
+        self.scale = scale
+        self.fixed = None if fixed is None else set(fixed)
+        self.from_preset = from_preset
+        self.resolved = None  # the weights file resolve() settled the network against
 
     def weights_path(self):
         """The weights file to load (None: no weights)."""
@@ -105,24 +129,134 @@ class ModelSpec:
                      f'{self.weights_base})' if self.weights_base else '')
             raise SpecError(f'{self.prog}: weights file not found: {path}{where}')
 
+    def arch_class(self):
+        """The arch's class in BasicSR's ``ARCH_REGISTRY``.
+
+        Raises:
+            SpecError: The arch is not registered.
+        """
+        from basicsr.utils.registry import ARCH_REGISTRY
+        if self.arch not in ARCH_REGISTRY:
+            raise SpecError(f'{self.prog}: arch {self.arch!r} (model {self.label!r}) is not registered')
+        return ARCH_REGISTRY.get(self.arch)
+
+    def describe(self):
+        """``ARCH(k=v, ...)``, for messages."""
+        return f'{self.arch}({", ".join(f"{k}={v}" for k, v in self.kwargs.items())})'
+
+    def _instantiate(self, device=None):
+        cls = self.arch_class()
+        try:
+            if device is None:
+                return cls(**self.kwargs)
+            with torch.device(device):
+                return cls(**self.kwargs)
+        except Exception as err:  # noqa: BLE001  (any failure to build is a configuration error)
+            if device is not None:
+                return self._instantiate()  # an arch that cannot be built on the meta device
+            raise SpecError(f'{self.prog}: model {self.label!r}: building {self.describe()} failed: '
+                            f'{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}') from err
+
+    def resolve(self):
+        """Settle the network against its weights, before any model is built: read the weights (safely), take an
+        MRNet network's size (and for a preset or weight file its type) from them, and check that every tensor
+        fits. Does nothing without weights; runs once per weights file.
+
+        Returns:
+            str | None: A one-line note when the weights changed what the spec said (None otherwise).
+
+        Raises:
+            SpecError: The weights are missing, refused, for another scale, or fit no network of the spec (the
+                message names the differing tensors and shapes: the first few of each kind, with counts).
+        """
+        if not self.weights:
+            if self.arch is None:
+                raise SpecError(f'{self.prog}: model {self.label!r} has neither an arch nor weights')
+            return None
+        path = self.weights_path()
+        if self.resolved == path:
+            return None
+        self.check_weights()
+        try:
+            state, metadata = read_state_dict(path)
+        except WeightsError as err:
+            raise SpecError(f'{self.prog}: {err}') from err
+        note = None
+        if self.arch is None or self.arch in MRNET_ARCHS:
+            note = self._size_from_weights(state, metadata, path)
+        problem = misfit(self._instantiate('meta').state_dict(), state)
+        if problem:
+            raise SpecError(f'{self.prog}: model {self.label!r}: the weights {path} do not fit {self.describe()}: '
+                            f'{problem}')
+        self.resolved = path
+        return note
+
+    def _size_from_weights(self, state, metadata, path):
+        """Take the arguments of an MRNet network from its weights (``resolve``); returns the note or None."""
+        try:
+            config = infer_config(state)
+            config.update(config_from_metadata(metadata, path))
+        except WeightsError as err:
+            if self.arch is not None:
+                return None  # an MRNet arch given other weights: the fit check names the tensors
+            network_g = (metadata or {}).get('network_g')
+            if not network_g:
+                raise SpecError(f'{self.prog}: model {self.label!r}: {path} holds no MRNet weights ({err}) and no '
+                                'network_g in its metadata: name its arch, e.g. '
+                                f'{self.label}=EDSR:num_feat=64,num_block=16 with --weights {self.label}={path}') \
+                    from err
+            try:
+                config = dict(json.loads(network_g))
+                self.arch = config.pop('type')
+            except (ValueError, TypeError, KeyError) as bad:
+                raise SpecError(f'{self.prog}: {path}: metadata network_g is not an arch config with a type: '
+                                f'{network_g[:200]}') from bad
+            self.kwargs = _fill_defaults(self.arch, config, self.scale)
+            return None
+        scales = config['upscales'] if config['type'] == 'MultiScaleMRNet' else [config['upscale']]
+        if self.scale is not None and self.scale not in scales:
+            raise SpecError(f'{self.prog}: model {self.label!r}: {path} holds {config["type"]} weights for '
+                            f'{", ".join(f"x{s}" for s in scales)}, not x{self.scale}: pass --scale {scales[0]}')
+        if config['type'] == 'MultiScaleMRNet':
+            config['upscale'] = self.scale or scales[0]
+        arch = config.pop('type')
+        if self.arch is None:
+            self.arch, self.kwargs = arch, _drop_defaults(arch, config)
+            return f'{self.label}: {self.describe()} from its weights {path}'
+        if self.fixed is None:
+            return None  # an option file: its network_g is the network, the fit check compares
+        if arch != self.arch and not self.from_preset:
+            return None  # MRNet:k=v given MultiScaleMRNet weights (or back): the fit check names the tensors
+        before, was = dict(self.kwargs), self.describe()
+        kept = {k: v for k, v in self.kwargs.items() if k in self.fixed}
+        if arch != self.arch:
+            self.arch, self.kwargs = arch, dict(_drop_defaults(arch, config), **kept)
+            return f'{self.label}: {path} holds {arch} weights: {self.describe()}, not {was}'
+        defaults = _defaults(arch)
+        taken = {k: v for k, v in config.items()
+                 if k not in self.fixed and not _same(v, before.get(k, defaults.get(k, inspect.Parameter.empty)))}
+        if not taken:
+            return None
+        self.kwargs = dict(before, **taken)
+        said = 'preset' if self.from_preset else 'spec'
+        changes = ', '.join(f'{k}={v} ({said}: {before[k] if k in before else defaults.get(k)})'
+                            for k, v in taken.items())
+        return f'{self.label}: built with the size of its weights {path}: {changes}'
+
     def build(self):
-        """Build the network and load its weights (if any).
+        """Build the network and load its weights (if any; ``resolve`` first, when it has not run).
 
         Returns:
             torch.nn.Module: The network (CPU, train mode as built).
 
         Raises:
-            SpecError: The arch is not registered, or the weights are missing or refused.
+            SpecError: The arch is not registered, or the weights are missing, refused or do not fit.
         """
-        from basicsr.utils.registry import ARCH_REGISTRY
-        try:
-            cls = ARCH_REGISTRY.get(self.arch)
-        except KeyError as e:
-            raise SpecError(f'{self.prog}: arch {self.arch!r} (model {self.label!r}) is not registered') from e
-        net = cls(**self.kwargs)
         if self.weights:
-            self.check_weights()
-            load_weights(net, self.weights_path(), self.prog)
+            self.resolve()
+        net = self._instantiate()
+        if self.weights:
+            load_weights(net, self.weights_path(), self.prog, self.label)
         return net
 
 
@@ -155,6 +289,26 @@ def parse_kwargs(text, prog=DEFAULT_PROG):
             raise SpecError(f'{prog}: bad argument {item!r}: expected key=value')
         kwargs[key.strip()] = yaml.safe_load(value)
     return kwargs
+
+
+def _defaults(arch):
+    """The arguments of a registered arch that have a default, with it."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+    params = inspect.signature(ARCH_REGISTRY.get(arch)).parameters
+    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _same(a, b):
+    """Equal argument values, a list equal to a tuple of the same items (YAML and JSON give lists)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def _drop_defaults(arch, config):
+    """``config`` without the arguments equal to the arch's defaults (``upscale`` always kept)."""
+    defaults = _defaults(arch)
+    return {k: v for k, v in config.items() if k == 'upscale' or k not in defaults or not _same(defaults[k], v)}
 
 
 def _fill_defaults(arch, kwargs, scale):
@@ -190,7 +344,7 @@ def _from_option_file(text, label, scale, prog):
         weights = osp.expanduser(weights)  # as BasicSR's parse_options
     multiple = net_opt.get('window_size', 1) if arch == 'SwinIR' else 1
     return ModelSpec(label or opt.get('name') or arch, arch, _fill_defaults(arch, net_opt, scale), weights,
-                     multiple, source=text, weights_base=project_root(text), prog=prog)
+                     multiple, source=text, weights_base=project_root(text), prog=prog, scale=scale)
 
 
 def parse_model_spec(text, scale, prog=DEFAULT_PROG):
@@ -213,6 +367,9 @@ def parse_model_spec(text, scale, prog=DEFAULT_PROG):
         label, text = head, rest
     if text.lower().endswith(OPTION_FILE_SUFFIXES):
         return _from_option_file(text, label, scale, prog)
+    if text.lower().endswith(WEIGHT_FILE_SUFFIXES):
+        name = label or osp.splitext(osp.basename(text))[0]
+        return ModelSpec(name, None, {}, text, source=text, prog=prog, scale=scale, fixed=(), from_preset=True)
     name, _, args = text.partition(':')
     overrides = parse_kwargs(args, prog) if args else {}
     known = presets(scale)
@@ -221,23 +378,68 @@ def parse_model_spec(text, scale, prog=DEFAULT_PROG):
         kwargs = dict(kwargs, **overrides)
         if arch == 'SwinIR':
             multiple = kwargs.get('window_size', multiple)
-        return ModelSpec(label or name, arch, kwargs, None, multiple, source=text, prog=prog)
+        return ModelSpec(label or name, arch, kwargs, None, multiple, source=text, prog=prog, scale=scale,
+                         fixed=overrides, from_preset=True)
     multiple = overrides.get('window_size', 7) if name == 'SwinIR' else 1
     return ModelSpec(label or name, name, _fill_defaults(name, overrides, scale), None, multiple, source=text,
-                     prog=prog)
+                     prog=prog, scale=scale, fixed=overrides)
 
 
-def load_weights(net, path, prog=DEFAULT_PROG):
+def assign_weights(specs, items, prog=DEFAULT_PROG):
+    """Give models the weights of ``--weights LABEL=PATH`` items (a relative PATH: the working directory).
+
+    Raises:
+        SpecError: An item that is not ``LABEL=PATH`` with a label of ``specs``.
+    """
+    labels = [s.label for s in specs]
+    for item in items:
+        label, eq, path = item.partition('=')
+        if not eq or label not in labels:
+            raise SpecError(f'{prog}: --weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
+        spec = specs[labels.index(label)]
+        spec.weights, spec.weights_base, spec.resolved = path, None, None
+
+
+def misfit(expected, found, shown=SHOWN_TENSORS):
+    """What keeps the state dict ``found`` from loading strictly into a network whose state dict is ``expected``,
+    as one line: the tensors missing, unexpected and of another shape, the first ``shown`` of each with counts.
+
+    Args:
+        expected (dict): The network's state dict (tensors, e.g. on the meta device).
+        found (dict): The weights' state dict.
+        shown (int): Tensors named per kind. Default: ``SHOWN_TENSORS``.
+
+    Returns:
+        str | None: The line, or None when the weights fit.
+    """
+    def some(items):
+        return ', '.join(items[:shown]) + (', ...' if len(items) > shown else '')
+
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [f'{k}: expected {tuple(v.shape)}, found {tuple(found[k].shape)}' for k, v in expected.items()
+              if k in found and tuple(found[k].shape) != tuple(v.shape)]
+    parts = [f'{len(items)} {what} ({some(items)})' for what, items in (
+        ('tensor(s) of another shape', shapes), ('missing', missing), ('unexpected', unexpected)) if items]
+    return '; '.join(parts) or None
+
+
+def load_weights(net, path, prog=DEFAULT_PROG, label=None):
     """Load BasicSR weights (``params_ema`` / ``params`` / a bare state dict; ``.pth`` or ``.safetensors``) into
     ``net`` with ``mrnet_arch.core.weights.read_state_dict``, strictly.
 
     Raises:
-        SpecError: The file is refused (its ``WeightsError`` message).
+        SpecError: The file is refused (its ``WeightsError`` message), or its tensors do not fit ``net`` (one
+            line: ``misfit``).
     """
     try:
         state = read_state_dict(path)[0]
     except WeightsError as err:
         raise SpecError(f'{prog}: {err}') from err
+    problem = misfit(net.state_dict(), state)
+    if problem:
+        model = f'model {label!r}: ' if label else ''
+        raise SpecError(f'{prog}: {model}the weights {path} do not fit {type(net).__name__}: {problem}')
     net.load_state_dict(state, strict=True)
 
 

@@ -10,12 +10,16 @@ and, for models with weights (and Bicubic) and ``--benchmarks`` folders in Basic
 Models are given as model specs (``mrnet_arch.core.specs``): a preset name (``MRNet``, ``MRNet-MS``,
 ``EDSR-baseline``, ``RCAN``, ``SwinIR``, ``Bicubic``, with optional overrides ``MRNet:num_feat=32``), a
 registered arch with keyword arguments (``EDSR:num_feat=64,num_block=16``), an option YAML (its ``network_g``
-and ``path: pretrain_network_g``), any of these with a label (``small=MRNet:num_feat=32``). Archs of another
-BasicSR plugin register with ``--import MODULE`` (e.g. ``--import hat.archs``), imported before the models are built.
+and ``path: pretrain_network_g``), a weight file (``MRNet_demo_x2.pth``: the network is built from it), any of
+these with a label (``small=MRNet:num_feat=32``). Weights define the network: an MRNet preset given weights of
+another size takes its size from them and says so; weights that fit no network of the spec stop the command,
+naming the tensors, before any model runs. Archs of another BasicSR plugin register with ``--import MODULE``
+(e.g. ``--import hat.archs``), imported before the models are built.
 
-Outputs (``--output-dir``, default ``benchmarks/results/``): ``NAME.json``, ``NAME.md`` and with
-``--plot`` ``NAME.png``: PSNR vs parameters when PSNR was measured, else MACs and latency vs
-parameters (the figure title says which).
+Outputs (``--output-dir``, relative to the working directory, default ``benchmarks/results/`` under the project
+root): ``NAME.json``, ``NAME.md`` and with ``--plot`` ``NAME.png``: PSNR vs parameters when PSNR was measured,
+else MACs and latency vs parameters (the figure title says which). The JSON and Markdown files are written
+before the plot is drawn; matplotlib (``--plot``) is checked before any model runs.
 """
 import argparse
 import copy
@@ -32,6 +36,7 @@ from mrnet_arch.commands.bench.measure import measure_latency, measure_peak_memo
 from mrnet_arch.commands.bench.report import markdown_report, plot_report
 from mrnet_arch.commands.bench.score import load_benchmarks, score_model
 from mrnet_arch.core import specs as model_specs
+from mrnet_arch.core.cli_paths import overwritten_inputs
 from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
 from mrnet_arch.core.device import resolve_device
 from mrnet_arch.core.fast import prepare_fast
@@ -39,6 +44,7 @@ from mrnet_arch.core.files import write_json, write_text
 from mrnet_arch.core.images import MAX_PIXELS
 from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
+from mrnet_arch.core.optional import require
 from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.precision import PRECISION_NAMES
 from mrnet_arch.core.specs import PRESET_NAMES, PadCrop
@@ -73,7 +79,8 @@ def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', nargs='+', default=['MRNet', 'EDSR-baseline', 'RCAN', 'SwinIR', 'Bicubic'],
-                   help=f'presets {", ".join(PRESET_NAMES)}, ARCH:k=v,..., option YAMLs, optionally LABEL=...')
+                   help=f'presets {", ".join(PRESET_NAMES)}, ARCH:k=v,..., option YAMLs, weight files (.pth, '
+                   '.safetensors: the network is built from them), optionally LABEL=...')
     p.add_argument('--scale', type=int, default=2)
     p.add_argument('--device', default='auto', help='auto (cuda if available), cpu, cuda or cuda:N')
     p.add_argument('--precision', nargs='+', default=['fp32', 'bf16'], choices=PRECISION_NAMES)
@@ -95,9 +102,13 @@ def build_parser():
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (torch.set_num_threads)')
     p.add_argument('--no-tf32', dest='tf32', action='store_false', help='CUDA fp32 without TF32 (default: TF32 on)')
     p.add_argument('--skip-latency', action='store_true', help='params, MACs and metrics only')
-    p.add_argument('--output-dir', default=None, help='default: benchmarks/results/ under the project root')
+    p.add_argument('--output-dir', default=None,
+                   help='folder of the results files, relative to the working directory (default: '
+                   'benchmarks/results/ under the project root)')
     p.add_argument('--name', default=None, help='file name stem (default bench_<device>_x<scale>_<date>)')
-    p.add_argument('--plot', action='store_true', help='write a PNG plot (needs matplotlib)')
+    p.add_argument('--plot', action='store_true',
+                   help='also write a PNG plot, after the JSON and Markdown files (needs matplotlib: pip install '
+                   '"mrnet_arch[bench]", checked before any model runs)')
     p.add_argument('--note', default=None, help='free text stored in the report (e.g. machine load)')
     add_import_argument(p)
     return p
@@ -179,6 +190,13 @@ def run(argv=None):
         dict: The result (machine, settings, one dict per model, file paths), also written to files.
     """
     args = build_parser().parse_args(argv)
+    if args.plot:
+        require(['matplotlib'], f'{PROG} --plot')  # before any model runs
+    out_dir = args.output_dir or osp.join(project_root(), 'benchmarks', 'results')
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise SystemExit(f'{PROG}: --output-dir {out_dir} is a file, not a folder')
+    if not args.output_dir:
+        print(f'[bench] project root: {project_root()}', file=sys.stderr)
     import_modules(args.imports, PROG)
     device = _resolve_device(args.device)
     if args.threads:
@@ -193,16 +211,20 @@ def run(argv=None):
         raise SystemExit(f'{PROG}: --repeat must be >= 1')
     lr_size = list(args.lr_size) if args.lr_size else list(lr_size_for_output(args.scale, HD_OUTPUT))
     specs = [parse_model_spec(m, args.scale) for m in args.models]
-    labels = [s.label for s in specs]
-    for item in args.weights:
-        label, eq, path = item.partition('=')
-        if not eq or label not in labels:
-            raise SystemExit(f'{PROG}: --weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
-        spec = specs[labels.index(label)]
-        spec.weights, spec.weights_base = path, None
-    for spec in specs:
-        spec.check_weights()
+    model_specs.assign_weights(specs, args.weights, PROG)
+    for spec in specs:  # every weights file read and checked against its network before any model runs
+        note = spec.resolve()
+        if note:
+            print(f'[bench] {note}', flush=True)
     pairs = load_benchmarks(args.benchmarks, args.scale, PROG)
+    stem = args.name or f"bench_{device.type}_x{args.scale}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    paths = {k: osp.join(out_dir, f'{stem}.{k}') for k in ('json', 'md') + (('png', ) if args.plot else ())}
+    inputs = [s.weights_path() for s in specs if s.weights] + [s.source for s in specs
+                                                               if s.source.lower().endswith(('.yml', '.yaml'))]
+    clash = overwritten_inputs(paths.values(), inputs + [p for d in pairs.values() for pair in d for p in pair])
+    if clash:
+        raise SystemExit(f'{PROG}: the results file {clash[0]} would replace an input: choose another --name or '
+                         '--output-dir, inputs are never overwritten')
     machine = machine_info(device)
     settings = {
         'scale': args.scale, 'lr_size': lr_size, 'output_size': [lr_size[0] * args.scale, lr_size[1] * args.scale],
@@ -220,20 +242,15 @@ def run(argv=None):
                    next((v['kind'] for r in models for v in r['peak_memory'].values()), 'not measured'))
     result = {'machine': machine, 'settings': settings, 'memory_kind': memory_kind, 'models': models}
 
-    root = project_root()
-    print(f'[bench] project root: {root}', file=sys.stderr)
-    out_dir = args.output_dir or osp.join(root, 'benchmarks', 'results')
     os.makedirs(out_dir, exist_ok=True)
-    stem = args.name or f"bench_{device.type}_x{args.scale}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    paths = {'json': osp.join(out_dir, stem + '.json'), 'md': osp.join(out_dir, stem + '.md')}
-    if args.plot:
-        paths['png'] = osp.join(out_dir, stem + '.png')
-        result['plot'] = {'path': paths['png'], 'title': plot_report(result, paths['png'])}
     markdown = markdown_report(result)
-    if args.plot:
-        markdown += f"\nPlot: {osp.basename(paths['png'])}: {result['plot']['title']}\n"
-    write_json(paths['json'], result, indent=1, default=str)
+    write_json(paths['json'], result, indent=1, default=str)  # the measurements first: the plot is an extra
     write_text(paths['md'], markdown)
+    if args.plot:
+        result['plot'] = {'path': paths['png'], 'title': plot_report(result, paths['png'])}
+        markdown += f"\nPlot: {osp.basename(paths['png'])}: {result['plot']['title']}\n"
+        write_json(paths['json'], result, indent=1, default=str)
+        write_text(paths['md'], markdown)
     print(markdown)
     print('[bench] wrote ' + ', '.join(paths.values()))
     result['paths'] = paths

@@ -5,6 +5,8 @@ without ``--overwrite``)."""
 import argparse
 import sys
 
+from mrnet_arch.core.cli_paths import same_file
+
 from .common import ContributeError
 
 TARGETS = ('basicsr', 'spandrel', 'openmodeldb')
@@ -19,14 +21,15 @@ def build_parser():
         '(an architecture, its registration, tests, a test model and snapshot images, a README row) or of '
         'OpenModelDB (a model entry for --weights, with the mrnet architecture, its tag and the author).')
     parser.add_argument('target', choices=list(TARGETS), help='the host project of the checkout')
-    parser.add_argument('dir', help='the checkout: BasicSR (holds basicsr/archs, basicsr/models, basicsr/data, '
-                        'basicsr/train.py), spandrel (holds libs/spandrel/spandrel/architectures, tests/util.py) '
-                        'or OpenModelDB (holds data/models, data/architectures.json, data/tags.json, data/users.json)')
+    parser.add_argument('dir', help='the checkout, relative to the working directory: BasicSR (holds basicsr/archs, '
+                        'basicsr/models, basicsr/data, basicsr/train.py), spandrel (holds '
+                        'libs/spandrel/spandrel/architectures, tests/util.py) or OpenModelDB (holds data/models, '
+                        'data/architectures.json, data/tags.json, data/users.json)')
     parser.add_argument('--weights', help='basicsr: pretrained weights to add under experiments/pretrained_models/; '
                         'openmodeldb: the weights the entry describes')
-    parser.add_argument('--test-options', help='basicsr: test option file (checkout path, e.g. '
-                        'options/test/MRNet/demo/test_MRNet_demo_x2.yml) whose network fits --weights; default: '
-                        "the shipped test file of the weights' scale")
+    parser.add_argument('--test-options', help='basicsr: the shipped test option file whose network fits --weights, '
+                        'by its path in the checkout (options/test/MRNet/demo/test_MRNet_demo_x2.yml) or as a path '
+                        "to that file in the checkout; default: the shipped test file of the weights' scale")
     parser.add_argument('--no-ema', action='store_true',
                         help="basicsr, openmodeldb: use a checkpoint's params, not params_ema")
     parser.add_argument('--weights-url', help='spandrel: the public URL of the demo weights, for the inference '
@@ -44,7 +47,8 @@ def build_parser():
     entry.add_argument('--date', help='publication date yyyy-mm-dd (default: their provenance\'s, else the file\'s)')
     entry.add_argument('--scale', type=int, help='the scale of multi-scale weights (default: their first)')
     parser.add_argument('--overwrite', action='store_true', help='replace files that exist with other contents')
-    parser.add_argument('--pr-body', metavar='FILE', help='also write the pull-request description (Markdown) here')
+    parser.add_argument('--pr-body', metavar='FILE', help='also write the pull-request description (Markdown) here, '
+                        'relative to the working directory (never the --weights file)')
     return parser
 
 
@@ -64,6 +68,10 @@ def main(argv=None):
         return 2
     if args.target == 'openmodeldb' and (args.test_options or args.pr_body):
         print('mrnet contribute: --test-options and --pr-body are for basicsr and spandrel', file=sys.stderr)
+        return 2
+    if args.pr_body and args.weights and same_file(args.pr_body, args.weights):
+        print(f'mrnet contribute: --pr-body {args.pr_body} is the --weights file: inputs are never overwritten, '
+              'choose another name', file=sys.stderr)
         return 2
     try:
         if args.target == 'basicsr':

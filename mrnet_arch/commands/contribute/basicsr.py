@@ -30,6 +30,7 @@ from os import path as osp
 
 import yaml
 
+from mrnet_arch.core.cli_paths import inside
 from mrnet_arch.project import package_dir, shipped_options_dir
 
 from .common import ContributeError, check_folder, check_pr_body, only_adds_lines
@@ -281,7 +282,10 @@ def run(args):
     """``mrnet contribute basicsr``: plan, write, report. Returns the exit code."""
     checkout = osp.abspath(args.dir)
     check_checkout(checkout)
-    files = plan(checkout, args.weights, args.test_options, prefer_ema=not args.no_ema)
+    test_options = args.test_options
+    if test_options and osp.isfile(test_options) and inside(test_options, checkout):  # a path to the checkout's file
+        test_options = osp.relpath(osp.realpath(test_options), osp.realpath(checkout)).replace(os.sep, '/')
+    files = plan(checkout, args.weights, test_options, prefer_ema=not args.no_ema)
     check_pr_body(args.pr_body)
     status = write(checkout, files, overwrite=args.overwrite, is_addition=is_addition)
     report(checkout, status, f'Train with: cd {checkout} && PYTHONPATH=. python basicsr/train.py -opt '

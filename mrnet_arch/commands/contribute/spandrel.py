@@ -25,6 +25,7 @@ import subprocess
 import sys
 from os import path as osp
 
+from mrnet_arch.core.optional import require
 from mrnet_arch.project import package_dir
 
 from . import spandrel_files
@@ -35,6 +36,7 @@ ARCH_DIR = f'{ARCHS}/MRNet'
 REGISTRY = 'libs/spandrel/spandrel/__helpers/main_registry.py'
 CHECKOUT_PARTS = (ARCHS, REGISTRY, 'tests/util.py')
 README = 'README.md'
+PROG = 'mrnet contribute spandrel'
 DEMO_WEIGHTS = 'demo_weights/MRNet_demo_x2.pth'
 SNAPSHOT_TOLERANCE = 1  # assert_image_inference's default max_single_pixel_error
 IMAGE_FILES = {'SR_16': '16x16.png', 'SR_32': '32x32.png', 'SR_64': '64x64.png'}  # spandrel's TestImage values
@@ -50,18 +52,13 @@ def check_checkout(folder):
 
 
 def ruff_command(checkout):
-    """The ruff to format with: its version must be the one the checkout's ``requirements-dev.txt`` pins."""
-    if importlib.util.find_spec('ruff') is not None:
-        cmd = [sys.executable, '-m', 'ruff']
-    elif shutil.which('ruff'):
-        cmd = [shutil.which('ruff')]
-    else:
-        cmd = None
+    """The ruff to format with (the Python package, else a ``ruff`` on PATH; ``core.optional.require`` stops when
+    there is neither): its version must be the one the checkout's ``requirements-dev.txt`` pins."""
+    require(['ruff'], PROG)
+    cmd = [sys.executable, '-m', 'ruff'] if importlib.util.find_spec('ruff') is not None else [shutil.which('ruff')]
     requirements = osp.join(checkout, 'requirements-dev.txt')
     pinned = re.search(r'^ruff==(\S+)', read(requirements), re.M) if osp.isfile(requirements) else None
     install = f'pip install ruff=={pinned.group(1)}' if pinned else 'pip install ruff'
-    if cmd is None:
-        raise ContributeError(f'ruff is needed to write the files in spandrel\'s style; {install}')
     version = subprocess.run(cmd + ['--version'], capture_output=True, text=True).stdout.split()[-1:]
     if pinned and version != [pinned.group(1)]:
         raise ContributeError(f'{requirements} pins ruff {pinned.group(1)}, found {" ".join(version) or "none"}; '
@@ -201,6 +198,7 @@ def pr_body(files, weights_url=None):
 
 def run(args):
     """``mrnet contribute spandrel``: plan, write, report. Returns the exit code."""
+    require(['ruff'], PROG)  # before anything is read or written
     checkout = osp.abspath(args.dir)
     check_checkout(checkout)
     check_pr_body(args.pr_body)
