@@ -1,6 +1,7 @@
 """The Python files ``mrnet contribute spandrel`` writes, before ruff formats them: the torch-only arch generated from
 ``mrnet_arch/archs/mrnet_arch.py`` (one source: registration dropped, BasicSR's two helpers written out,
-``store_hyperparameters`` and keyword-only arguments added), the architecture's ``__init__.py`` and its tests."""
+``store_hyperparameters`` and keyword-only arguments added), the architecture's ``__init__.py`` (the plugin's
+``mrnet_arch/spandrel_arch.py`` with the host's imports, ``descriptor_source``) and its tests."""
 import ast
 import copy
 from os import path as osp
@@ -113,111 +114,53 @@ def config_source():
     return read(osp.join(package_dir(), 'archs', 'mrnet_config.py'))
 
 
-INIT = '''"""MRNet (ACM MM 2020) and its multi-scale model: detection and hyperparameters from a state dict.
+SPANDREL_INIT_DOC = '''"""MRNet (ACM MM 2020) and its multi-scale model: detection, hyperparameters from a state dict.
 
-Written by ``mrnet contribute spandrel``; ``__arch/mrnet_config.py`` holds the key conventions and ``infer_config``.
-The state dict cannot tell (``UNDETECTABLE``): res_scale, img_range and rgb_mean (their defaults are used), and
-the recursive module 'baseline' from 'residual' (identical tensors; 'residual' is used).
+Written by ``mrnet contribute spandrel`` from ``mrnet_arch/spandrel_arch.py`` of the MRNet plugin for BasicSR
+(the architectures the plugin registers at run time); ``__arch/mrnet_config.py`` holds the key conventions and
+``infer_config``. The state dict cannot tell (``UNDETECTABLE``) res_scale, img_range and rgb_mean: their defaults
+are used.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from typing_extensions import override
-
-from spandrel.util import KeyCondition
-
-from ...__helpers.model_descriptor import Architecture, ImageModelDescriptor, StateDict
-from .__arch.mrnet_arch import MRNet, MultiScaleMRNet
-from .__arch.mrnet_config import (
-    DETECTED_SCALES,
-    MRM_KEYS,
-    SINGLE_SCALE_KEYS,
-    UNDETECTABLE,
-    infer_config,
-    multi_scale_sfe_key,
-    scale_and_recursion,
-)
-
-_SHARED = ("num_in_ch", "num_out_ch", "num_feat", "num_block", "recursive_module", "fusion", "shuffle_kernel")
-
-
-def _shared(config: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: config[k] for k in _SHARED}, "global_skip": config.get("global_skip")}
-
-
-def _tags(config: dict[str, Any], scale: int) -> list[str]:
-    _, t = scale_and_recursion(config, scale)
-    tags = [f"{config['num_feat']}nf", f"{config['num_block']}nb", f"T{t}", config["recursive_module"]]
-    tags.append(config["fusion"])
-    if config.get("global_skip"):
-        tags.append(f"{config['global_skip']} skip")
-    if config["type"] == "MultiScaleMRNet":
-        tags.append("/".join(f"x{s}" for s in config["upscales"]))
-    return tags
-
-
-class MRNetArch(Architecture[MRNet]):
-    def __init__(self) -> None:
-        super().__init__(id="MRNet", detect=KeyCondition.has_all(*SINGLE_SCALE_KEYS))
-
-    @override
-    def load(self, state_dict: StateDict) -> ImageModelDescriptor[MRNet]:
-        config = infer_config(state_dict)
-        scale = config["upscale"]
-        model = MRNet(upscale=scale, num_recursion=config["num_recursion"], **_shared(config))
-        return ImageModelDescriptor(
-            model,
-            state_dict,
-            architecture=self,
-            purpose="Restoration" if scale == 1 else "SR",
-            tags=_tags(config, scale),
-            supports_half=True,
-            supports_bfloat16=True,
-            scale=scale,
-            input_channels=config["num_in_ch"],
-            output_channels=config["num_out_ch"],
-        )
-
-
-class MultiScaleMRNetArch(Architecture[MultiScaleMRNet]):
-    """One MRM shared by several scales; the model runs its smallest scale (``model.upscale``)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            id="MultiScaleMRNet",
-            detect=KeyCondition.has_all(
-                *MRM_KEYS,
-                KeyCondition.has_any(*(multi_scale_sfe_key(s) for s in DETECTED_SCALES)),
-            ),
-        )
-
-    @override
-    def load(self, state_dict: StateDict) -> ImageModelDescriptor[MultiScaleMRNet]:
-        config = infer_config(state_dict)
-        model = MultiScaleMRNet(
-            upscales=tuple(config["upscales"]),
-            num_recursions=tuple(config["num_recursions"]),
-            **_shared(config),
-        )
-        scale = model.upscale
-        return ImageModelDescriptor(
-            model,
-            state_dict,
-            architecture=self,
-            purpose="Restoration" if scale == 1 else "SR",
-            tags=_tags(config, scale),
-            supports_half=True,
-            supports_bfloat16=True,
-            scale=scale,
-            input_channels=config["num_in_ch"],
-            output_channels=config["num_out_ch"],
-        )
-
-
-__all__ = ["MRNetArch", "MultiScaleMRNetArch", "MRNet", "MultiScaleMRNet", "UNDETECTABLE"]
 '''
+# The host module of each import of mrnet_arch/spandrel_arch.py inside spandrel's architectures/MRNet/__init__.py.
+SPANDREL_IMPORTS = {
+    'spandrel': '...__helpers.model_descriptor',
+    'mrnet_arch.archs.mrnet_arch': '.__arch.mrnet_arch',
+    'mrnet_arch.archs.mrnet_config': '.__arch.mrnet_config',
+}
+PORTABLE_IMPORTS = ('__future__', 'typing', 'typing_extensions', 'spandrel.util')
+
+
+def descriptor_source(docstring, modules):
+    """``mrnet_arch/spandrel_arch.py`` for a host: ``docstring`` first, the imports of the modules in
+    ``modules`` taken from the host's (``{plugin module: host module}``, relative with leading dots), the code
+    below the imports as it is.
+
+    Raises:
+        ContributeError: The file imports a module that is neither in ``modules`` nor one every host has.
+    """
+    path = osp.join(package_dir(), 'spandrel_arch.py')
+    text = read(path)
+    tree = ast.parse(text)
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    header = []
+    for node in imports:
+        module = node.module if isinstance(node, ast.ImportFrom) and not node.level else None
+        if module in modules:
+            target = modules[module]
+            level = len(target) - len(target.lstrip('.'))
+            node = ast.ImportFrom(module=target[level:] or None, names=node.names, level=level)
+        elif module not in PORTABLE_IMPORTS:
+            raise ContributeError(f'{path}: no host module is known for the import "{ast.unparse(node)}"')
+        header.append(ast.unparse(node) + '\n')
+    lines = text.splitlines(keepends=True)
+    return docstring + ''.join(header) + ''.join(lines[imports[-1].end_lineno:])
+
+
+def init_source():
+    """spandrel's ``architectures/MRNet/__init__.py`` (before ruff formats it)."""
+    return descriptor_source(SPANDREL_INIT_DOC, SPANDREL_IMPORTS)
+
 
 # Variants beyond the shipped option files: channels, small sizes, both global skips, multi-scale layouts.
 EXTRA_CONFIGS = (
@@ -230,14 +173,14 @@ EXTRA_CONFIGS = (
     dict(type='MRNet', num_feat=8, num_block=1, upscale=3, num_recursion=2, global_skip='learned'),
     dict(type='MRNet', num_feat=8, num_block=1, upscale=2, num_recursion=2, recursive_module='input_encoder'),
     dict(type='MRNet', num_feat=8, num_block=1, upscale=2, num_recursion=2, recursive_module='memory_updater'),
+    dict(type='MRNet', num_feat=8, num_block=1, upscale=2, num_recursion=2, recursive_module='baseline'),
+    dict(type='MRNet', num_feat=8, num_block=1, upscale=2, num_recursion=2, recursive_module='residual'),
     dict(type='MultiScaleMRNet', num_feat=8, num_block=1, upscales=(2, 4), num_recursions=(2, 3)),
     dict(type='MultiScaleMRNet', num_feat=8, num_block=2, upscales=(3, ), num_recursions=(2, ), fusion='conv1x1'),
     dict(type='MultiScaleMRNet', num_feat=8, num_block=1, upscales=(2, 3), num_recursions=(1, 2),
          global_skip='learned', recursive_module='input_encoder'),
 )
 UNDETECTED_CONFIGS = (  # (config, the hyperparameters the state dict cannot tell)
-    (dict(type='MRNet', num_feat=8, num_block=1, upscale=2, num_recursion=2, recursive_module='baseline'),
-     ('recursive_module', )),
     (dict(type='MRNet', num_feat=8, num_block=1, upscale=2, num_recursion=2, res_scale=0.1, img_range=1.0,
           rgb_mean=(0.5, 0.5, 0.5)), ('res_scale', 'img_range', 'rgb_mean')),
 )
@@ -246,13 +189,13 @@ UNDETECTED_CONFIGS = (  # (config, the hyperparameters the state dict cannot tel
 def shipped_configs():
     """The distinct ``network_g`` of every shipped option file (paper, Table 1/2, Figure 7, demo), without what
     the state dict cannot tell (``mrnet_config.UNDETECTABLE``: img_range, rgb_mean, res_scale), tuples for
-    lists. Table 1's 'baseline' is listed apart (``UNDETECTED_CONFIGS``)."""
+    lists."""
     import glob
     configs = []
     for path in sorted(glob.glob(osp.join(shipped_options_dir(), '**', '*.yml'), recursive=True)):
         with open(path, encoding='utf-8') as f:
             net = copy.deepcopy((yaml.safe_load(f) or {}).get('network_g') or {})
-        if net.get('type') not in SPANDREL_CLASSES or net.get('recursive_module') == 'baseline':
+        if net.get('type') not in SPANDREL_CLASSES:
             continue
         config = {k: tuple(v) if isinstance(v, list) else v for k, v in net.items()
                   if k not in ('img_range', 'rgb_mean', 'res_scale')}
@@ -264,14 +207,6 @@ def shipped_configs():
 def _call(config):
     args = ', '.join(f'{k}={v!r}' for k, v in config.items() if k != 'type')
     return f'{config["type"]}({args})'.replace("'", '"')
-
-
-def demo_tags(config):
-    """The tags spandrel's MRNet ``load`` gives a single-scale config (as ``INIT``'s ``_tags``)."""
-    _, t = mrnet_config.scale_and_recursion(config)
-    tags = [f"{config['num_feat']}nf", f"{config['num_block']}nb", f'T{t}', config['recursive_module']]
-    tags.append(config['fusion'])
-    return tags + ([f"{config['global_skip']} skip"] if config.get('global_skip') else [])
 
 
 def test_source(demo_config, weights_url=None):
@@ -288,7 +223,7 @@ def test_source(demo_config, weights_url=None):
                   if weights_url else f'ModelFile("{DEMO_MODEL}")')
     images = ', '.join(f'TestImage.{n}' for n in TEST_IMAGES)
     expected = (demo_config['upscale'], demo_config['num_in_ch'], demo_config['num_out_ch'])
-    tags = repr(demo_tags(demo_config)).replace("'", '"')
+    tags = repr(mrnet_config.descriptor_tags(demo_config)).replace("'", '"')
     return f'''from spandrel.architectures.MRNet import (
     MRNet,
     MRNetArch,
