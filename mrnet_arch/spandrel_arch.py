@@ -30,16 +30,16 @@ def _shared(config: dict[str, Any]) -> dict[str, Any]:
 
 def _descriptor_args(config: dict[str, Any], scale: int) -> dict[str, Any]:
     """What both architectures' descriptors say about a model of ``config`` running at ``scale``."""
-    return dict(
-        purpose='Restoration' if scale == 1 else 'SR',
-        tags=descriptor_tags(config, scale),
-        supports_half=True,
-        supports_bfloat16=True,
-        scale=scale,
-        input_channels=config['num_in_ch'],
-        output_channels=config['num_out_ch'],
-        size_requirements=SizeRequirements(minimum=1),
-    )
+    return {
+        'purpose': 'Restoration' if scale == 1 else 'SR',
+        'tags': descriptor_tags(config, scale),
+        'supports_half': True,
+        'supports_bfloat16': True,
+        'scale': scale,
+        'input_channels': config['num_in_ch'],
+        'output_channels': config['num_out_ch'],
+        'size_requirements': SizeRequirements(minimum=1),
+    }
 
 
 class MRNetArch(Architecture[MRNet]):

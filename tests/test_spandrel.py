@@ -127,7 +127,7 @@ def test_runtime_architecture_is_the_contributed_one():
     with open(spandrel_arch.__file__, encoding='utf-8') as f:
         source = f.read()
     body = source[source.index('\n_SHARED = '):]
-    assert body.count('class ') == 2 and "purpose='Restoration' if scale == 1 else 'SR'" in body
+    assert body.count('class ') == 2 and "'purpose': 'Restoration' if scale == 1 else 'SR'" in body
     assert body in spandrel_files.init_source() and body in comfyui.init_source()
 
 

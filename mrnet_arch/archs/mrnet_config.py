@@ -92,8 +92,8 @@ def descriptor_tags(config, scale=None):
         MultiScaleMRNet, e.g. ``['64nf', '10nb', 'T4', 'mrm', 'shuffleconv']``.
     """
     _, t = scale_and_recursion(config, scale)
-    tags = [f"{config['num_feat']}nf", f"{config['num_block']}nb", f'T{t}', config['recursive_module'],
-            config['fusion']]
+    tags = [f"{config['num_feat']}nf", f"{config['num_block']}nb", f'T{t}']
+    tags += [config['recursive_module'], config['fusion']]
     if config.get('global_skip'):
         tags.append(f"{config['global_skip']} skip")
     if config['type'] == 'MultiScaleMRNet':
