@@ -22,7 +22,8 @@ COMMANDS = {
     'compare': ('mrnet_arch.commands.compare:main', 'SR outputs of several models side by side: figures, an HTML page '
                 'and the scores of bench'),
     'contribute': ('mrnet_arch.commands.contribute:main', 'write MRNet into a BasicSR checkout (archs, model, dataset, '
-                   'options, model zoo) or a spandrel checkout (architecture, tests)'),
+                   'options, model zoo), a spandrel checkout (architecture, tests) or a ComfyUI checkout (custom '
+                   'node)'),
 }
 
 

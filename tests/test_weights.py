@@ -1,4 +1,5 @@
 """Weight loading: checkpoint forms, config inference, mismatches and the refusal of code-carrying pickles."""
+import json
 import os
 import pickle
 
@@ -8,7 +9,7 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.weights import WeightsError, infer_config, load_model, read_state_dict, save_safetensors
+from mrnet_arch.core.weights import WeightsError, infer_config, load_model, read_state_dict
 
 SMALL = dict(num_feat=8, num_block=1)
 
@@ -68,11 +69,12 @@ def test_load_model_output_matches_and_scale_selected(tmp_path):
 
 
 def test_safetensors_metadata_overrides_inference(tmp_path):
+    from safetensors.torch import save_file
     net = _seeded(MRNet, upscale=2, num_recursion=2, recursive_module='baseline')
-    config = dict(infer_config(net.state_dict()), recursive_module='baseline')
-    assert infer_config(net.state_dict())['recursive_module'] == 'residual'  # tensors alone cannot tell
+    old = {k: v for k, v in net.state_dict().items() if k != 'mrm.baseline'}  # saved before the marker existed
+    assert infer_config(old)['recursive_module'] == 'residual'  # without the marker the tensors cannot tell
     path = str(tmp_path / 'baseline.safetensors')
-    save_safetensors(net, config, path)
+    save_file(old, path, metadata={'mrnet_config': json.dumps(dict(infer_config(old), recursive_module='baseline'))})
     loaded, loaded_config = load_model(path)
     assert loaded_config['recursive_module'] == 'baseline'
     x = torch.rand(1, 3, 5, 7)

@@ -12,8 +12,8 @@ from torch.nn import functional as F
 from basicsr.archs.arch_util import ResidualBlockNoBN, make_layer
 from basicsr.utils.registry import ARCH_REGISTRY
 from .mrnet_config import PAPER_RECURSIONS  # noqa: F401  (re-exported)
-from .mrnet_config import (BODY_KERNEL, FUSION_CONV_KERNEL, FUSIONS, GLOBAL_SKIPS, RECURSIVE_MODULES, SFE_KERNELS,
-                           recursions_per_scale, scale_key)
+from .mrnet_config import (BASELINE_MARKER, BODY_KERNEL, FUSION_CONV_KERNEL, FUSIONS, GLOBAL_SKIPS, RECURSIVE_MODULES,
+                           SFE_KERNELS, recursions_per_scale, scale_key)
 
 
 class ShallowFeatureExtraction(nn.Sequential):
@@ -46,6 +46,12 @@ class ConvBlock(nn.Sequential):
             nn.Conv2d(num_feat, num_feat, BODY_KERNEL, 1, BODY_KERNEL // 2))
 
 
+def _fill_missing_marker(module, state_dict, prefix, *args):
+    """``load_state_dict`` pre-hook of a 'baseline' MRM: weights without the marker (saved before it existed)
+    load as they did; the marker takes the module's own value."""
+    state_dict.setdefault(prefix + BASELINE_MARKER, getattr(module, BASELINE_MARKER))
+
+
 @ARCH_REGISTRY.register()
 class MRM(nn.Module):
     """Memory recursive module (section 3.2, eq. 8-11).
@@ -64,6 +70,10 @@ class MRM(nn.Module):
     - ``residual`` (DRRN, eq. 3):            x_i = x_0 + f_CB(x_{i-1})
     - ``input_encoder`` (Fig. 5a):          x_i = x_0 + f_CB(f_IE([x_0, x_{i-1}]))
     - ``memory_updater`` (Fig. 5b):         x_i = x_0 + f_CB(h_{i-1}), h_i = f_MU([r_i, h_{i-1}])
+
+    'baseline' has the same layers as 'residual'; a persistent buffer ``baseline`` (``BASELINE_MARKER``) marks
+    it in the state dict, so that ``infer_config`` tells the two apart. Weights saved before the marker existed
+    still load into a 'baseline' module (the missing marker is filled in while loading).
 
     Args:
         num_feat (int): Channel number of intermediate features.
@@ -84,6 +94,9 @@ class MRM(nn.Module):
         self.conv_block = ConvBlock(num_feat, num_block, res_scale)
         if self.use_memory_updater:
             self.memory_updater = nn.Conv2d(2 * num_feat, num_feat, 1)
+        if recursive_module == 'baseline':
+            self.register_buffer(BASELINE_MARKER, torch.ones(()))
+            self.register_load_state_dict_pre_hook(_fill_missing_marker)
 
     def step(self, x0, state, update_state=True):
         """One recursion (eq. 6): ``x_i, state_i = f_MRM(x_0, state_{i-1})``.

@@ -14,9 +14,12 @@ FUSIONS = ('shuffleconv', 'conv1x1')
 GLOBAL_SKIPS = (None, 'bicubic', 'learned')
 PAPER_RECURSIONS = {2: 4, 3: 6, 4: 8}  # recursion count T of each scale (section 4.1)
 # What the tensors cannot tell: these keep their defaults when a config is inferred.
-# res_scale scales the residual blocks; img_range and rgb_mean are the mean shift (no parameter or buffer);
-# 'baseline' and 'residual' have identical tensors (neither input encoder nor memory updater): 'residual' is read.
-UNDETECTABLE = ('res_scale', 'img_range', 'rgb_mean', 'recursive_module: baseline or residual')
+# res_scale scales the residual blocks; img_range and rgb_mean are the mean shift (no parameter or buffer).
+UNDETECTABLE = ('res_scale', 'img_range', 'rgb_mean')
+# 'baseline' and 'residual' have the same layers (neither input encoder nor memory updater): a 'baseline' MRM
+# holds this buffer (``mrm.baseline``), 'residual' none. Weights saved before the marker existed read as 'residual'.
+BASELINE_MARKER = 'baseline'
+BASELINE_MARKER_KEY = f'mrm.{BASELINE_MARKER}'
 
 # Kernel sizes, used by the modules and by receptive_radius.
 SFE_KERNELS = (7, 3)  # shallow feature extraction: 7x7 conv, ReLU, 3x3 conv
@@ -75,6 +78,27 @@ def scale_and_recursion(config, scale=None):
             raise ValueError(f'scale {scale} is not one of {list(recursions)}')
         return scale, recursions[scale]
     return int(config['upscale']), int(config['num_recursion'])
+
+
+def descriptor_tags(config, scale=None):
+    """The tags a model loader (spandrel, and so ComfyUI and chaiNNer) shows for a config.
+
+    Args:
+        config (dict): An MRNet or MultiScaleMRNet config (``infer_config``'s).
+        scale (int | None): The scale that runs. Default: see ``scale_and_recursion``.
+
+    Returns:
+        list[str]: Features, blocks, T, the recursive module, the fusion, a global skip, and the scales of a
+        MultiScaleMRNet, e.g. ``['64nf', '10nb', 'T4', 'mrm', 'shuffleconv']``.
+    """
+    _, t = scale_and_recursion(config, scale)
+    tags = [f"{config['num_feat']}nf", f"{config['num_block']}nb", f'T{t}']
+    tags += [config['recursive_module'], config['fusion']]
+    if config.get('global_skip'):
+        tags.append(f"{config['global_skip']} skip")
+    if config['type'] == 'MultiScaleMRNet':
+        tags.append('/'.join(f'x{s}' for s in config['upscales']))
+    return tags
 
 
 def receptive_radius(config, scale=None):
@@ -150,6 +174,11 @@ def infer_config(state_dict):
     has_ie, has_mu = 'mrm.input_encoder.weight' in state_dict, 'mrm.memory_updater.weight' in state_dict
     modules = {(True, True): 'mrm', (True, False): 'input_encoder', (False, True): 'memory_updater'}
     recursive_module = modules.get((has_ie, has_mu), 'residual')
+    if BASELINE_MARKER_KEY in state_dict:
+        if recursive_module != 'residual':
+            raise StateDictError(f'{BASELINE_MARKER_KEY} marks a baseline recursive module, but the weights hold '
+                                 f'the layers of {recursive_module!r}')
+        recursive_module = 'baseline'
     config = OrderedDict(
         type='MultiScaleMRNet' if multi else 'MRNet',
         num_in_ch=num_in_ch,

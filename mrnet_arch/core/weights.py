@@ -16,13 +16,12 @@ What the tensors tell (``infer_config``, owned by ``mrnet_arch/archs/mrnet_confi
 (``MRNet``) or multi-scale (``MultiScaleMRNet``), the
 scale(s) (ascending; the smallest is a MultiScaleMRNet's default), T per scale (from the fusion
 weights), ``num_feat``, ``num_block``, input/output channels, the fusion ('shuffleconv' or 'conv1x1'),
-the ShuffleConv kernel, and which of the input encoder and memory updater exist. What they cannot tell,
-and so comes from the ``mrnet_config`` metadata or the defaults: ``res_scale`` (1), ``img_range`` (255),
-``rgb_mean`` (DIV2K mean), and, for weights with neither input encoder nor memory updater, 'baseline'
-(DRCN, eq. 1) versus 'residual' (DRRN, eq. 3): both have identical tensors; 'residual' is assumed (it is
-the one of the two that, like MRNet, adds x_0 after every recursion). Use
-``overrides={'recursive_module': 'baseline'}`` or export to safetensors with the right config to settle
-it.
+the ShuffleConv kernel, the recursive module (which of the input encoder and memory updater exist; 'baseline'
+(DRCN, eq. 1), whose layers are those of 'residual' (DRRN, eq. 3), by its ``mrm.baseline`` marker buffer).
+What they cannot tell, and so comes from the ``mrnet_config`` metadata or the defaults: ``res_scale`` (1),
+``img_range`` (255) and ``rgb_mean`` (DIV2K mean). 'baseline' weights saved before the marker existed read
+as 'residual'; ``overrides={'recursive_module': 'baseline'}`` (or safetensors exported with that config) loads
+them as 'baseline'.
 """
 import json
 

@@ -1,7 +1,7 @@
-"""``mrnet contribute basicsr|spandrel|openmodeldb DIR``: write MRNet into a checkout of a host project as its pull
-request has it (``basicsr.py``: BasicSR's model zoo; ``spandrel.py``: a spandrel architecture; ``openmodeldb.py``:
-an OpenModelDB model entry; ``common.py``: the shared writing, idempotent and never replacing a differing file
-without ``--overwrite``)."""
+"""``mrnet contribute basicsr|spandrel|openmodeldb|comfyui DIR``: write MRNet into a checkout of a host project as
+its pull request has it (``basicsr.py``: BasicSR's model zoo; ``spandrel.py``: a spandrel architecture;
+``openmodeldb.py``: an OpenModelDB model entry; ``comfyui.py``: a ComfyUI custom node; ``common.py``: the shared
+writing, idempotent and never replacing a differing file without ``--overwrite``)."""
 import argparse
 import sys
 
@@ -9,9 +9,9 @@ from mrnet_arch.core.cli_paths import same_file
 
 from .common import ContributeError
 
-TARGETS = ('basicsr', 'spandrel', 'openmodeldb')
+TARGETS = ('basicsr', 'spandrel', 'openmodeldb', 'comfyui')
 DEFAULT_TAGS = ('photo', )  # openmodeldb
-ENTRY_OPTIONS = ('name', 'author', 'license', 'dataset', 'dataset_size', 'tags', 'date', 'scale')
+ENTRY_OPTIONS = ('author', 'license', 'dataset', 'dataset_size', 'tags', 'date', 'scale')
 
 
 def build_parser():
@@ -19,12 +19,14 @@ def build_parser():
         prog='mrnet contribute', description='Write MRNet into a checkout of BasicSR (drop-in arch, model and dataset '
         'files, option files, a docs/ModelZoo.md section and, with --weights, pretrained weights) or of spandrel '
         '(an architecture, its registration, tests, a test model and snapshot images, a README row) or of '
-        'OpenModelDB (a model entry for --weights, with the mrnet architecture, its tag and the author).')
+        'OpenModelDB (a model entry for --weights, with the mrnet architecture, its tag and the author) or of ComfyUI '
+        '(a custom node that adds MRNet to spandrel for the stock upscale-model nodes).')
     parser.add_argument('target', choices=list(TARGETS), help='the host project of the checkout')
     parser.add_argument('dir', help='the checkout, relative to the working directory: BasicSR (holds basicsr/archs, '
                         'basicsr/models, basicsr/data, basicsr/train.py), spandrel (holds '
-                        'libs/spandrel/spandrel/architectures, tests/util.py) or OpenModelDB (holds data/models, '
-                        'data/architectures.json, data/tags.json, data/users.json)')
+                        'libs/spandrel/spandrel/architectures, tests/util.py), OpenModelDB (holds data/models, '
+                        'data/architectures.json, data/tags.json, data/users.json) or ComfyUI (holds nodes.py, '
+                        'custom_nodes)')
     parser.add_argument('--weights', help='basicsr: pretrained weights to add under experiments/pretrained_models/; '
                         'openmodeldb: the weights the entry describes')
     parser.add_argument('--test-options', help='basicsr: the shipped test option file whose network fits --weights, '
@@ -35,10 +37,11 @@ def build_parser():
     parser.add_argument('--weights-url', help='spandrel: the public URL of the demo weights, for the inference '
                         'test to download in CI (tests/models/ is git-ignored there); openmodeldb: the public URL '
                         'of --weights (required)')
+    parser.add_argument('--name', help='openmodeldb: model name (default: the weight file\'s name), the file is '
+                        'data/models/<scale>x-<name>.json; comfyui: the custom node\'s folder under custom_nodes/ '
+                        'and its registry name (default: ComfyUI-MRNet)')
     entry = parser.add_argument_group('openmodeldb', 'the entry; defaults from the weights\' provenance '
                                       '(PROVENANCE.md beside them, or the experiment\'s option file)')
-    entry.add_argument('--name', help='model name (default: the weight file\'s name); the file is '
-                       'data/models/<scale>x-<name>.json')
     entry.add_argument('--author', help='author name or OpenModelDB user id (default: the LICENSE\'s holder)')
     entry.add_argument('--license', help='SPDX licence of the weights (default: their provenance\'s)')
     entry.add_argument('--dataset', help='training dataset (default: their provenance\'s)')
@@ -46,6 +49,10 @@ def build_parser():
     entry.add_argument('--tags', nargs='+', help=f'tags of data/tags.json (default: {" ".join(DEFAULT_TAGS)})')
     entry.add_argument('--date', help='publication date yyyy-mm-dd (default: their provenance\'s, else the file\'s)')
     entry.add_argument('--scale', type=int, help='the scale of multi-scale weights (default: their first)')
+    comfy = parser.add_argument_group('comfyui')
+    comfy.add_argument('--publisher-id', help='your publisher id on registry.comfy.org, for pyproject.toml\'s '
+                       '[tool.comfy] PublisherId (default: empty, to fill in before publishing)')
+    comfy.add_argument('--icon', help='the URL of the node\'s icon, for [tool.comfy] Icon (default: empty)')
     parser.add_argument('--overwrite', action='store_true', help='replace files that exist with other contents')
     parser.add_argument('--pr-body', metavar='FILE', help='also write the pull-request description (Markdown) here, '
                         'relative to the working directory (never the --weights file)')
@@ -73,13 +80,30 @@ def main(argv=None):
         print(f'mrnet contribute: --pr-body {args.pr_body} is the --weights file: inputs are never overwritten, '
               'choose another name', file=sys.stderr)
         return 2
+    if args.name is not None and args.target not in ('openmodeldb', 'comfyui'):
+        print('mrnet contribute: --name is for openmodeldb and comfyui', file=sys.stderr)
+        return 2
+    comfyui_only = [o for o, v in (('--publisher-id', args.publisher_id), ('--icon', args.icon)) if v is not None]
+    if args.target != 'comfyui' and comfyui_only:
+        print(f'mrnet contribute: {", ".join(comfyui_only)} are for comfyui', file=sys.stderr)
+        return 2
+    if args.target == 'comfyui':
+        other = [o for o, v in (('--weights', args.weights), ('--test-options', args.test_options),
+                                ('--no-ema', args.no_ema), ('--weights-url', args.weights_url),
+                                ('--pr-body', args.pr_body)) if v]
+        if other:
+            print(f'mrnet contribute: {", ".join(other)} are not for comfyui (a custom node is its own '
+                  'repository: no pull request, no weights)', file=sys.stderr)
+            return 2
     try:
         if args.target == 'basicsr':
             from . import basicsr as host
         elif args.target == 'spandrel':
             from . import spandrel as host
-        else:
+        elif args.target == 'openmodeldb':
             from . import openmodeldb as host
+        else:
+            from . import comfyui as host
         return host.run(args)
     except ContributeError as e:
         print(f'mrnet contribute: {e}', file=sys.stderr)

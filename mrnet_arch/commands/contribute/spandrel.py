@@ -151,7 +151,7 @@ def plan(checkout, weights_url=None):
     python = {
         f'{ARCH_DIR}/__arch/mrnet_arch.py': spandrel_files.arch_source(),
         f'{ARCH_DIR}/__arch/mrnet_config.py': spandrel_files.config_source(),
-        f'{ARCH_DIR}/__init__.py': spandrel_files.INIT,
+        f'{ARCH_DIR}/__init__.py': spandrel_files.init_source(),
         'tests/test_MRNet.py': spandrel_files.test_source(infer_config(read_state_dict(weights)[0]), weights_url),
         REGISTRY: registry_text(read(osp.join(checkout, REGISTRY))),
     }
@@ -176,9 +176,10 @@ def pr_body(files, weights_url=None):
     return '\n'.join([
         '# Add MRNet (ACM MM 2020)', '', MRNET_SUMMARY, '',
         'Two architectures: `MRNet` (one scale, the paper\'s MRNet-S) and `MultiScaleMRNet` (one MRM shared by '
-        'several scales; the model runs its smallest scale). Every hyperparameter but `res_scale`, `img_range`, '
-        '`rgb_mean` and the `baseline`/`residual` recursive module (identical tensors) is read from the state '
-        'dict; these are listed as undetectable in the code.', '', '## What is added', '',
+        'several scales; the model runs its smallest scale). Every hyperparameter but `res_scale`, `img_range` and '
+        '`rgb_mean` is read from the state dict (the `baseline` recursive module, whose layers are those of '
+        '`residual`, holds a marker buffer); these three are listed as undetectable in the code.', '',
+        '## What is added', '',
         *[f'- `{p}`' for p in added], f'- `{REGISTRY}`: both architectures, at the end of `MAIN_REGISTRY`',
         f'- `{README}`: a row in the super-resolution list', '',
         'The architecture code is MIT-licensed (LICENSE beside it), torch only.', '', '## How it was tested', '',
