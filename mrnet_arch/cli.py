@@ -37,7 +37,12 @@ def main(argv=None):
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
     module, func = COMMANDS[args.command][0].split(':')
-    result = getattr(importlib.import_module(module), func)(argv[1:])
+    from mrnet_arch.models.mrnet_checkpoint import DiskFullError
+    try:
+        result = getattr(importlib.import_module(module), func)(argv[1:])
+    except DiskFullError as e:  # any command's write: one line naming the folder, no traceback
+        print(f'mrnet {args.command}: {e}', file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0
 
 

@@ -10,6 +10,7 @@
   recursions by unrolling it.
 """
 import argparse
+import io
 import os
 import sys
 import warnings
@@ -17,6 +18,7 @@ import warnings
 import torch
 
 from mrnet_arch.core.arguments import add_weights_arguments
+from mrnet_arch.core.files import DiskFullError, write_bytes
 from mrnet_arch.core.weights import WeightsError, load_model, save_safetensors
 
 DEFAULT_OPSET = 17
@@ -39,11 +41,12 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
     if config['type'] == 'MultiScaleMRNet':
         net = _FixedScale(net, config['upscale'])
     dummy = torch.rand(1, config['num_in_ch'], 16, 16)
+    buffer = io.BytesIO()  # then written atomically: a full disk leaves no cut-short model
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', (DeprecationWarning, torch.jit.TracerWarning))
         torch.onnx.export(
             net, (dummy, ),
-            output,
+            buffer,
             dynamo=False,
             opset_version=opset,
             input_names=['input'],
@@ -52,6 +55,7 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
                 'input': {0: 'batch', 2: 'height', 3: 'width'},
                 'output': {0: 'batch', 2: 'height_out', 3: 'width_out'}
             })
+    write_bytes(output, buffer.getvalue())
 
 
 def build_parser():
@@ -67,7 +71,7 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run ``mrnet export``; returns 0 on success, 2 on errors."""
+    """Run ``mrnet export``; returns 0 on success, 2 on errors, 1 when the disk is full."""
     args = build_parser().parse_args(argv)
     try:
         if os.path.exists(args.output):
@@ -80,15 +84,18 @@ def main(argv=None):
         print(f'mrnet export: error: {err}', file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    if args.format == 'safetensors':
-        save_safetensors(net, config, args.output)
-    else:
-        try:
+    try:
+        if args.format == 'safetensors':
+            save_safetensors(net, config, args.output)
+        else:
             export_onnx(net, config, args.output, args.opset)
-        except ImportError as err:
-            print(f'mrnet export: error: ONNX export needs the onnx package (pip install "mrnet_arch[export]"): '
-                  f'{err}', file=sys.stderr)
-            return 2
+    except ImportError as err:
+        print(f'mrnet export: error: ONNX export needs the onnx package (pip install "mrnet_arch[export]"): '
+              f'{err}', file=sys.stderr)
+        return 2
+    except DiskFullError as err:
+        print(f'mrnet export: error: {err}', file=sys.stderr)
+        return 1
     print(f'mrnet export: wrote {args.output} ({config["type"]}, x{config["upscale"]}, {args.format})',
           file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ import sys
 import mrnet_arch  # noqa: F401  (registration)
 from mrnet_arch import compat
 from mrnet_arch.core import checks, run_lock
+from mrnet_arch.models.mrnet_checkpoint import DiskFullError
 from mrnet_arch.project import project_root
 
 ALLOW_UNKNOWN = '--allow-unknown-options'
@@ -99,6 +100,8 @@ def train(argv=None):
         with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks)),
                                     (basicsr.train, 'build_model', bounded_build_model(basicsr.train.build_model))]):
             basicsr.train.train_pipeline(root)
+    except DiskFullError as e:  # one line, no traceback: the folder, the bytes needed and free
+        raise SystemExit(f'mrnet train: {e}') from None
     finally:
         for lock in locks:
             run_lock.release(lock)
@@ -112,4 +115,7 @@ def test(argv=None):
     from mrnet_arch.core.pipeline_memory import bounded_build_model  # MRNet forwards tiled within the memory budget
     with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test')),
                                 (basicsr.test, 'build_model', bounded_build_model(basicsr.test.build_model))]):
-        basicsr.test.test_pipeline(root)
+        try:
+            basicsr.test.test_pipeline(root)
+        except DiskFullError as e:
+            raise SystemExit(f'mrnet test: {e}') from None

@@ -19,6 +19,7 @@ import sys
 from os import path as osp
 
 from mrnet_arch.core import debian_photos, photo_sets
+from mrnet_arch.core.files import DiskFullError
 from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
 from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
 from mrnet_arch.project import project_root
@@ -117,7 +118,7 @@ def main(argv=None):
                 print(f'[prepare benchmark] {folder}')
         else:
             _photos(args)
-    except (PrepareError, photo_sets.PhotoSetError, debian_photos.FetchError) as e:
+    except (PrepareError, photo_sets.PhotoSetError, debian_photos.FetchError, DiskFullError) as e:
         print(f'mrnet prepare: error: {e}', file=sys.stderr)
         return 1
     return 0

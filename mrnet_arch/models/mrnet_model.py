@@ -21,7 +21,8 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
-from .mrnet_checkpoint import atomic_torch_save, read_state_dict, rng_state, set_rng_state
+from .mrnet_checkpoint import (DiskFullError, atomic_torch_save, free_bytes, read_state_dict, rng_state,
+                               set_rng_state)
 from .mrnet_options import unknown_options, unknown_options_message
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -57,6 +58,26 @@ def train_option_problems(train_opt):
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
         problems.append(f'train:grad_clip must be a number > 0 (the largest gradient norm) or null, got {clip!r}')
     return problems
+
+
+_RESUMABLE = 'the previous checkpoints and training states are unchanged (--auto_resume continues from the newest)'
+
+
+def checkpoint_bytes(net, optimizers, ema=False):
+    """About the bytes one save writes: the network's weights (twice with an EMA copy) in ``net_g_<iter>.pth``, and
+    in ``<iter>.state`` the optimizers' per-parameter state (Adam, AdamW: two tensors per weight tensor; others: one).
+
+    Args:
+        net (torch.nn.Module): The network.
+        optimizers (list[torch.optim.Optimizer]): The training's optimizers.
+        ema (bool): The checkpoint holds ``params_ema`` too.
+
+    Returns:
+        int: Bytes.
+    """
+    weights = sum(p.numel() * p.element_size() for p in net.state_dict().values())
+    per_weight = sum(2 if type(o).__name__ in ('Adam', 'AdamW') else 1 for o in optimizers)
+    return weights * (2 if ema else 1) + weights * per_weight + (64 << 10)
 
 
 @MODEL_REGISTRY.register()
@@ -112,6 +133,23 @@ class MRNetModel(SRModel):
         self.scaler = None
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
+        if self.is_train:
+            self._warn_if_little_space()
+
+    @master_only
+    def _warn_if_little_space(self):
+        """Warn (one line) when the folders of the checkpoints and training states have less room than one save
+        needs (``checkpoint_bytes``)."""
+        paths = self.opt.get('path') or {}
+        need = checkpoint_bytes(self.get_bare_model(self.net_g), getattr(self, 'optimizers', []),
+                                hasattr(self, 'net_g_ema'))
+        folder = paths.get('models') or paths.get('experiments_root')
+        free = free_bytes(folder) if folder else None
+        if free is not None and free < need:
+            get_root_logger().warning(
+                f'[mrnet] only {free / (1 << 20):.1f} MiB free in {folder}, but each save (checkpoint and training '
+                f'state) needs about {need / (1 << 20):.1f} MiB ({need} bytes): free some space before the first '
+                f"save at iteration {(self.opt.get('logger') or {}).get('save_checkpoint_freq')}.")
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         """BaseModel.load_network that never runs code from the file and also reads ``.safetensors``:
@@ -248,6 +286,8 @@ class MRNetModel(SRModel):
                 (k[7:] if k.startswith('module.') else k, v.detach().cpu().contiguous()) for k, v in state_dict.items())
         try:
             atomic_torch_save(save_dict, save_path)
+        except DiskFullError as e:
+            raise DiskFullError(e.folder, os.path.basename(save_path), e.needed, e.free, _RESUMABLE) from e
         except OSError as e:
             raise OSError(f'Could not write checkpoint {save_path}: {e}. The previous checkpoint is unchanged.') from e
 
@@ -275,6 +315,8 @@ class MRNetModel(SRModel):
         save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
         try:
             atomic_torch_save(state, save_path)
+        except DiskFullError as e:
+            raise DiskFullError(e.folder, os.path.basename(save_path), e.needed, e.free, _RESUMABLE) from e
         except OSError as e:
             raise OSError(f'Could not write training state {save_path}: {e}. '
                           'The previous state is unchanged.') from e
