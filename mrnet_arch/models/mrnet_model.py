@@ -13,7 +13,10 @@ registers both classes.
 import copy
 import numpy as np
 import os
+import signal
+import threading
 import torch
+import torch.distributed as dist
 from collections import OrderedDict
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
@@ -60,6 +63,9 @@ def train_option_problems(train_opt):
     return problems
 
 
+REQUEUE_EXIT_CODE = 75  # EX_TEMPFAIL of sysexits.h: "temporary failure, try again" (a job script requeues)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ('SIGTERM', 'SIGUSR1') if hasattr(signal, name))
+
 _RESUMABLE = 'the previous checkpoints and training states are unchanged (--auto_resume continues from the newest)'
 
 
@@ -98,7 +104,12 @@ class MRNetModel(SRModel):
       (after unscaling under fp16); off when absent or null;
     - distributed training on the CPU too: DDP without device ids when the model runs on the CPU;
     - an option key that neither BasicSR nor this class reads (a typo) stops the run before training, naming it
-      with the closest known key (``mrnet_options.py``); ``allow_unknown_options: true`` makes it a warning.
+      with the closest known key (``mrnet_options.py``); ``allow_unknown_options: true`` makes it a warning;
+    - SIGTERM or SIGUSR1 during training (pre-emption, a job's time limit, ``scancel --signal``): the current
+      iteration is finished, a checkpoint and a complete training state of that iteration are saved, and the
+      process exits with status ``REQUEUE_EXIT_CODE`` (75); ``--auto_resume`` goes on from that iteration.
+      In a distributed run the ranks agree on the stop at the iterations that read the loss on the host
+      (``train:finite_check_freq``), so that all stop at the same one.
 
     Args:
         opt (dict): Options.
@@ -121,6 +132,9 @@ class MRNetModel(SRModel):
         self._nonfinite_since = None  # device flag: a loss since the last check was not finite
         self._last_check = 0
         self._pending_losses = None
+        self._stop_signal = None  # the signal that asked the training to stop, once one came
+        self.train_epoch = None  # the epoch of the running iteration, when the training loop tells (mrnet train)
+        self._last_epoch = 0  # else: the epoch of the last save or of the resumed state
         compile_mode = train_opt.get('compile')
         super().__init__(opt)
         if self.channels_last:
@@ -135,6 +149,53 @@ class MRNetModel(SRModel):
             self.scaler = torch.amp.GradScaler(self.device.type)
         if self.is_train:
             self._warn_if_little_space()
+            self._catch_stop_signals()
+
+    def _catch_stop_signals(self):
+        """Make SIGTERM and SIGUSR1 ask for a stop after the current iteration (main thread only: Python calls
+        signal handlers there)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._request_stop)
+
+    def _request_stop(self, signum, frame):
+        """Signal handler: note the stop; the iteration that runs goes on and saves (``_stop_if_requested``)."""
+        if self._stop_signal is None:
+            self._stop_signal = signum
+            get_root_logger().warning(f'[mrnet] {signal.Signals(signum).name} received: finishing the current '
+                                      'iteration, then saving and stopping.')
+
+    def _stop_if_requested(self, current_iter):
+        """After iteration ``current_iter``: when a stop signal came (on any rank), save the checkpoint and the
+        training state of this iteration and exit with ``REQUEUE_EXIT_CODE``.
+
+        Raises:
+            SystemExit: With ``REQUEUE_EXIT_CODE``, once everything is saved.
+        """
+        stop = self._stop_signal is not None
+        if self.opt.get('dist') and dist.is_available() and dist.is_initialized():
+            if not self._must_check(current_iter):
+                return
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        if not stop:
+            return
+        epoch = self.train_epoch if self.train_epoch is not None else self._last_epoch
+        self.save(epoch, current_iter)
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else 'a stop signal on another rank'
+        get_root_logger().warning(
+            f"[mrnet] stopped by {name} after iteration {current_iter}: checkpoint and training state saved in "
+            f"{self.opt['path'].get('experiments_root')}; exiting with status {REQUEUE_EXIT_CODE} (requeue). "
+            'Run again with --auto_resume to go on from this iteration.')
+        raise SystemExit(REQUEUE_EXIT_CODE)
+
+    def save(self, epoch, current_iter):
+        """SRModel.save; the epoch of a save is kept for the state that a stop signal saves."""
+        if current_iter != -1:
+            self._last_epoch = epoch
+        super().save(epoch, current_iter)
 
     @master_only
     def _warn_if_little_space(self):
@@ -202,6 +263,7 @@ class MRNetModel(SRModel):
         self._pending_losses = OrderedDict((k, v.detach()) for k, v in loss_dict.items())  # reduced when logged
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+        self._stop_if_requested(current_iter)
 
     def _clip_gradients(self):
         """Scale the gradients of net_g to a total L2 norm of at most ``train:grad_clip`` (on the device, no
@@ -296,6 +358,7 @@ class MRNetModel(SRModel):
         process; in a distributed run each rank keeps its seeded generators), so that a resumed run draws the
         same crops and flips as an uninterrupted one."""
         super().resume_training(resume_state)
+        self._last_epoch = resume_state['epoch']
         if resume_state.get('rng') is not None and self.opt.get('world_size', 1) == 1:
             set_rng_state(resume_state['rng'])
 
