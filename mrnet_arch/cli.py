@@ -12,7 +12,8 @@ COMMANDS = {
               '[--auto_resume] [--launcher pytorch|slurm] [--debug] [--force_yml k=v] [--allow-unknown-options])'),
     'test': ('mrnet_arch.commands.pipelines:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
     'demo': ('mrnet_arch.commands.demo:main', 'train MRNet x2 on real photos, then score and show it against bicubic'),
-    'prepare': ('mrnet_arch.commands.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
+    'prepare': ('mrnet_arch.commands.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder; verify '
+                'LMDBs and image folders'),
     'infer': ('mrnet_arch.commands.infer:main', 'super-resolve your own images with trained weights'),
     'export': ('mrnet_arch.commands.export:main', 'export weights to safetensors or ONNX'),
     'card': ('mrnet_arch.commands.card:main', 'write a Markdown model card for a weight file'),

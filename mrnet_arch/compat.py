@@ -35,7 +35,7 @@ Two kinds of fixes:
   5. basicsr's ``PairedImageDataset`` and ``SingleImageDataset`` decode with ``imfrombytes``, which returns
      None for a file that cannot be decoded; the sample then fails with ``'NoneType' object has no
      attribute 'astype'``, naming no file. Inside the block their ``__getitem__`` re-raises any error as
-     ``RuntimeError`` naming the sample's file(s). The option files keep BasicSR's own dataset types so
+     ``RuntimeError`` naming the sample's file(s) (for an LMDB: the key and the store). The option files keep BasicSR's own dataset types so
      that they run unchanged in a BasicSR checkout; there a load error reads as basicsr writes it.
      Drop when basicsr reports the path itself.
 
@@ -96,9 +96,17 @@ def _sample_paths(dataset, index):
         entry = dataset.paths[index]
     except Exception:  # noqa: BLE001  (a dataset without ``paths``: name the index only)
         return f'sample {index}'
+    lmdb = 'db_paths' in (getattr(dataset, 'io_backend_opt', None) or {})  # set for LMDBs ('type' is popped)
     if isinstance(entry, dict):
-        return ', '.join(f'{key[:-5]}={value}' for key, value in entry.items() if key.endswith('_path'))
-    return str(entry)
+        return ', '.join(_in_store(dataset, key[:-5], value, lmdb) for key, value in entry.items()
+                         if key.endswith('_path'))
+    return _in_store(dataset, 'lq', entry, lmdb) if lmdb else str(entry)
+
+
+def _in_store(dataset, name, key, lmdb):
+    """Fix 5: ``name=<file>``, or for an LMDB ``name=key <key> of <store>`` (basicsr's paths are the keys alone)."""
+    store = getattr(dataset, f'{name}_folder', None)
+    return f'{name}=key {key} of {store}' if lmdb and store else f'{name}={key}'
 
 
 def _name_files_on_error(getitem):
@@ -113,7 +121,8 @@ def _name_files_on_error(getitem):
             raise
         except Exception as e:  # noqa: BLE001  (re-raised with the file names)
             raise RuntimeError(f'{type(self).__name__}: could not load {_sample_paths(self, index)}: '
-                               f'{type(e).__name__}: {e}. Is the file a complete, readable image?') from e
+                               f'{type(e).__name__}: {e}. Is the file a complete, readable image? '
+                               '(`mrnet prepare verify FOLDER` lists every bad file or LMDB key)') from e
 
     __getitem__._mrnet_names_files = True
     __getitem__.__doc__ = getitem.__doc__

@@ -47,14 +47,14 @@ def _cut_writes():
     """Make the next atomic write stop halfway through with SIGKILL."""
     atomic_write = mrnet_checkpoint.atomic_write
 
-    def half_write(path, write, binary=True):
+    def half_write(path, write, binary=True, **kwargs):
         def cut(f):
             write(f)
             f.flush()
             f.truncate(f.tell() // 2)
             f.flush()
             _kill()
-        return atomic_write(path, cut, binary)
+        return atomic_write(path, cut, binary, **kwargs)
 
     mrnet_checkpoint.atomic_write = half_write
 
