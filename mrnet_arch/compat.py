@@ -35,10 +35,9 @@ Two kinds of fixes:
   5. basicsr's ``PairedImageDataset`` and ``SingleImageDataset`` decode with ``imfrombytes``, which returns
      None for a file that cannot be decoded; the sample then fails with ``'NoneType' object has no
      attribute 'astype'``, naming no file. Inside the block their ``__getitem__`` re-raises any error as
-     ``RuntimeError`` naming the sample's file(s) (for an LMDB: the key and the store). The option files keep BasicSR's own dataset types so
-     that they run unchanged in a BasicSR checkout; there a load error reads as basicsr writes it.
-     Drop when basicsr reports the path itself.
-
+     ``RuntimeError`` naming the sample's file(s) (for an LMDB: the key and the store). The option files keep
+     BasicSR's own dataset types so that they run unchanged in a BasicSR checkout; there a load error reads as
+     basicsr writes it. Drop when basicsr reports the path itself.
   6. BasicSR's loop resumes at the start of the saved epoch: with more than one batch per epoch, a state saved
      in the middle of an epoch (a checkpoint, or a stop on SIGTERM/SIGUSR1) makes the resumed run train the
      epoch's first batches again and differ from an uninterrupted one. Inside the block, the resumed epoch's
