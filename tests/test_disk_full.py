@@ -152,7 +152,8 @@ def test_mrnet_train_warns_when_the_disk_is_too_small_for_a_save_then_fails_in_o
     experiments = mount_tmpfs(root / 'experiments', '1m')
     try:
         train = _tiny.make_pairs(str(tmp_path / 'data'), n=1, size=40)
-        yml = _tiny.write_yml(_tiny.train_options('tiny', train, total_iter=2, save_freq=2), str(tmp_path / 't.yml'))
+        opt = _tiny.train_options('tiny', train, total_iter=2, save_freq=2, batch=1)
+        yml = _tiny.write_yml(opt, str(tmp_path / 't.yml'))
         fill(experiments, leave=24 << 10)  # the log and the option copy fit, a checkpoint and state (~120 KB) not
         proc = _tiny.run_train(yml, str(root))
         assert proc.returncode == 1, proc.stderr[-3000:]

@@ -104,3 +104,32 @@ def test_sigterm_from_outside_stops_mrnet_train_cleanly(tmp_path):
     exp = str(root / 'experiments' / 'outside')
     assert _complete(exp) == stopped and 'Traceback' not in log
     assert not osp.exists(osp.join(root, 'experiments', '.outside.lock'))  # the run lock is released
+
+
+def test_the_slurm_job_script_passes_the_signal_on_and_requeues(tmp_path):
+    """``tools/slurm_train.sbatch`` run by bash as Slurm runs it: SIGUSR1 to the script (``--signal=B:USR1``) reaches
+    the training, which saves and exits 75, and the script calls ``scontrol requeue <job id>`` (a stand-in records
+    the call; Slurm itself is not installed here)."""
+    root = tmp_path / 'root'
+    bin_dir = tmp_path / 'bin'
+    for folder in (root, bin_dir):
+        folder.mkdir()
+    shim = f'#!/bin/sh\nshift\nexec {sys.executable} {LAUNCHER} --announce-iterations -- "$@"\n'  # drops 'train'
+    (bin_dir / 'mrnet').write_text(shim)
+    (bin_dir / 'scontrol').write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/scontrol.txt\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    yml = _options(tmp_path, 'slurm', save_freq=100)
+    env = _tiny.env(str(root), SLURM_JOB_ID='4242')
+    env['PATH'] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    job = subprocess.Popen(['bash', osp.join(_tiny.REPO, 'tools', 'slurm_train.sbatch'), yml], cwd=root, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in job.stdout:
+        lines.append(line)
+        if line.startswith('[launch_train] iteration 3'):
+            os.kill(job.pid, signal.SIGUSR1)
+    assert job.wait(timeout=120) == REQUEUE_EXIT_CODE, ''.join(lines)[-3000:]
+    assert any('stopped by SIGUSR1 after iteration' in line for line in lines)
+    assert (tmp_path / 'scontrol.txt').read_text().split() == ['requeue', '4242']
+    assert _complete(str(root / 'experiments' / 'slurm'))

@@ -30,8 +30,8 @@ class DiskFullError(OSError):
 
     def __init__(self, folder, name, needed=None, free=None, what='nothing complete was lost'):
         self.folder, self.needed, self.free = folder, needed, free
-        need = f'; it needs about {_size(needed)}' if needed else ''
-        has = f', {_size(free)} free' if free is not None else ''
+        need = f'; it needs about {size_text(needed)}' if needed else ''
+        has = f', {size_text(free)} free' if free is not None else ''
         super().__init__(errno.ENOSPC, f'{folder}: the disk is full (No space left on device) while writing {name}'
                          f'{need}{has}. The unfinished file was removed and {what}: free some space, then run '
                          'again.')
@@ -49,8 +49,8 @@ def _disk_full_error(message, folder, needed, free):
     return err
 
 
-def _size(n):
-    """``n`` bytes as '12.3 MiB (12901234 bytes)'."""
+def size_text(n):
+    """``n`` bytes as text: '12.3 MiB (12901234 bytes)'."""
     for unit, factor in (('GiB', 1 << 30), ('MiB', _MIB), ('KiB', 1 << 10)):
         if n >= factor:
             return f'{n / factor:.1f} {unit} ({n} bytes)'

@@ -25,7 +25,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from .mrnet_checkpoint import (DiskFullError, atomic_torch_save, free_bytes, read_state_dict, rng_state,
-                               set_rng_state)
+                               set_rng_state, size_text)
 from .mrnet_options import unknown_options, unknown_options_message
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -208,9 +208,9 @@ class MRNetModel(SRModel):
         free = free_bytes(folder) if folder else None
         if free is not None and free < need:
             get_root_logger().warning(
-                f'[mrnet] only {free / (1 << 20):.1f} MiB free in {folder}, but each save (checkpoint and training '
-                f'state) needs about {need / (1 << 20):.1f} MiB ({need} bytes): free some space before the first '
-                f"save at iteration {(self.opt.get('logger') or {}).get('save_checkpoint_freq')}.")
+                f'[mrnet] only {size_text(free)} free in {folder}, but each save (checkpoint and training state) '
+                f'needs about {size_text(need)}: free some space before the first save at iteration '
+                f"{(self.opt.get('logger') or {}).get('save_checkpoint_freq')}.")
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         """BaseModel.load_network that never runs code from the file and also reads ``.safetensors``:
