@@ -165,3 +165,24 @@ def test_mrnet_train_warns_when_the_disk_is_too_small_for_a_save_then_fails_in_o
         assert 'inline_container' not in proc.stderr and 'DiskFullError' not in proc.stderr
     finally:
         subprocess.run(['umount', '-l', str(experiments)], check=False)
+
+
+def test_infer_and_export_into_a_full_disk_print_one_line(tmp_path, small_disk):
+    weights = osp.join(_tiny.REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
+    photo = tmp_path / 'photo.png'
+    images.write_image(str(photo), _tiny.photo_crop(0, 48)[..., ::-1].copy())
+    fill(small_disk)
+    commands = {
+        'infer': ['--weights', weights, '--input', str(photo), '--output', osp.join(small_disk, 'sr'), '--device',
+                  'cpu'],
+        'export': ['--weights', weights, '--format', 'onnx', '--output', osp.join(small_disk, 'mrnet.onnx')],
+    }
+    for command, args in commands.items():
+        proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', command, *args], env=_tiny.env(str(tmp_path)),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1, (command, proc.stderr[-2000:])
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f'mrnet {command}: ') and 'the disk is full (No space left on device)' in last, last
+        assert 'Traceback' not in proc.stderr
+    assert sorted(os.listdir(small_disk)) == ['filler', 'sr']  # the output folder, with no file cut short in it
+    assert os.listdir(osp.join(small_disk, 'sr')) == []
