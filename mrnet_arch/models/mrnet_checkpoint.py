@@ -16,7 +16,6 @@ import torch
 import zipfile
 from collections import OrderedDict
 
-
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _MIB = 1 << 20
 
@@ -32,9 +31,10 @@ class DiskFullError(OSError):
         self.folder, self.needed, self.free = folder, needed, free
         need = f'; it needs about {size_text(needed)}' if needed else ''
         has = f', {size_text(free)} free' if free is not None else ''
-        super().__init__(errno.ENOSPC, f'{folder}: the disk is full (No space left on device) while writing {name}'
-                         f'{need}{has}. The unfinished file was removed and {what}: free some space, then run '
-                         'again.')
+        super().__init__(
+            errno.ENOSPC, f'{folder}: the disk is full (No space left on device) while writing {name}'
+            f'{need}{has}. The unfinished file was removed and {what}: free some space, then run '
+            'again.')
 
     def __str__(self):
         return self.strerror

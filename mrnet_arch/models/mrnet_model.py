@@ -24,8 +24,8 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
-from .mrnet_checkpoint import (DiskFullError, atomic_torch_save, free_bytes, read_state_dict, rng_state,
-                               set_rng_state, size_text)
+from .mrnet_checkpoint import (DiskFullError, atomic_torch_save, free_bytes, read_state_dict, rng_state, set_rng_state,
+                               size_text)
 from .mrnet_options import unknown_options, unknown_options_message
 
 AMP_DTYPES = {None: None, False: None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -202,8 +202,8 @@ class MRNetModel(SRModel):
         """Warn (one line) when the folders of the checkpoints and training states have less room than one save
         needs (``checkpoint_bytes``)."""
         paths = self.opt.get('path') or {}
-        need = checkpoint_bytes(self.get_bare_model(self.net_g), getattr(self, 'optimizers', []),
-                                hasattr(self, 'net_g_ema'))
+        need = checkpoint_bytes(
+            self.get_bare_model(self.net_g), getattr(self, 'optimizers', []), hasattr(self, 'net_g_ema'))
         folder = paths.get('models') or paths.get('experiments_root')
         free = free_bytes(folder) if folder else None
         if free is not None and free < need:
