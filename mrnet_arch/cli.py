@@ -14,7 +14,8 @@ COMMANDS = {
               '[--auto_resume] [--launcher pytorch|slurm] [--debug] [--force_yml k=v] [--allow-unknown-options])'),
     'test': ('mrnet_arch.commands.pipelines:test', "evaluate through BasicSR's test pipeline (args: -opt YML)"),
     'demo': ('mrnet_arch.commands.demo:main', 'train MRNet x2 on real photos, then score and show it against bicubic'),
-    'prepare': ('mrnet_arch.commands.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder'),
+    'prepare': ('mrnet_arch.commands.prepare:main', 'prepare DIV2K (sub-images + LMDB) or a benchmark folder; verify '
+                'LMDBs and image folders'),
     'infer': ('mrnet_arch.commands.infer:main', 'super-resolve your own images with trained weights'),
     'export': ('mrnet_arch.commands.export:main', 'export weights to safetensors or ONNX'),
     'card': ('mrnet_arch.commands.card:main', 'write a Markdown model card for a weight file'),
@@ -40,7 +41,12 @@ def main(argv=None):
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
     module, func = COMMANDS[args.command][0].split(':')
-    result = getattr(importlib.import_module(module), func)(argv[1:])
+    from mrnet_arch.models.mrnet_checkpoint import DiskFullError
+    try:
+        result = getattr(importlib.import_module(module), func)(argv[1:])
+    except DiskFullError as e:  # any command's write: one line naming the folder, no traceback
+        print(f'mrnet {args.command}: {e}', file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0
 
 

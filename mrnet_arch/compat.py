@@ -35,9 +35,17 @@ Two kinds of fixes:
   5. basicsr's ``PairedImageDataset`` and ``SingleImageDataset`` decode with ``imfrombytes``, which returns
      None for a file that cannot be decoded; the sample then fails with ``'NoneType' object has no
      attribute 'astype'``, naming no file. Inside the block their ``__getitem__`` re-raises any error as
-     ``RuntimeError`` naming the sample's file(s). The option files keep BasicSR's own dataset types so
-     that they run unchanged in a BasicSR checkout; there a load error reads as basicsr writes it.
-     Drop when basicsr reports the path itself.
+     ``RuntimeError`` naming the sample's file(s) (for an LMDB: the key and the store). The option files keep
+     BasicSR's own dataset types so that they run unchanged in a BasicSR checkout; there a load error reads as
+     basicsr writes it. Drop when basicsr reports the path itself.
+  6. BasicSR's loop resumes at the start of the saved epoch: with more than one batch per epoch, a state saved
+     in the middle of an epoch (a checkpoint, or a stop on SIGTERM/SIGUSR1) makes the resumed run train the
+     epoch's first batches again and differ from an uninterrupted one. Inside the block, the resumed epoch's
+     ``EnlargedSampler`` leaves out the samples already trained on (the sampler's order depends on the epoch
+     alone), a state saved at the last iteration of an epoch resumes at the next epoch, and the sampler tells
+     the model its epoch (``MRNetModel.train_epoch``, for the state it saves when stopped by a signal). With
+     ``num_worker_per_gpu: 0`` and the CPU prefetcher the resumed run then draws the same samples, crops and flips
+     as an uninterrupted one. The block also restores the SIGTERM and SIGUSR1 handlers that the model installs.
 
   Fixes 1 and 2 cover limits of BasicSR's own ``basicsr/train.py`` (resume onto CUDA only, NCCL only):
   a BasicSR checkout running the drop-in files trains and tests on the CPU, and resumes and runs
@@ -48,8 +56,11 @@ problem in the installed basicsr and fails once basicsr has fixed it, so that it
 """
 import collections
 import contextlib
+import itertools
 import os
+import signal
 import sys
+import threading
 import types
 
 
@@ -87,9 +98,17 @@ def _sample_paths(dataset, index):
         entry = dataset.paths[index]
     except Exception:  # noqa: BLE001  (a dataset without ``paths``: name the index only)
         return f'sample {index}'
+    lmdb = 'db_paths' in (getattr(dataset, 'io_backend_opt', None) or {})  # set for LMDBs ('type' is popped)
     if isinstance(entry, dict):
-        return ', '.join(f'{key[:-5]}={value}' for key, value in entry.items() if key.endswith('_path'))
-    return str(entry)
+        return ', '.join(_in_store(dataset, key[:-5], value, lmdb) for key, value in entry.items()
+                         if key.endswith('_path'))
+    return _in_store(dataset, 'lq', entry, lmdb) if lmdb else str(entry)
+
+
+def _in_store(dataset, name, key, lmdb):
+    """Fix 5: ``name=<file>``, or for an LMDB ``name=key <key> of <store>`` (basicsr's paths are the keys alone)."""
+    store = getattr(dataset, f'{name}_folder', None)
+    return f'{name}=key {key} of {store}' if lmdb and store else f'{name}={key}'
 
 
 def _name_files_on_error(getitem):
@@ -104,7 +123,8 @@ def _name_files_on_error(getitem):
             raise
         except Exception as e:  # noqa: BLE001  (re-raised with the file names)
             raise RuntimeError(f'{type(self).__name__}: could not load {_sample_paths(self, index)}: '
-                               f'{type(e).__name__}: {e}. Is the file a complete, readable image?') from e
+                               f'{type(e).__name__}: {e}. Is the file a complete, readable image? '
+                               '(`mrnet prepare verify FOLDER` lists every bad file or LMDB key)') from e
 
     __getitem__._mrnet_names_files = True
     __getitem__.__doc__ = getitem.__doc__
@@ -285,9 +305,86 @@ def copy_opt_file(opt_file, experiments_root):
     return target
 
 
+class _Run:
+    """Fix 6: what the block knows of the training it runs: the resumed state, the model and the epoch."""
+
+    def __init__(self):
+        self.state = self.model = None
+
+    def load_resume_state(self, opt):
+        self.state = load_resume_state(opt)
+        return self.state
+
+    def build_model(self, build):
+        def build_model(opt):
+            self.model = build(opt)
+            return self.model
+
+        return build_model
+
+    def create_train_val_dataloader(self, create):
+        def create_train_val_dataloader(opt, logger):
+            result = create(opt, logger)
+            train_loader, train_sampler = result[:2]
+            if self.state is not None and train_sampler is not None and len(train_loader):
+                resume_at(self.state, train_loader, train_sampler)
+            return result
+
+        return create_train_val_dataloader
+
+    def set_epoch(self, set_epoch):
+        def set_epoch_and_tell(sampler, epoch):
+            set_epoch(sampler, epoch)
+            if self.model is not None:
+                self.model.train_epoch = epoch
+
+        return set_epoch_and_tell
+
+
+def resume_at(state, train_loader, train_sampler):
+    """Fix 6: make BasicSR's loop go on where the state was saved rather than at the start of its epoch.
+
+    ``state['iter']`` iterations of ``len(train_loader)`` batches each put the next batch at position ``done`` of
+    epoch ``state['epoch']``: the sampler leaves out the ``done`` batches' samples of that epoch once, or, when the
+    epoch was complete, the loop starts at the next one. A state whose epoch does not fit its iteration (saved
+    by a run resumed without this fix) is left to BasicSR's rule.
+
+    Args:
+        state (dict): The training state (``epoch``, ``iter``); its ``epoch`` may be advanced by one.
+        train_loader (torch.utils.data.DataLoader): The training loader (``drop_last``: whole batches only).
+        train_sampler (basicsr.data.data_sampler.EnlargedSampler): Its sampler.
+    """
+    per_epoch = len(train_loader)
+    done = int(state['iter']) - int(state['epoch']) * per_epoch
+    if done == per_epoch:
+        state['epoch'] += 1
+    elif 0 < done < per_epoch:
+        train_sampler.mrnet_skip = (int(state['epoch']), done * train_loader.batch_size)
+
+
+def _sampler_iter(iterate):
+    """Fix 6: ``EnlargedSampler.__iter__`` that leaves out the samples that the resumed epoch already trained on
+    (once, in the epoch that ``resume_at`` marked)."""
+
+    def __iter__(self):
+        indices = iterate(self)
+        skip = getattr(self, 'mrnet_skip', None)
+        if skip is None or skip[0] != self.epoch:
+            return indices
+        self.mrnet_skip = None
+        return itertools.islice(indices, skip[1], None)
+
+    __iter__.__doc__ = iterate.__doc__
+    return __iter__
+
+
+def _stop_signals():
+    return [getattr(signal, name) for name in ('SIGTERM', 'SIGUSR1') if hasattr(signal, name)]
+
+
 @contextlib.contextmanager
 def pipeline_fixes(extra=()):
-    """Fixes 1-5 for the duration of a ``with`` block; every replaced attribute is restored afterwards.
+    """Fixes 1-6 for the duration of a ``with`` block; every replaced attribute is restored afterwards.
 
     Used by the plugin's entry points around BasicSR's ``train_pipeline`` / ``test_pipeline``. Importing
     ``mrnet_arch`` applies none of them.
@@ -298,10 +395,16 @@ def pipeline_fixes(extra=()):
     """
     install_import_alias()
     import basicsr.train
+    from basicsr.data.data_sampler import EnlargedSampler
     from basicsr.data.paired_image_dataset import PairedImageDataset
     from basicsr.data.single_image_dataset import SingleImageDataset
     from basicsr.utils import dist_util, misc
-    replacements = [(basicsr.train, 'load_resume_state', load_resume_state),
+    run = _Run()
+    replacements = [(basicsr.train, 'load_resume_state', run.load_resume_state),
+                    (basicsr.train, 'create_train_val_dataloader',
+                     run.create_train_val_dataloader(basicsr.train.create_train_val_dataloader)),
+                    (EnlargedSampler, '__iter__', _sampler_iter(EnlargedSampler.__iter__)),
+                    (EnlargedSampler, 'set_epoch', run.set_epoch(EnlargedSampler.set_epoch)),
                     (basicsr.train, 'copy_opt_file', copy_opt_file),
                     (basicsr.train, 'mkdir_and_rename', mkdir_and_rename),
                     (misc, 'mkdir_and_rename', mkdir_and_rename),
@@ -310,10 +413,16 @@ def pipeline_fixes(extra=()):
                      for cls in (PairedImageDataset, SingleImageDataset)]
     replacements += list(extra)
     saved = [(obj, name, obj.__dict__[name]) for obj, name, _ in replacements]
+    saved.append((basicsr.train, 'build_model', basicsr.train.build_model))
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = [(sig, signal.getsignal(sig)) for sig in _stop_signals()] if main_thread else []
     try:
         for obj, name, new in replacements:
             setattr(obj, name, new)
+        basicsr.train.build_model = run.build_model(basicsr.train.build_model)  # the one of ``extra`` too
         yield
     finally:
         for obj, name, old in reversed(saved):
             setattr(obj, name, old)
+        for sig, handler in handlers:
+            signal.signal(sig, handler)

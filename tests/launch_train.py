@@ -16,6 +16,9 @@ Usage (directly, or as the script of ``torch.distributed.run``)::
   checkpoint is complete).
 - ``--pause-after-save N``: after the checkpoint and training state of iteration N are saved, print
   ``[launch_train] paused at N`` and wait (holding everything a running training holds) until killed.
+- ``--signal-at N SIGNAL``: send ``SIGNAL`` (``TERM``, ``USR1``) to this process at the start of iteration N.
+- ``--announce-iterations``: print ``[launch_train] iteration N`` at the start of every iteration and sleep
+  0.2 s, so that a test can signal the process from outside while it trains.
 - ``--record-samples DIR``: every rank appends the index of each training sample it loads to
   ``DIR/samples_rank<rank>.txt``, one ``<epoch> <index>`` line per sample (the epoch of the sampler).
 
@@ -44,14 +47,14 @@ def _cut_writes():
     """Make the next atomic write stop halfway through with SIGKILL."""
     atomic_write = mrnet_checkpoint.atomic_write
 
-    def half_write(path, write, binary=True):
+    def half_write(path, write, binary=True, **kwargs):
         def cut(f):
             write(f)
             f.flush()
             f.truncate(f.tell() // 2)
             f.flush()
             _kill()
-        return atomic_write(path, cut, binary)
+        return atomic_write(path, cut, binary, **kwargs)
 
     mrnet_checkpoint.atomic_write = half_write
 
@@ -77,6 +80,22 @@ def _record_samples(folder):
 
     EnlargedSampler.set_epoch = recorded_set_epoch
     PairedImageDataset.__getitem__ = recorded_getitem
+
+
+def signal_hooks(signal_at=None, announce=False):
+    """Send a signal at the start of an iteration, or announce every iteration (see the module docstring)."""
+    model_cls = mrnet_model.MRNetModel
+    optimize = model_cls.optimize_parameters
+
+    def hooked_optimize(self, current_iter):
+        if announce:
+            print(f'[launch_train] iteration {current_iter}', flush=True)
+            time.sleep(0.2)
+        if signal_at and current_iter == int(signal_at[0]):
+            os.kill(os.getpid(), getattr(signal, f'SIG{signal_at[1]}'))
+        return optimize(self, current_iter)
+
+    model_cls.optimize_parameters = hooked_optimize
 
 
 def install_hooks(dump_dir=None, kill_after_save=None, kill_inside_write=None, kill_inside_state_write=None,
@@ -141,12 +160,16 @@ def main():
     parser.add_argument('--kill-inside-state-write', type=int)
     parser.add_argument('--pause-after-save', type=int)
     parser.add_argument('--record-samples')
+    parser.add_argument('--signal-at', nargs=2, metavar=('N', 'SIGNAL'))
+    parser.add_argument('--announce-iterations', action='store_true')
     # torchrun passes --local-rank=N to scripts when --use-env is not set; keep it for the pipeline
     args, rest = parser.parse_known_args(argv[:split])
     install_hooks(args.dump_rank_weights, args.kill_after_save, args.kill_inside_write, args.kill_inside_state_write,
                   args.pause_after_save)
     if args.record_samples:
         _record_samples(args.record_samples)
+    if args.signal_at or args.announce_iterations:
+        signal_hooks(args.signal_at, args.announce_iterations)
     entry.train(rest + argv[split + 1:])
 
 

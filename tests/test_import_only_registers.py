@@ -62,19 +62,29 @@ def test_import_replaces_no_attribute_of_basicsr_or_torch(tmp_path):
 
 def test_entry_point_fixes_end_with_the_call():
     """The fixes of the train/test entry points are undone when the pipeline returns or fails."""
+    import signal
+
     import basicsr.train
+    from basicsr.data.data_sampler import EnlargedSampler
     from basicsr.data.paired_image_dataset import PairedImageDataset
     from basicsr.utils import dist_util, misc
     from mrnet_arch import compat
-    originals = (basicsr.train.load_resume_state, basicsr.train.copy_opt_file, misc.mkdir_and_rename,
-                 dist_util._init_dist_pytorch, PairedImageDataset.__getitem__)
+
+    def current():
+        return (basicsr.train.load_resume_state, basicsr.train.copy_opt_file, misc.mkdir_and_rename,
+                dist_util._init_dist_pytorch, PairedImageDataset.__getitem__, basicsr.train.build_model,
+                basicsr.train.create_train_val_dataloader, EnlargedSampler.__iter__, EnlargedSampler.set_epoch,
+                signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1))
+
+    originals = current()
     try:
         with compat.pipeline_fixes():
-            assert basicsr.train.load_resume_state is compat.load_resume_state
+            assert basicsr.train.load_resume_state.__func__ is compat._Run.load_resume_state
             assert misc.mkdir_and_rename is compat.mkdir_and_rename
-            assert PairedImageDataset.__getitem__ is not originals[-1]
+            assert PairedImageDataset.__getitem__ is not originals[4]
+            assert EnlargedSampler.__iter__ is not originals[7]
+            signal.signal(signal.SIGTERM, lambda *_: None)  # as MRNetModel does when it is built
             raise KeyError('pipeline failed')
     except KeyError:
         pass
-    assert (basicsr.train.load_resume_state, basicsr.train.copy_opt_file, misc.mkdir_and_rename,
-            dist_util._init_dist_pytorch, PairedImageDataset.__getitem__) == originals
+    assert current() == originals

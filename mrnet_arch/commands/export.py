@@ -25,7 +25,7 @@ import yaml
 
 from mrnet_arch.core.arguments import add_weights_arguments
 from mrnet_arch.core.cli_paths import same_file
-from mrnet_arch.core.files import write_bytes
+from mrnet_arch.core.files import DiskFullError, write_bytes
 from mrnet_arch.core.hf_repo import REPO_FILES, write_repo
 from mrnet_arch.core.model_card import read_results
 from mrnet_arch.core.optional import require
@@ -53,12 +53,12 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
     if config['type'] == 'MultiScaleMRNet':
         net = _FixedScale(net, config['upscale'])
     dummy = torch.rand(1, config['num_in_ch'], 16, 16)
-    model = io.BytesIO()
+    buffer = io.BytesIO()  # then written atomically: a full disk leaves no cut-short model
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', (DeprecationWarning, torch.jit.TracerWarning))
         torch.onnx.export(
             net, (dummy, ),
-            model,
+            buffer,
             dynamo=False,
             opset_version=opset,
             input_names=['input'],
@@ -67,7 +67,7 @@ def export_onnx(net, config, output, opset=DEFAULT_OPSET):
                 'input': {0: 'batch', 2: 'height', 3: 'width'},
                 'output': {0: 'batch', 2: 'height_out', 3: 'width_out'}
             })
-    write_bytes(output, model.getvalue())
+    write_bytes(output, buffer.getvalue())
 
 
 def build_parser():
@@ -119,7 +119,7 @@ def check_other_output(args):
 
 
 def main(argv=None):
-    """Run ``mrnet export``; returns 0 on success, 2 on errors."""
+    """Run ``mrnet export``; returns 0 on success, 2 on errors, 1 when the disk is full."""
     args = build_parser().parse_args(argv)
     if args.format == 'onnx':
         require(['onnx'], 'mrnet export --format onnx')  # before the weights are read
@@ -136,14 +136,18 @@ def main(argv=None):
         print(f'mrnet export: error: {err}', file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    if args.format == 'hf':
-        for path in write_repo(net, config, args.weights, args.output, license, args.results, args.options,
-                               prefer_ema=not args.no_ema):
-            print(f'mrnet export: wrote {path}', file=sys.stderr)
-    elif args.format == 'safetensors':
-        save_safetensors(net, config, args.output)
-    else:
-        export_onnx(net, config, args.output, args.opset)
+    try:
+        if args.format == 'hf':
+            for path in write_repo(net, config, args.weights, args.output, license, args.results, args.options,
+                                   prefer_ema=not args.no_ema):
+                print(f'mrnet export: wrote {path}', file=sys.stderr)
+        elif args.format == 'safetensors':
+            save_safetensors(net, config, args.output)
+        else:
+            export_onnx(net, config, args.output, args.opset)
+    except DiskFullError as err:
+        print(f'mrnet export: error: {err}', file=sys.stderr)
+        return 1
     print(f'mrnet export: wrote {args.output} ({config["type"]}, x{config["upscale"]}, {args.format})',
           file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ import sys
 import mrnet_arch  # noqa: F401  (registration)
 from mrnet_arch import compat
 from mrnet_arch.core import checks, run_lock
+from mrnet_arch.models.mrnet_checkpoint import DiskFullError
 from mrnet_arch.project import project_root
 
 ALLOW_UNKNOWN = '--allow-unknown-options'
@@ -97,6 +98,8 @@ def train(argv=None):
     try:
         with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks))]):
             basicsr.train.train_pipeline(root)
+    except DiskFullError as e:  # one line, no traceback: the folder, the bytes needed and free
+        raise SystemExit(f'mrnet train: {e}') from None
     finally:
         for lock in locks:
             run_lock.release(lock)
@@ -107,4 +110,7 @@ def test(argv=None):
     root = _prepare_argv(argv, 'mrnet test')
     import basicsr.test
     with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test'))]):
-        basicsr.test.test_pipeline(root)
+        try:
+            basicsr.test.test_pipeline(root)
+        except DiskFullError as e:
+            raise SystemExit(f'mrnet test: {e}') from None

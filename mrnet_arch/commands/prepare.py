@@ -1,16 +1,18 @@
 """``mrnet prepare``: turn DIV2K and benchmark folders into what BasicSR's loaders read, in Python.
 
-Three subcommands::
+Four subcommands::
 
     mrnet prepare div2k --hr DIR [--lr-root DIR] --output datasets/DIV2K --scales 2 3 4 [--workers N]
     mrnet prepare benchmark --input DIR --output DIR --scales 2 3 4 [--workers N]
     mrnet prepare photos [--source skimage|debian|all] --output datasets/photos_bench [--hr-only]
+    mrnet prepare verify PATH [PATH ...]
 
 ``div2k`` cuts HR sub-images and the matching LR ones and packs each folder into an LMDB; ``benchmark``
 writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``); ``photos`` builds a real-photo training set
-(LMDBs) and held-out set from scikit-image's photos or the Debian photo set. The work is done by the libraries
-``mrnet_arch.core.prepare``, ``core.lmdb_store``, ``core.photo_sets`` and ``core.debian_photos`` (their
-docstrings have the details); this module parses the arguments.
+(LMDBs) and held-out set from scikit-image's photos, the Debian photo set or both; ``verify`` reads every key of
+LMDBs and every file of image folders and lists the bad ones (exit status 1 when any is bad). The work is done by
+the libraries ``mrnet_arch.core.prepare``, ``core.lmdb_store``, ``core.photo_sets``, ``core.debian_photos`` and
+``core.store_check`` (their docstrings have the details); this module parses the arguments.
 
 Paths given on the command line are relative to the working directory, as in any shell tool; an ``--output``
 (and ``--cache``) left out is the default under the project root, where the shipped option files read
@@ -22,8 +24,9 @@ import os
 import sys
 from os import path as osp
 
-from mrnet_arch.core import debian_photos, photo_sets
+from mrnet_arch.core import debian_photos, photo_sets, store_check
 from mrnet_arch.core.cli_paths import output_or_default
+from mrnet_arch.core.files import DiskFullError
 from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
 from mrnet_arch.core.optional import require
 from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
@@ -35,7 +38,7 @@ RELATIVE = 'relative to the working directory'
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='mrnet prepare', description=__doc__.split('\n\n')[0])
-    sub = parser.add_subparsers(dest='dataset', required=True, metavar='{div2k,benchmark,photos}')
+    sub = parser.add_subparsers(dest='dataset', required=True, metavar='{div2k,benchmark,photos,verify}')
     default_workers = min(8, os.cpu_count() or 1)
     p = sub.add_parser('div2k', help='DIV2K sub-images + LMDBs for training')
     p.add_argument('--hr', required=True, help='folder of HR images, e.g. DIV2K/DIV2K_train_HR')
@@ -58,7 +61,30 @@ def build_parser():
     p.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='default: 2 3 4')
     p.add_argument('--workers', type=int, default=default_workers, help=f'processes (default: {default_workers})')
     _add_photos_parser(sub, default_workers)
+    p = sub.add_parser('verify', help='read every key of LMDBs and every file of image folders; list the bad ones')
+    p.add_argument('paths', nargs='+', metavar='PATH', help='an LMDB folder (.lmdb) or a folder of images')
     return parser
+
+
+def _verify(paths):
+    """``mrnet prepare verify``: one summary line per store, then its bad keys or files; 1 when any is bad."""
+    bad = 0
+    for path in paths:
+        try:
+            report = store_check.verify(path)
+        except FileNotFoundError as e:
+            print(f'mrnet prepare verify: {e}', file=sys.stderr)
+            bad += 1
+            continue
+        unit = 'keys' if report.kind == 'lmdb' else 'files'
+        if report.problems:
+            bad += 1
+            print(f'[prepare verify] {path}: {len(report.problems)} bad of {report.checked} {unit}:')
+            for problem in report.problems:
+                print(f'  {problem}')
+        else:
+            print(f'[prepare verify] {path}: {report.checked} {unit}, all good')
+    return 1 if bad else 0
 
 
 def _add_photos_parser(sub, default_workers):
@@ -116,8 +142,11 @@ def resolve_paths(args):
 
 
 def main(argv=None):
-    """``mrnet prepare``; returns 0 on success, 1 with a message naming the file on a data error."""
+    """``mrnet prepare``; returns 0 on success, 1 with a message naming the file on a data error (``verify``: 1
+    when a store has a bad key or file)."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.dataset == 'verify':
+        return _verify(args.paths)
     scales = args.scales if args.dataset != 'photos' else [args.scale]
     if any(s < 1 for s in scales):
         raise SystemExit(f'mrnet prepare: --scale(s) must be positive, got {scales}')
@@ -136,7 +165,7 @@ def main(argv=None):
                 print(f'[prepare benchmark] {folder}')
         else:
             _photos(args)
-    except (PrepareError, photo_sets.PhotoSetError, debian_photos.FetchError) as e:
+    except (PrepareError, photo_sets.PhotoSetError, debian_photos.FetchError, DiskFullError) as e:
         print(f'mrnet prepare: error: {e}', file=sys.stderr)
         return 1
     return 0

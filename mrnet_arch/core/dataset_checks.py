@@ -69,18 +69,31 @@ def _lmdb_sizes(root, where):
                 continue
             m = re.match(r'^\S+\s+\((\d+),\s*(\d+)', line)
             if not m:
-                bad.append(f'line {n}: {line.strip()!r} (expected "<key>.png (h,w,c) <level>")')
+                bad.append(f'line {n}: {line.strip()!r} (key {line.split()[0].split(".")[0]}: no size behind it; '
+                           'expected "<key>.png (h,w,c) <level>")')
                 continue
             sizes[line.split('.')[0]] = (int(m.group(1)), int(m.group(2)))
     raise_problems(f'{where}: {osp.join(root, "meta_info.txt")} has lines basicsr cannot use', bad)
     if not sizes:
         raise CheckError(f'{where}: {osp.join(root, "meta_info.txt")} lists no images')
-    env = lmdb.open(root, readonly=True, lock=False, readahead=False)
+    verify = f'`mrnet prepare verify {root}` lists every bad key'
+    try:
+        env = lmdb.open(root, readonly=True, lock=False, readahead=False)
+    except lmdb.Error as err:
+        raise CheckError(f'{where}: {root}/data.mdb cannot be opened as an LMDB ({err}); rebuild or copy it again')
+    absent, damaged = [], []
     try:
         with env.begin(write=False) as txn, txn.cursor() as cursor:
-            absent = [k for k in sizes if not cursor.set_key(k.encode('ascii'))]
+            for k in sizes:
+                try:
+                    if not cursor.set_key(k.encode('ascii')):
+                        absent.append(k)
+                except lmdb.Error as err:  # MDB_CORRUPTED, MDB_PAGE_NOTFOUND: pages overwritten or cut off
+                    damaged.append(f'{k} ({err})')
     finally:
         env.close()
+    raise_problems(f'{where}: {root}/data.mdb is damaged (rebuild it or copy it again; {verify}); '
+                   'reading these keys failed', damaged)
     raise_problems(f'{where}: keys listed in meta_info.txt but missing from {root}/data.mdb', absent)
     return sizes
 

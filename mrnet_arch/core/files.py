@@ -1,14 +1,19 @@
 """Files: atomic writes, JSON objects and checksums.
 
 Every write goes through ``mrnet_arch.models.mrnet_checkpoint.atomic_write`` (temporary file in the same folder,
-fsync, ``os.replace``): a kill at any moment leaves the old file or the complete new one.
+fsync, ``os.replace``): a kill at any moment leaves the old file or the complete new one. A full disk raises
+``DiskFullError`` (an ``OSError`` with ``errno.ENOSPC``) naming the folder and the bytes needed; the temporary file
+is removed.
 """
 import hashlib
 import json
 
-from mrnet_arch.models.mrnet_checkpoint import atomic_write
+from mrnet_arch.models.mrnet_checkpoint import DiskFullError, atomic_write, free_bytes, is_disk_full
 
-__all__ = ['atomic_write', 'json_object', 'sha256_of', 'write_bytes', 'write_json', 'write_text']
+__all__ = [
+    'DiskFullError', 'atomic_write', 'free_bytes', 'is_disk_full', 'json_object', 'sha256_of', 'write_bytes',
+    'write_json', 'write_text'
+]
 
 
 def sha256_of(path, chunk=1 << 20):
@@ -22,12 +27,12 @@ def sha256_of(path, chunk=1 << 20):
 
 def write_bytes(path, data):
     """Write ``data`` (bytes) to ``path`` atomically."""
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data), size=len(data))
 
 
 def write_text(path, text):
     """Write ``text`` to ``path`` atomically (UTF-8)."""
-    atomic_write(path, lambda f: f.write(text), binary=False)
+    atomic_write(path, lambda f: f.write(text), binary=False, size=len(text.encode('utf-8')))
 
 
 def write_json(path, data, **kwargs):
@@ -38,7 +43,7 @@ def write_json(path, data, **kwargs):
         data: JSON-serialisable data.
         **kwargs: Passed to ``json.dump`` (e.g. ``indent``, ``default``).
     """
-    atomic_write(path, lambda f: json.dump(data, f, **kwargs), binary=False)
+    write_text(path, json.dumps(data, **kwargs))
 
 
 def json_object(text, source, error=ValueError):

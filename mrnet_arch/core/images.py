@@ -440,10 +440,13 @@ def write_image(path, img, png_compression=None, metadata=None):
 
     Raises:
         ImageError: The image cannot be encoded or the file cannot be written.
+        DiskFullError: The disk is full (``mrnet_arch.core.files``); the file is not written.
     """
-    from mrnet_arch.core.files import write_bytes
+    from mrnet_arch.core.files import DiskFullError, write_bytes
     data = encode_image(path, img, png_compression, metadata)
     try:
         write_bytes(path, data)
+    except DiskFullError:  # names the folder, the bytes needed and free; commands print it as one line
+        raise
     except OSError as err:
         raise ImageError(f'Cannot write {path}: {err}') from err

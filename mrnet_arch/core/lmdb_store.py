@@ -23,7 +23,7 @@ import lmdb
 import numpy as np
 
 from mrnet_arch.core import images
-from mrnet_arch.core.files import write_json, write_text
+from mrnet_arch.core.files import DiskFullError, free_bytes, is_disk_full, write_json, write_text
 
 LMDB_DONE = 'mrnet_done.json'
 DEFAULT_CODEC = 'bmp'
@@ -97,8 +97,15 @@ def _encoded(paths, codec, workers):
             yield from pool.imap(_read_and_encode, tasks[start:start + step], chunksize=8)
 
 
-def _put_all(env, items):
-    """Write ``items`` [(key bytes, value)] in one transaction, growing the map when it is full."""
+def _put_all(env, items, full=None):
+    """Write ``items`` [(key bytes, value)] in one transaction, growing the map when it is full.
+
+    Args:
+        env (lmdb.Environment): The LMDB.
+        items (list[tuple[bytes, bytes]]): Keys and values.
+        full (callable | None): ``full(err, missing)`` returns the error to raise when the write failed for want
+            of disk space (LMDB reports a full disk as ``Input/output error``), else None.
+    """
     while True:
         try:
             with env.begin(write=True) as txn:
@@ -107,6 +114,11 @@ def _put_all(env, items):
             return
         except lmdb.MapFullError:
             env.set_mapsize(2 * env.info()['map_size'] + sum(len(v) for _, v in items))
+        except lmdb.Error as err:
+            error = full and full(err, sum(len(v) for _, v in items))
+            if error:
+                raise error from err
+            raise
 
 
 def write_lmdb(folder, names, keys, lmdb_path, codec=DEFAULT_CODEC, workers=1):
@@ -122,11 +134,24 @@ def write_lmdb(folder, names, keys, lmdb_path, codec=DEFAULT_CODEC, workers=1):
 
     Raises:
         LmdbError: An image that cannot be read or encoded, named.
+        DiskFullError: The disk is full; the message names the folder and the size of the LMDB (about).
     """
     spec = codec_of(codec)
     raw_guess = sum(os.path.getsize(osp.join(folder, n)) for n in names)
-    env = lmdb.open(lmdb_path, map_size=4 * raw_guess + (64 << 20))  # grown by _put_all when needed
-    meta, batch, batch_bytes = [], [], 0
+    parent = osp.dirname(osp.abspath(lmdb_path))
+    meta, batch, batch_bytes, done_bytes = [], [], 0, 0
+
+    def full(err, missing):
+        """The DiskFullError of a failed LMDB write, naming the folder and the size of the whole LMDB (about)."""
+        if not is_disk_full(err, parent, missing, (lmdb.Error, OSError)):
+            return None
+        needed = (done_bytes + batch_bytes) * len(names) // max(len(meta), 1)
+        return DiskFullError(parent, f'the LMDB {osp.basename(lmdb_path)}', needed, free_bytes(parent))
+
+    try:
+        env = lmdb.open(lmdb_path, map_size=4 * raw_guess + (64 << 20))  # grown by _put_all when needed
+    except lmdb.Error as err:
+        raise (full(err, 0) or err) from err
     try:
         values = _encoded([osp.join(folder, n) for n in names], codec, workers)
         for key, (value, shape) in zip(keys, values):
@@ -136,9 +161,9 @@ def write_lmdb(folder, names, keys, lmdb_path, codec=DEFAULT_CODEC, workers=1):
             batch_bytes += len(value)
             meta.append(f'{key}{spec.ext} ({shape[0]},{shape[1]},{shape[2]}) {spec.level}\n')
             if batch_bytes >= BATCH_BYTES:
-                _put_all(env, batch)
-                batch, batch_bytes = [], 0
-        _put_all(env, batch)
+                _put_all(env, batch, full)
+                batch, batch_bytes, done_bytes = [], 0, done_bytes + batch_bytes
+        _put_all(env, batch, full)
     finally:
         env.close()
     write_text(osp.join(lmdb_path, 'meta_info.txt'), ''.join(meta))
@@ -207,13 +232,17 @@ def build_lmdb(folder, lmdb_path, workers=1, codec=DEFAULT_CODEC):
     tmp = osp.join(parent, f'.{osp.basename(lmdb_path)[:-5]}.tmp.lmdb')
     if osp.exists(tmp):
         shutil.rmtree(tmp)  # left by a killed run
+    done = {'source': osp.abspath(folder), 'num_images': len(names), 'codec': codec, 'signature': signature}
     try:
         write_lmdb(folder, names, keys, tmp, codec, workers)
+        write_json(osp.join(tmp, LMDB_DONE), done)
+    except DiskFullError as err:  # named by the LMDB's final name; the unfinished one goes, a complete one stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DiskFullError(parent, f'the LMDB {osp.basename(lmdb_path)}', err.needed, free_bytes(parent),
+                            'nothing complete was lost') from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    done = {'source': osp.abspath(folder), 'num_images': len(names), 'codec': codec, 'signature': signature}
-    write_json(osp.join(tmp, LMDB_DONE), done)
     if osp.exists(lmdb_path):  # an out-of-date complete LMDB: replace it
         old = osp.join(parent, f'.{osp.basename(lmdb_path)}.old')
         shutil.rmtree(old, ignore_errors=True)

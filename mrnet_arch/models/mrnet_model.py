@@ -17,7 +17,10 @@ memory budget) by relative imports, so the four can be copied together into a Ba
 import copy
 import numpy as np
 import os
+import signal
+import threading
 import torch
+import torch.distributed as dist
 from collections import OrderedDict
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
@@ -25,7 +28,8 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
-from .mrnet_checkpoint import atomic_torch_save, read_state_dict, rng_state, set_rng_state
+from .mrnet_checkpoint import (DiskFullError, atomic_torch_save, free_bytes, read_state_dict, rng_state, set_rng_state,
+                               size_text)
 from .mrnet_options import unknown_options, unknown_options_message
 from .mrnet_tiling import choose_tile, memory_budget, mrnet_bytes_per_pixel, mrnet_facts, tile_option, tiled_forward
 
@@ -64,6 +68,29 @@ def train_option_problems(train_opt):
     return problems
 
 
+REQUEUE_EXIT_CODE = 75  # EX_TEMPFAIL of sysexits.h: "temporary failure, try again" (a job script requeues)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ('SIGTERM', 'SIGUSR1') if hasattr(signal, name))
+
+_RESUMABLE = 'the previous checkpoints and training states are unchanged (--auto_resume continues from the newest)'
+
+
+def checkpoint_bytes(net, optimizers, ema=False):
+    """About the bytes one save writes: the network's weights (twice with an EMA copy) in ``net_g_<iter>.pth``, and
+    in ``<iter>.state`` the optimizers' per-parameter state (Adam, AdamW: two tensors per weight tensor; others: one).
+
+    Args:
+        net (torch.nn.Module): The network.
+        optimizers (list[torch.optim.Optimizer]): The training's optimizers.
+        ema (bool): The checkpoint holds ``params_ema`` too.
+
+    Returns:
+        int: Bytes.
+    """
+    weights = sum(p.numel() * p.element_size() for p in net.state_dict().values())
+    per_weight = sum(2 if type(o).__name__ in ('Adam', 'AdamW') else 1 for o in optimizers)
+    return weights * (2 if ema else 1) + weights * per_weight + (64 << 10)
+
+
 @MODEL_REGISTRY.register()
 class MRNetModel(SRModel):
     """SRModel for MRNet (and any other BasicSR SR arch) with:
@@ -89,6 +116,11 @@ class MRNetModel(SRModel):
       ``$MRNET_MAX_MEMORY``, else half of the memory available at each test), whole when it fits. The overlap
       defaults to MRNet's receptive radius, so tiled and untiled outputs agree up to float rounding. Other
       networks run whole unless ``tile_size`` and ``tile_pad`` are given.
+    - SIGTERM or SIGUSR1 during training (pre-emption, a job's time limit, ``scancel --signal``): the current
+      iteration is finished, a checkpoint and a complete training state of that iteration are saved, and the
+      process exits with status ``REQUEUE_EXIT_CODE`` (75); ``--auto_resume`` goes on from that iteration.
+      In a distributed run the ranks agree on the stop at the iterations that read the loss on the host
+      (``train:finite_check_freq``), so that all stop at the same one.
 
     Args:
         opt (dict): Options.
@@ -113,6 +145,9 @@ class MRNetModel(SRModel):
         self._nonfinite_since = None  # device flag: a loss since the last check was not finite
         self._last_check = 0
         self._pending_losses = None
+        self._stop_signal = None  # the signal that asked the training to stop, once one came
+        self.train_epoch = None  # the epoch of the running iteration, when the training loop tells (mrnet train)
+        self._last_epoch = 0  # else: the epoch of the last save or of the resumed state
         compile_mode = train_opt.get('compile')
         super().__init__(opt)
         if self.channels_last:
@@ -126,6 +161,70 @@ class MRNetModel(SRModel):
         self.scaler = None
         if self.is_train and self.amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
+        if self.is_train:
+            self._warn_if_little_space()
+            self._catch_stop_signals()
+
+    def _catch_stop_signals(self):
+        """Make SIGTERM and SIGUSR1 ask for a stop after the current iteration (main thread only: Python calls
+        signal handlers there)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._request_stop)
+
+    def _request_stop(self, signum, frame):
+        """Signal handler: note the stop; the iteration that runs goes on and saves (``_stop_if_requested``)."""
+        if self._stop_signal is None:
+            self._stop_signal = signum
+            get_root_logger().warning(f'[mrnet] {signal.Signals(signum).name} received: finishing the current '
+                                      'iteration, then saving and stopping.')
+
+    def _stop_if_requested(self, current_iter):
+        """After iteration ``current_iter``: when a stop signal came (on any rank), save the checkpoint and the
+        training state of this iteration and exit with ``REQUEUE_EXIT_CODE``.
+
+        Raises:
+            SystemExit: With ``REQUEUE_EXIT_CODE``, once everything is saved.
+        """
+        stop = self._stop_signal is not None
+        if self.opt.get('dist') and dist.is_available() and dist.is_initialized():
+            if not self._must_check(current_iter):
+                return
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        if not stop:
+            return
+        epoch = self.train_epoch if self.train_epoch is not None else self._last_epoch
+        self.save(epoch, current_iter)
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else 'a stop signal on another rank'
+        get_root_logger().warning(
+            f"[mrnet] stopped by {name} after iteration {current_iter}: checkpoint and training state saved in "
+            f"{self.opt['path'].get('experiments_root')}; exiting with status {REQUEUE_EXIT_CODE} (requeue). "
+            'Run again with --auto_resume to go on from this iteration.')
+        raise SystemExit(REQUEUE_EXIT_CODE)
+
+    def save(self, epoch, current_iter):
+        """SRModel.save; the epoch of a save is kept for the state that a stop signal saves."""
+        if current_iter != -1:
+            self._last_epoch = epoch
+        super().save(epoch, current_iter)
+
+    @master_only
+    def _warn_if_little_space(self):
+        """Warn (one line) when the folders of the checkpoints and training states have less room than one save
+        needs (``checkpoint_bytes``)."""
+        paths = self.opt.get('path') or {}
+        need = checkpoint_bytes(
+            self.get_bare_model(self.net_g), getattr(self, 'optimizers', []), hasattr(self, 'net_g_ema'))
+        folder = paths.get('models') or paths.get('experiments_root')
+        free = free_bytes(folder) if folder else None
+        if free is not None and free < need:
+            get_root_logger().warning(
+                f'[mrnet] only {size_text(free)} free in {folder}, but each save (checkpoint and training state) '
+                f'needs about {size_text(need)}: free some space before the first save at iteration '
+                f"{(self.opt.get('logger') or {}).get('save_checkpoint_freq')}.")
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         """BaseModel.load_network that never runs code from the file and also reads ``.safetensors``:
@@ -178,6 +277,7 @@ class MRNetModel(SRModel):
         self._pending_losses = OrderedDict((k, v.detach()) for k, v in loss_dict.items())  # reduced when logged
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+        self._stop_if_requested(current_iter)
 
     def _clip_gradients(self):
         """Scale the gradients of net_g to a total L2 norm of at most ``train:grad_clip`` (on the device, no
@@ -301,6 +401,8 @@ class MRNetModel(SRModel):
                 (k[7:] if k.startswith('module.') else k, v.detach().cpu().contiguous()) for k, v in state_dict.items())
         try:
             atomic_torch_save(save_dict, save_path)
+        except DiskFullError as e:
+            raise DiskFullError(e.folder, os.path.basename(save_path), e.needed, e.free, _RESUMABLE) from e
         except OSError as e:
             raise OSError(f'Could not write checkpoint {save_path}: {e}. The previous checkpoint is unchanged.') from e
 
@@ -309,6 +411,7 @@ class MRNetModel(SRModel):
         process; in a distributed run each rank keeps its seeded generators), so that a resumed run draws the
         same crops and flips as an uninterrupted one."""
         super().resume_training(resume_state)
+        self._last_epoch = resume_state['epoch']
         if resume_state.get('rng') is not None and self.opt.get('world_size', 1) == 1:
             set_rng_state(resume_state['rng'])
 
@@ -328,6 +431,8 @@ class MRNetModel(SRModel):
         save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
         try:
             atomic_torch_save(state, save_path)
+        except DiskFullError as e:
+            raise DiskFullError(e.folder, os.path.basename(save_path), e.needed, e.free, _RESUMABLE) from e
         except OSError as e:
             raise OSError(f'Could not write training state {save_path}: {e}. '
                           'The previous state is unchanged.') from e
