@@ -113,6 +113,19 @@ def test_image_datasets_name_no_file_on_a_bad_image(tmp_path):
         assert 'broken' not in str(err.value)
 
 
+def test_resume_restarts_the_saved_epoch_from_its_first_batch():
+    import basicsr.train
+    from basicsr.data.data_sampler import EnlargedSampler
+    source = inspect.getsource(basicsr.train.train_pipeline)
+    assert "start_epoch = resume_state['epoch']" in source  # the saved epoch again, from ...
+    assert 'prefetcher.reset()' in source  # ... its first batch
+    assert set(inspect.signature(EnlargedSampler.__init__).parameters) == {'self', 'dataset', 'num_replicas', 'rank',
+                                                                           'ratio'}  # no start position
+    sampler = EnlargedSampler(list(range(8)), num_replicas=1, rank=0, ratio=1)
+    sampler.set_epoch(3)
+    assert len(list(sampler)) == 8  # every epoch is whole
+
+
 def test_parse_options_accepts_unknown_keys_and_makes_folders_for_them(tmp_path, monkeypatch):
     """basicsr's ``parse_options`` checks no key: a misspelt ``path:`` key passes, and ``make_exp_dirs`` then
     creates a folder named after its value (the plugin's entry points check every key after parsing, in their
