@@ -13,7 +13,9 @@ scikit-image's; the held-out photos are those of ``mrnet_arch/photo_data/holdout
 starts a driver in the background (its own process group, nice 19). The driver trains in chunks with
 ``mrnet train -opt tools/campaign/train_MRNet_S_x2_campaign.yml``: each chunk ends at a multiple of
 ``save_checkpoint_freq``, set from the CPU kind so that a chunk takes about 8 minutes, where the model class
-writes its atomic checkpoint and training state; the next chunk continues with ``--auto_resume``. After each
+writes its atomic checkpoint and training state; a chunk still running after 10 minutes (a busy machine) gets
+SIGUSR1, on which ``MRNetModel`` saves the iteration it finishes and exits with status 75. The next chunk continues
+with ``--auto_resume``; ``stop`` sends SIGTERM, which saves the same way. After each
 chunk the driver evaluates the newest weights on the held-out photos (fp32, Y channel, crop border 2, BasicSR's
 metrics through the shared evaluation) beside bicubic and the demo weights, appends a row to
 ``benchmarks/results/campaign_x2/curve.tsv`` (iteration, CPU-seconds, wall-seconds, CPU kind, scores) and redraws
@@ -51,7 +53,8 @@ DRIVER_PID = osp.join(EXP, 'driver.pid')
 DRIVER_LOG = osp.join(EXP, 'driver.log')
 SESSION = osp.join(EXP, 'campaign_session.json')
 DEMO_WEIGHTS = osp.join(ROOT, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
-CHUNK_SECONDS = 480  # target length of a chunk (the checkpoint interval)
+CHUNK_SECONDS = 480  # target length of a chunk (the checkpoint interval) on an idle machine
+CHUNK_MAX_SECONDS = 600  # a longer chunk (a busy machine) is asked to save where it is: SIGUSR1, exit status 75
 SECONDS_PER_ITER = {'avx512': 4.0, 'other': 12.0}  # an idle 2-core Intel Xeon, an idle 2-core AMD EPYC
 WARMUP_ITERS = 20
 GROUPS = {'skimage': ('chelsea', 'coffee')}  # the held-out photos scored apart; the rest are the Debian ones
@@ -309,13 +312,17 @@ def run_chunk(session, stop):
     start = time.time()
     with open(DRIVER_LOG + '.train', 'a') as err:
         proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+    asked = False
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if stop['now'] and not stop.get('sent'):
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)  # MRNetModel finishes the iteration, saves it and exits with 75
             stop['sent'] = True
+        elif not asked and time.time() - start > CHUNK_MAX_SECONDS:
+            proc.send_signal(signal.SIGUSR1)  # the same: a checkpoint at least every CHUNK_MAX_SECONDS
+            asked = True
         time.sleep(2)
     rc = os.waitstatus_to_exitcode(status)
     proc.returncode = rc
