@@ -49,9 +49,11 @@ CARRIED_STATE = osp.join(STATE_DIR, 'state.json')
 CURVE_DIR = osp.join(ROOT, 'benchmarks', 'results', 'campaign_x2')
 CURVE = osp.join(CURVE_DIR, 'curve.tsv')
 BASELINES = osp.join(CURVE_DIR, 'baselines.json')
-DRIVER_PID = osp.join(EXP, 'driver.pid')
-DRIVER_LOG = osp.join(EXP, 'driver.log')
-SESSION = osp.join(EXP, 'campaign_session.json')
+# the driver's own files, beside the experiment (BasicSR moves an experiment folder aside when a run starts anew)
+DRIVER_DIR = osp.join(ROOT, 'experiments', f'{NAME}_driver')
+DRIVER_PID = osp.join(DRIVER_DIR, 'driver.pid')
+DRIVER_LOG = osp.join(DRIVER_DIR, 'driver.log')
+SESSION = osp.join(DRIVER_DIR, 'session.json')
 DEMO_WEIGHTS = osp.join(ROOT, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
 CHUNK_SECONDS = 480  # target length of a chunk (the checkpoint interval) on an idle machine
 CHUNK_MAX_SECONDS = 600  # a longer chunk (a busy machine) is asked to save where it is: SIGUSR1, exit status 75
@@ -386,12 +388,12 @@ def start(args):
         sys.exit(f'cpu_campaign: already running (driver pid {driver_pid()}); see {DRIVER_LOG}')
     ensure_data()
     carried = carried_state()
-    os.makedirs(EXP, exist_ok=True)
+    os.makedirs(DRIVER_DIR, exist_ok=True)
     if not session_matches(carried):
-        if osp.isdir(osp.join(EXP, 'training_states')):
-            log(f'{EXP} holds another run than the carried state: it is archived by BasicSR')
-            os.rename(EXP, f"{EXP}_archived_{time.strftime('%Y%m%d_%H%M%S')}")
-            os.makedirs(EXP)
+        if osp.isdir(EXP):  # another run than the carried state's: kept, out of the way
+            aside = f"{EXP}_archived_{time.strftime('%Y%m%d_%H%M%S')}"
+            os.rename(EXP, aside)
+            log(f'{EXP} held another run than the carried state: moved to {aside}')
         pretrain = None
         if osp.isfile(CARRIED_WEIGHTS):
             pretrain = CARRIED_WEIGHTS
