@@ -158,8 +158,7 @@ class ShuffleConv(nn.Module):
             # w_t of shape [C, s^2] gives [B, H, W, C, s^2], which is the channels_last [B, C*s^2, H, W] tensor.
             c = self.fuse.groups
             weight = self.fuse.weight.view(c, -1, len(feats))  # [C, s^2, T]
-            acc = torch.addcmul(self.fuse.bias.view(c, -1), feats[0].permute(0, 2, 3, 1).unsqueeze(-1),
-                                weight[..., 0])
+            acc = torch.addcmul(self.fuse.bias.view(c, -1), feats[0].permute(0, 2, 3, 1).unsqueeze(-1), weight[..., 0])
             for t in range(1, len(feats)):
                 acc = acc.addcmul(feats[t].permute(0, 2, 3, 1).unsqueeze(-1), weight[..., t])
             return self.pixel_shuffle(self.relu(acc.flatten(3).permute(0, 3, 1, 2)))
