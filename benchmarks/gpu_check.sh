@@ -24,7 +24,8 @@
 # $OUT/weights_<card>_<date>.tar (the equal-budget weights and their provenance), $OUT/gpu_check.log and
 # $OUT/summary.md (4 of the 8 files a call may return).
 #
-# CPU dry run of every step (no GPU needed; sizes and iterations shrunk to seconds; about 3 minutes on 2 cores):
+# CPU dry run of every step (no GPU needed; sizes and iterations shrunk to seconds; 5 minutes on a 2-core Intel
+# Xeon, 9.6 minutes on a 2-core AMD EPYC shared with other work):
 #
 #   DRY_RUN=1 bash benchmarks/gpu_check.sh
 #
