@@ -5,9 +5,10 @@ with a message that names the option or file and says what was expected.
 
 What is checked (``check_options``, on the parsed options):
 
-- unknown keys (``models/mrnet_options.py``: the keys BasicSR and the plugin read), with the closest known key;
-- option types: ``scale``, iteration counts and frequencies, learning rates, dataset sizes (a common trap:
-  PyYAML reads ``2e-4`` as the *string* '2e-4'; write ``2.0e-4`` or ``!!float 2e-4``);
+- unknown keys (``models/mrnet_options.py``: the option schema, every key BasicSR and the plugin read), with the
+  closest known key;
+- option types (``check`` in the schema): ``scale``, iteration counts and frequencies, learning rates, dataset
+  sizes (a common trap: PyYAML reads ``2e-4`` as the *string* '2e-4'; write ``2.0e-4`` or ``!!float 2e-4``);
 - ``network_g`` (and any other ``network_*``): the ``type`` is registered, every argument is one the arch
   accepts (the error lists the valid ones, from ``inspect.signature``), values have the type of the
   argument's default, and the arch can be built;
