@@ -2,8 +2,7 @@
 ``mrnet_arch/models/mrnet_options.py``): one table per section of the option file, with each key's type, default,
 meaning and reader. ``tools/make_options_doc.py`` writes the page; a test compares it with ``render()``.
 """
-from mrnet_arch.models.mrnet_options import (OPTIONS, READERS, SECTION_NOTES, SET_BY_BASICSR,
-                                             unknown_options_message)
+from mrnet_arch.models.mrnet_options import OPTIONS, READERS, SECTION_NOTES, SET_BY_BASICSR, unknown_options_message
 
 DOC = 'docs/options.md'
 
