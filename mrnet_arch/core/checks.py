@@ -5,9 +5,10 @@ with a message that names the option or file and says what was expected.
 
 What is checked (``check_options``, on the parsed options):
 
-- unknown keys (``models/mrnet_options.py``: the keys BasicSR and the plugin read), with the closest known key;
-- option types: ``scale``, iteration counts and frequencies, learning rates, dataset sizes (a common trap:
-  PyYAML reads ``2e-4`` as the *string* '2e-4'; write ``2.0e-4`` or ``!!float 2e-4``);
+- unknown keys (``models/mrnet_options.py``: the option schema, every key BasicSR and the plugin read), with the
+  closest known key;
+- option types (``check`` in the schema): ``scale``, iteration counts and frequencies, learning rates, dataset
+  sizes (a common trap: PyYAML reads ``2e-4`` as the *string* '2e-4'; write ``2.0e-4`` or ``!!float 2e-4``);
 - ``network_g`` (and any other ``network_*``): the ``type`` is registered, every argument is one the arch
   accepts (the error lists the valid ones, from ``inspect.signature``), values have the type of the
   argument's default, and the arch can be built;
@@ -25,7 +26,7 @@ from mrnet_arch.core.check_report import CheckError, is_int, is_number, listed, 
 from mrnet_arch.core.dataset_checks import check_datasets
 from mrnet_arch.core.pipeline_memory import check_evaluation_memory
 from mrnet_arch.models.mrnet_model import train_option_problems
-from mrnet_arch.models.mrnet_options import unknown_options, unknown_options_message
+from mrnet_arch.models.mrnet_options import OPTIONS, PHASE, unknown_options, unknown_options_message
 from mrnet_arch.models.mrnet_tiling import tile_option_problems
 
 __all__ = [
@@ -33,14 +34,25 @@ __all__ = [
     'check_pretrained', 'check_resume_state', 'check_structure', 'check_types', 'listed', 'read_option_file'
 ]
 
+DATASET_SECTION = 'datasets:' + PHASE
+
+
+def _required(sections, run, only=None):
+    """Key paths of the options of ``sections`` that ``run`` ('train' or 'test') requires (``only``: and no other)."""
+    return tuple(
+        tuple(o.section.split(':')) + (o.key, ) if o.section else (o.key, ) for o in OPTIONS
+        if o.section in sections and run in o.required and (only is None or o.required == (only, )))
+
+
 # What BasicSR's parse_options, train.py / test.py, build_dataloader and SRModel index without a default: a
-# missing one is a KeyError traceback there (after the experiment folder was made, for the train ones).
-REQUIRED = ('name', 'model_type', 'num_gpu', 'network_g', 'datasets', 'path')
-REQUIRED_TRAIN = (('train', 'total_iter'), ('train', 'optim_g', 'type'), ('train', 'scheduler', 'type'),
-                  ('logger', 'print_freq'), ('logger', 'save_checkpoint_freq'), ('logger', 'use_tb_logger'))
-REQUIRED_VAL = (('val', 'val_freq'), ('val', 'save_img'))
-REQUIRED_DATASET = ('name', 'type')
-REQUIRED_TRAIN_DATASET = ('batch_size_per_gpu', 'num_worker_per_gpu')
+# missing one is a KeyError traceback there (after the experiment folder was made, for the train ones). From the
+# option schema (``required`` in models/mrnet_options.py OPTIONS); network_g:type is check_network's.
+REQUIRED = tuple(keys[0] for keys in _required(('', ), 'train'))
+REQUIRED_TRAIN = _required({o.section for o in OPTIONS} - {'', 'val', DATASET_SECTION, 'network_g'}, 'train')
+REQUIRED_VAL = _required(('val', ), 'train')
+REQUIRED_VAL_TEST = _required(('val', ), 'test')
+REQUIRED_DATASET = tuple(keys[-1] for keys in _required((DATASET_SECTION, ), 'test'))
+REQUIRED_TRAIN_DATASET = tuple(keys[-1] for keys in _required((DATASET_SECTION, ), 'train', only='train'))
 
 
 # --------------------------------------------------------------------------------------------- the file
@@ -111,7 +123,7 @@ def check_structure(opt, is_train=True):
         if 'val' in opt:
             missing += [keys for keys in REQUIRED_VAL if not _has(opt, keys)]
     else:
-        missing += [keys for keys in REQUIRED_VAL[1:] if not _has(opt, keys)]
+        missing += [keys for keys in REQUIRED_VAL_TEST if not _has(opt, keys)]
     for phase, dataset in (opt.get('datasets') or {}).items():
         if not isinstance(dataset, dict):
             raise CheckError(f'datasets:{phase} must be a mapping of dataset options, got {dataset!r}')
@@ -212,21 +224,34 @@ def _get(opt, keys, default=None):
     return opt
 
 
-_TYPED_OPTIONS = [
-    (('scale', ), 'int'),
-    (('train', 'total_iter'), 'int'),
-    (('train', 'warmup_iter'), 'int'),
-    (('train', 'ema_decay'), 'number'),
-    (('logger', 'print_freq'), 'int'),
-    (('logger', 'save_checkpoint_freq'), 'int'),
-    (('val', 'val_freq'), 'int'),
-]
-_TYPED_DATASET_OPTIONS = [('batch_size_per_gpu', 'int'), ('num_worker_per_gpu', 'int'), ('gt_size', 'int'),
-                          ('lq_size', 'int'), ('dataset_enlarge_ratio', 'int')]
+def _mappings(opt, section):
+    """``(where, mapping)`` of every mapping of ``opt`` at the schema ``section``: ``<phase>`` and ``<name>`` stand
+    for every key, ``optim_g`` for every ``optim_*`` (each optimizer has the keys of train:optim_g)."""
+    found = [('', opt)]
+    for part in section.split(':') if section else ():
+        found = [(f'{where}{key}:', sub) for where, mapping in found if isinstance(mapping, dict)
+                 for key, sub in mapping.items()
+                 if part.startswith('<') or key == part or part == 'optim_g' and str(key).startswith('optim_')]
+    return [(where, mapping) for where, mapping in found if isinstance(mapping, dict)]
+
+
+def _typed_problems(where, value, kind):
+    """Messages if ``value`` is not of the schema's check ``kind`` ('int', 'number', 'int or auto', 'int list')."""
+    if kind == 'int or auto':
+        return [] if value == 'auto' else [_type_problem(where, value, 'int')]
+    if kind == 'int list':
+        if not isinstance(value, list):
+            return [f'{where} must be a list of integers like [2, 3, 4], got {value!r}']
+        return [_type_problem(f'{where}[{i}]', item, 'int') for i, item in enumerate(value)]
+    return [_type_problem(where, value, kind)]
 
 
 def check_types(opt):
-    """Check the types of the numeric options BasicSR uses.
+    """Check the types of the options whose type the option schema checks (``check`` in
+    ``models/mrnet_options.py``), then MRNetModel's own rules for ``train:`` and ``val:tile``.
+
+    A null value passes (BasicSR takes it as absent), except under ``train:optim_*``, whose keys all go to the
+    optimizer as they are.
 
     Args:
         opt (dict): Parsed options.
@@ -235,31 +260,14 @@ def check_types(opt):
         CheckError: Listing every option of the wrong type.
     """
     problems = []
-    for keys, kind in _TYPED_OPTIONS:
-        value = _get(opt, keys)
-        if value is not None:
-            problems.append(_type_problem(':'.join(keys), value, kind))
-    num_gpu = opt.get('num_gpu')
-    if num_gpu is not None and num_gpu != 'auto':
-        problems.append(_type_problem('num_gpu', num_gpu, 'int'))
-    for phase, dataset_opt in (opt.get('datasets') or {}).items():
-        for key, kind in _TYPED_DATASET_OPTIONS:
-            if isinstance(dataset_opt, dict) and dataset_opt.get(key) is not None:
-                problems.append(_type_problem(f'datasets:{phase}:{key}', dataset_opt[key], kind))
-        scales = dataset_opt.get('scales') if isinstance(dataset_opt, dict) else None
-        if scales is not None and not isinstance(scales, list):
-            problems.append(f'datasets:{phase}:scales must be a list of integers like [2, 3, 4], got {scales!r}')
-        for i, value in enumerate(scales if isinstance(scales, list) else []):
-            problems.append(_type_problem(f'datasets:{phase}:scales[{i}]', value, 'int'))
+    for entry in OPTIONS:
+        if entry.check is None:
+            continue
+        for where, mapping in _mappings(opt, entry.section):
+            if entry.key in mapping and (mapping[entry.key] is not None or entry.section == 'train:optim_g'):
+                problems += _typed_problems(f'{where}{entry.key}', mapping[entry.key], entry.check)
     problems += train_option_problems(opt.get('train') or {})  # MRNetModel's own rules, checked early
     problems += tile_option_problems(opt.get('val'), os.environ)  # val:tile and $MRNET_MAX_MEMORY, MRNetModel's
-    for name, sub in (opt.get('train') or {}).items():
-        if isinstance(sub, dict) and 'lr' in sub and (name.startswith('optim_')):
-            problems.append(_type_problem(f'train:{name}:lr', sub['lr'], 'number'))
-        if isinstance(sub, dict) and name == 'scheduler':
-            for key in ('milestones', 'periods'):
-                for i, value in enumerate(sub.get(key) or []):
-                    problems.append(_type_problem(f'train:scheduler:{key}[{i}]', value, 'int'))
     raise_problems('Options of the wrong type', [p for p in problems if p])
 
 

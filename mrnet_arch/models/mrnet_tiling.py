@@ -13,13 +13,16 @@ With ``tile_pad`` at least the network's receptive-field radius (``receptive_rad
 beside the arch), every kept output pixel sees exactly the input it sees untiled, so tiled and untiled outputs
 agree up to float rounding. A smaller pad is faster but only approximately equal.
 
-This file imports only torch and the standard library, so it works in the plugin (where ``mrnet_arch.core``
-imports it) and copied beside ``mrnet_model.py`` into a BasicSR checkout's ``basicsr/models/``.
+This file imports only torch, the standard library and its sibling ``mrnet_options.py`` (the option schema, for the
+keys of ``val: tile``), so it works in the plugin (where ``mrnet_arch.core`` imports it) and copied beside
+``mrnet_model.py`` into a BasicSR checkout's ``basicsr/models/``.
 """
 import importlib
 import math
 import re
 import torch
+
+from .mrnet_options import section_keys
 
 SAFETY = 1.5
 BUDGET_SHARE = 0.5  # the share of the memory available now that a forward may use by default
@@ -44,7 +47,7 @@ _UNITS = {
 }
 _SIZE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$')
 BUDGET_ENV = 'MRNET_MAX_MEMORY'  # the budget of MRNetModel.test() when val:tile gives none
-TILE_KEYS = ('tile_size', 'tile_pad', 'max_memory')  # the keys of val:tile
+TILE_KEYS = section_keys('val:tile')  # tile_size, tile_pad, max_memory: the keys of val:tile, in the option schema
 MRNET_ARCHS = ('MRNet', 'MultiScaleMRNet')
 
 
