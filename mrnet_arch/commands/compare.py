@@ -58,6 +58,7 @@ from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
                                       mrnet_arch_config, sizing)
+from mrnet_arch.errors import InputError
 
 PROG = 'mrnet compare'
 BICUBIC = 'Bicubic'
@@ -65,7 +66,7 @@ BICUBIC_PAD = 4  # MATLAB bicubic reads 2 input pixels on each side
 _UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
 
 
-class CompareError(SystemExit):
+class CompareError(InputError):
     """A problem with the command's inputs; the message starts with ``mrnet compare``."""
 
     def __init__(self, message):

@@ -14,6 +14,8 @@ What each command needs: ``mrnet bench --plot`` matplotlib; ``mrnet export --for
 import importlib
 import shutil
 
+from mrnet_arch.errors import RunError
+
 PROJECT = 'mrnet_arch'
 
 # import name -> (what pip installs, the extra of setup.py that brings it)
@@ -29,7 +31,7 @@ EXTRAS = {
 TOOLS = ('ruff', )
 
 
-class MissingPackageError(SystemExit):
+class MissingPackageError(RunError):
     """Optional packages a command needs are not installed; the message (one line) names the pip extra."""
 
 

@@ -40,6 +40,7 @@ from torch import nn
 
 from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
 from mrnet_arch.core.weights import WeightsError, config_from_metadata, infer_config, read_state_dict
+from mrnet_arch.errors import InputError
 from mrnet_arch.project import project_root
 
 DEFAULT_PROG = 'mrnet'
@@ -49,7 +50,7 @@ MRNET_ARCHS = ('MRNet', 'MultiScaleMRNet')
 SHOWN_TENSORS = 3  # tensors named per kind in a message about weights that do not fit
 
 
-class SpecError(SystemExit):
+class SpecError(InputError):
     """A model spec that cannot be parsed or built; the message starts with the command's name."""
 
 
