@@ -61,7 +61,7 @@ def require(packages, for_what):
 
     Raises:
         MissingPackageError: Some are missing; one line: what needs them and the ``pip install`` that brings
-            them (exit status 1 when it reaches the interpreter).
+            them (a ``RunError``: ``mrnet`` exits with status 1).
     """
     missing = [name for name in dict.fromkeys(packages) if not available(name)]
     if missing:

@@ -49,7 +49,7 @@ SHOWN_TENSORS = 3  # tensors named per kind in a message about weights that do n
 
 
 class SpecError(InputError):
-    """A model spec that cannot be parsed or built; the message starts with the command's name."""
+    """A model spec that cannot be parsed or built; the message names the model, the option or the file."""
 
 
 def presets(scale):
