@@ -29,6 +29,7 @@ import os
 import os.path as osp
 import statistics
 import subprocess
+import sys
 import time
 
 import torch
@@ -326,4 +327,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('cpu_bench.py', main, None))

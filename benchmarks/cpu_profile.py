@@ -20,6 +20,7 @@ import datetime
 import importlib.util
 import os
 import os.path as osp
+import sys
 import time
 
 import torch
@@ -347,4 +348,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('cpu_profile.py', main, None))

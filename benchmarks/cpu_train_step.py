@@ -22,6 +22,7 @@ import datetime
 import os
 import os.path as osp
 import statistics
+import sys
 import time
 
 import torch
@@ -51,7 +52,7 @@ class Step:
 
     def __init__(self, model, variant, batch, patch, seed=0):
         torch.manual_seed(seed)
-        self.net = parse_model_spec(model, 2, prog='cpu_train_step').build().train()
+        self.net = parse_model_spec(model, 2).build().train()
         if variant == 'stack':
             _stack_shuffle_convs()(self.net)
         self.channels_last = variant != 'fp32'
@@ -111,7 +112,7 @@ def main(argv=None):
             times[key].append(time.perf_counter() - start)
         print(f'[train step] round {r + 1}/{args.rounds}: ' +
               ', '.join(f'{m}:{v} {times[(m, v)][-1]:.2f} s' for m, v in order), flush=True)
-    macs = {m: count_macs(parse_model_spec(m, 2, prog='cpu_train_step').build(), (args.patch, args.patch), 2)
+    macs = {m: count_macs(parse_model_spec(m, 2).build(), (args.patch, args.patch), 2)
             for m in MODELS}
     rows = []
     for variant in variants:
@@ -147,4 +148,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('cpu_train_step.py', main, None))

@@ -34,6 +34,7 @@ import datetime
 import json
 import os
 import os.path as osp
+import sys
 import time
 
 import torch
@@ -266,9 +267,9 @@ def main(argv=None):
         pairs = find_pairs(data['holdout'], data['scale'])
     except (ValueError, PairingError) as err:
         raise SystemExit(f'{PROG}: {err}') from err
-    specs = [parse_model_spec(m, data['scale'], prog=PROG) for m in args.models]
+    specs = [parse_model_spec(m, data['scale']) for m in args.models]
     machine = machine_info(device)
-    bicubic = evaluate(prepare_fast(parse_model_spec('Bicubic', data['scale'], prog=PROG).build(), device, 'fp32'),
+    bicubic = evaluate(prepare_fast(parse_model_spec('Bicubic', data['scale']).build(), device, 'fp32'),
                        pairs, data['scale'])
     settings = dict(vars(args), scale=data['scale'], train_photos=data['train_photos'],
                     holdout_photos=data['holdout_photos'], tiles=data['tiles'])
@@ -296,4 +297,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('equal_budget.py', main, None))

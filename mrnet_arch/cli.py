@@ -4,10 +4,16 @@ Each subcommand lives in its own module with a ``main(argv)`` function, imported
 loads its own dependencies only when it runs. ``mrnet --help`` still imports torch and basicsr: this module is
 part of the ``mrnet_arch`` package, and importing any part of it runs ``mrnet_arch/__init__.py``, which
 registers the plugin's classes in BasicSR's registries.
+
+Errors end every command the same way, here (``run_command``): the plugin's errors (``mrnet_arch.errors``) print
+``mrnet <command>: error: <message>`` on stderr, with no traceback, and exit with 2 for bad input or usage
+(``InputError``) or 1 for a failed run (``RunError``); argparse's usage errors stay argparse's (status 2).
 """
 import argparse
 import importlib
 import sys
+
+from mrnet_arch.errors import exit_status
 
 COMMANDS = {
     'train': ('mrnet_arch.commands.pipelines:train', "train through BasicSR's train pipeline (args: -opt YML "
@@ -41,12 +47,30 @@ def main(argv=None):
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
     module, func = COMMANDS[args.command][0].split(':')
-    from mrnet_arch.models.mrnet_checkpoint import DiskFullError
+    return run_command(f'mrnet {args.command}', getattr(importlib.import_module(module), func), argv[1:])
+
+
+def run_command(prog, func, argv):
+    """Run a command's ``main``; the one place that maps the plugin's errors to a message and an exit status.
+
+    Args:
+        prog (str): The command as typed (``'mrnet infer'``); starts the message.
+        func (Callable): The command's ``main(argv)``.
+        argv (list[str] | None): Its arguments.
+
+    Returns:
+        int: ``func``'s status (0 when it returns no int); for one of the plugin's errors (``InputError``,
+        ``RunError``, a registered drop-in error), 2 or 1 after ``<prog>: error: <message>`` on stderr. Other
+        exceptions propagate with their traceback.
+    """
     try:
-        result = getattr(importlib.import_module(module), func)(argv[1:])
-    except DiskFullError as e:  # any command's write: one line naming the folder, no traceback
-        print(f'mrnet {args.command}: {e}', file=sys.stderr)
-        return 1
+        result = func(argv)
+    except Exception as err:  # noqa: BLE001  (re-raised unless it is one of the plugin's)
+        status = exit_status(err)
+        if status is None:
+            raise
+        print(f'{prog}: error: {err}', file=sys.stderr)
+        return status
     return result if isinstance(result, int) else 0
 
 

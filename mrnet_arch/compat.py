@@ -63,6 +63,8 @@ import sys
 import threading
 import types
 
+from mrnet_arch.errors import RunError
+
 
 def install_import_alias():
     """Provide ``torchvision.transforms.functional_tensor`` where torchvision lacks it (idempotent)."""
@@ -207,7 +209,7 @@ def _same_start_on_every_rank(opt, state):
     not share that folder, rank 0 would resume and the others start from iteration 0, training out of step.
 
     Raises:
-        SystemExit: Naming the iteration each rank found.
+        RunError: Naming the iteration each rank found.
     """
     import torch.distributed as dist
     if not (opt.get('dist') and dist.is_available() and dist.is_initialized()):
@@ -217,9 +219,9 @@ def _same_start_on_every_rank(opt, state):
     if len(set(found)) > 1:
         starts = ', '.join(f'rank {r}: {"iteration " + str(i) if i is not None else "no state"}'
                            for r, i in enumerate(found))
-        raise SystemExit(f"mrnet train: the ranks would start from different training states ({starts}) in "
-                         f"{opt['path']['training_states']}: every node must see the experiment folder at the same "
-                         'path (a file system all nodes share) for --auto_resume or path:resume_state.')
+        raise RunError(f"the ranks would start from different training states ({starts}) in "
+                       f"{opt['path']['training_states']}: every node must see the experiment folder at the same "
+                       'path (a file system all nodes share) for --auto_resume or path:resume_state.')
 
 
 def remove_stale_temp_files(opt):

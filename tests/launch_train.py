@@ -33,6 +33,7 @@ from os import path as osp
 
 import torch  # noqa: E402
 
+from mrnet_arch.cli import run_command  # noqa: E402
 from mrnet_arch.commands import pipelines as entry  # noqa: E402
 from mrnet_arch.models import mrnet_checkpoint, mrnet_model  # noqa: E402
 
@@ -170,8 +171,8 @@ def main():
         _record_samples(args.record_samples)
     if args.signal_at or args.announce_iterations:
         signal_hooks(args.signal_at, args.announce_iterations)
-    entry.train(rest + argv[split + 1:])
+    return run_command('mrnet train', entry.train, rest + argv[split + 1:])  # errors as mrnet train ends on them
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

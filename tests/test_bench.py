@@ -16,7 +16,8 @@ from mrnet_arch import MRNet
 from mrnet_arch.commands.bench.command import main, parse_model_spec, run
 from mrnet_arch.core.complexity import addcmul_flops, count_macs, count_params
 from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.specs import PadCrop
+from mrnet_arch.core.specs import PadCrop, SpecError
+from mrnet_arch.errors import InputError
 
 TINY_MRNET = 'MRNet:num_feat=8,num_block=1,num_recursion=2'
 TINY_EDSR = 'EDSR:num_in_ch=3,num_out_ch=3,num_feat=8,num_block=1'
@@ -151,9 +152,9 @@ def test_model_spec_forms(tmp_path):
                    'path:\n  pretrain_network_g: w.pth\n', encoding='utf-8')
     spec = parse_model_spec(str(yml), 2)
     assert (spec.label, spec.arch, spec.weights, spec.kwargs['num_feat']) == ('my_run', 'MRNet', 'w.pth', 8)
-    with pytest.raises(SystemExit, match='not registered'):
+    with pytest.raises(SpecError, match='not registered'):
         parse_model_spec('NoSuchArch:a=1', 2).build()
-    with pytest.raises(SystemExit, match='key=value'):
+    with pytest.raises(SpecError, match='key=value'):
         parse_model_spec('MRNet:num_feat', 2)
 
 
@@ -228,13 +229,13 @@ def test_option_file_weights_are_relative_to_the_project_root(tmp_path, monkeypa
                   '--output-dir', str(tmp_path / 'out'), '--name', 'opt'])
     assert result['models'][0]['weights'] == str(root / 'experiments' / 'w.pth')
     missing = _tiny_option_file(tmp_path / 'missing.yml', 'experiments/nope.pth')
-    with pytest.raises(SystemExit, match=r'weights file not found: .*root/experiments/nope\.pth .*missing\.yml'):
+    with pytest.raises(SpecError, match=r'weights file not found: .*root/experiments/nope\.pth .*missing\.yml'):
         run(['--models', missing, '--device', 'cpu', '--skip-latency', '--output-dir', str(tmp_path / 'out')])
 
 
 def test_option_file_scale_must_match(tmp_path):
     yml = _tiny_option_file(tmp_path / 'x4.yml', '~', upscale=4)
-    with pytest.raises(SystemExit, match=r'x4\.yml has network_g: upscale 4, but --scale is 2'):
+    with pytest.raises(SpecError, match=r'x4\.yml has network_g: upscale 4, but --scale is 2'):
         parse_model_spec(yml, 2)
     assert parse_model_spec(yml, 4).kwargs['upscale'] == 4
 
@@ -248,7 +249,7 @@ def test_unsafe_weights_stop_with_the_weights_error(tmp_path):
     torch.save({'params': Evil()}, path)
     spec = parse_model_spec(TINY_MRNET, 2)
     spec.weights = str(path)
-    with pytest.raises(SystemExit, match='mrnet bench: refusing to load'):
+    with pytest.raises(SpecError, match='^refusing to load'):
         spec.build()
 
 
@@ -256,7 +257,7 @@ def test_device_errors_are_infers(monkeypatch):
     from mrnet_arch.commands.bench.command import _resolve_device
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     assert _resolve_device('auto') == torch.device('cpu')
-    with pytest.raises(SystemExit, match='--device cuda:1: CUDA is not available'):
+    with pytest.raises(InputError, match='--device cuda:1: CUDA is not available'):
         _resolve_device('cuda:1')
 
 
@@ -335,7 +336,8 @@ def test_bench_imports_a_plugin_arch(tmp_path, photo_benchmark):
                               '--models', 'Bicubic', '--skip-latency'],
                              env=env(str(tmp_path), PYTHONPATH=REPO + osp.pathsep + plugins), capture_output=True,
                              text=True, timeout=300)
-    assert missing.returncode != 0 and 'mrnet bench: --import myplugin.nothing: cannot import it' in missing.stderr
+    assert missing.returncode == 2  # bad input
+    assert 'mrnet bench: error: --import myplugin.nothing: cannot import it' in missing.stderr
 
 
 def test_option_file_weights_resolve_against_the_option_files_project(tmp_path, monkeypatch):

@@ -7,9 +7,14 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
-from mrnet_arch.commands.card import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core.complexity import count_macs, count_params, lr_size_for_output
 from mrnet_arch.core.model_card import parse_log
+
+
+def main(argv):
+    """``mrnet card``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['card', *argv])
 
 
 def _expected_macs(c, nb, t, s, h, w, in_ch=3, out_ch=3):

@@ -15,10 +15,11 @@ import torch
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from _photos import write_photos
 from mrnet_arch import MRNet
-from mrnet_arch.commands import card, compare, demo, export, infer, prepare
+from mrnet_arch.cli import main as mrnet
+from mrnet_arch.commands import compare, demo, infer, prepare
 from mrnet_arch.commands.bench.command import run as bench_run
-from mrnet_arch.commands.contribute import main as contribute
 from mrnet_arch.core.prepare import prepare_benchmark
+from mrnet_arch.errors import InputError
 
 
 @pytest.fixture()
@@ -36,7 +37,7 @@ def work(tmp_path, monkeypatch):
 
 
 def _infer(*args):
-    return infer.main(['--weights', 'w.pth', '--device', 'cpu', '--precision', 'fp32', *args])
+    return mrnet(['infer', '--weights', 'w.pth', '--device', 'cpu', '--precision', 'fp32', *args])
 
 
 def test_infer_output_with_an_image_extension_is_the_output_file(work):
@@ -88,14 +89,14 @@ def test_prepare_photos_cache_and_output_follow_the_rule(tmp_path, monkeypatch):
 
 
 def test_export_and_card_write_relative_to_the_working_directory(work, capsys):
-    assert export.main(['--weights', 'w.pth', '--format', 'safetensors', '--output', 'out/w.safetensors']) == 0
+    assert mrnet(['export', '--weights', 'w.pth', '--format', 'safetensors', '--output', 'out/w.safetensors']) == 0
     assert osp.getsize(osp.join('out', 'w.safetensors')) > 0
-    assert card.main(['--weights', 'w.pth', '--output', 'out/card.md']) == 0
+    assert mrnet(['card', '--weights', 'w.pth', '--output', 'out/card.md']) == 0
     assert open(osp.join('out', 'card.md'), encoding='utf-8').read().startswith('#')
     capsys.readouterr()
     before = open('w.pth', 'rb').read()
-    assert card.main(['--weights', 'w.pth', '--output', 'w.pth']) == 2
-    assert export.main(['--weights', 'w.pth', '--format', 'onnx', '--output', './w.pth', '--overwrite']) == 2
+    assert mrnet(['card', '--weights', 'w.pth', '--output', 'w.pth']) == 2
+    assert mrnet(['export', '--weights', 'w.pth', '--format', 'onnx', '--output', './w.pth', '--overwrite']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ['mrnet card: error: --output w.pth is an input file: inputs are never overwritten, choose another '
                    'name', 'mrnet export: error: --output ./w.pth is the weight file itself: inputs are never '
@@ -104,9 +105,9 @@ def test_export_and_card_write_relative_to_the_working_directory(work, capsys):
 
 
 def test_contribute_refuses_a_pr_body_that_is_its_weights(work, capsys):
-    assert contribute(['basicsr', 'checkout', '--weights', 'w.pth', '--pr-body', './w.pth']) == 2
-    assert capsys.readouterr().err.strip() == ('mrnet contribute: --pr-body ./w.pth is the --weights file: inputs '
-                                               'are never overwritten, choose another name')
+    assert mrnet(['contribute', 'basicsr', 'checkout', '--weights', 'w.pth', '--pr-body', './w.pth']) == 2
+    assert capsys.readouterr().err.strip() == ('mrnet contribute: error: --pr-body ./w.pth is the --weights file: '
+                                               'inputs are never overwritten, choose another name')
 
 
 @pytest.fixture()
@@ -128,11 +129,11 @@ def test_bench_and_compare_read_and_write_relative_to_the_working_directory(benc
 def test_bench_and_compare_refuse_outputs_over_their_inputs(bench_set):
     gt = osp.join(bench_set, 'GTmod12')
     before = {f: open(osp.join(gt, f), 'rb').read() for f in os.listdir(gt)}
-    with pytest.raises(SystemExit, match=r'^mrnet bench: the results file set/GTmod12/photo.png would replace an '
+    with pytest.raises(InputError, match=r'^the results file set/GTmod12/photo.png would replace an '
                        'input: choose another --name or --output-dir, inputs are never overwritten$'):
         bench_run(['--models', 'Bicubic', '--benchmarks', bench_set, '--device', 'cpu', '--skip-latency',
                    '--output-dir', gt, '--name', 'photo', '--plot'])
-    with pytest.raises(SystemExit, match=r'^mrnet compare: --output \. is or holds the input folder set: choose a '
+    with pytest.raises(InputError, match=r'^--output \. is or holds the input folder set: choose a '
                        'folder outside the inputs, they are never overwritten$'):
         compare.run(['--benchmarks', bench_set, '--output', '.', '--overwrite', '--device', 'cpu'])
     assert {f: open(osp.join(gt, f), 'rb').read() for f in os.listdir(gt)} == before

@@ -20,6 +20,7 @@ import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from _tiny import REPO, env
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.commands import compare as cli
 from mrnet_arch.commands.bench.command import run as bench_run
 from mrnet_arch.core import specs
@@ -28,6 +29,7 @@ from mrnet_arch.core.fast import prepare_fast
 from mrnet_arch.core.plugins import import_modules
 from mrnet_arch.core.prepare import prepare_benchmark
 from mrnet_arch.core.tiling import tiled_forward
+from mrnet_arch.errors import InputError
 
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
 DEMO_MODEL = 'MRNet:num_feat=32,num_block=4,num_recursion=3'
@@ -133,7 +135,7 @@ def test_output_folder_is_not_overwritten_without_overwrite(photo_set, tmp_path)
     out.mkdir()
     (out / 'notes.txt').write_text('mine')
     args = ['--benchmarks', photo_set, '--output', str(out), '--device', 'cpu', '--crop', '10,10,40,40']
-    with pytest.raises(SystemExit, match=f'--output {out} is not empty; pass --overwrite'):
+    with pytest.raises(cli.CompareError, match=f'--output {out} is not empty; pass --overwrite'):
         cli.run(args)
     result = cli.run(args + ['--overwrite'])  # Bicubic alone; the given crop for every image
     assert (out / 'notes.txt').read_text() == 'mine'
@@ -168,12 +170,13 @@ def test_pairs_of_folders_and_safe_file_names(tmp_path):
     (['--benchmarks', '{set}', '--scale', '3'], r'{set} needs GTmod\*/ and LRbicx3/'),
     (['--benchmarks', '{set}', '--import', 'no_such_plugin.archs'], '--import no_such_plugin.archs: cannot import'),
 ])
-def test_clear_errors(photo_set, tmp_path, args, message):
+def test_clear_errors(photo_set, tmp_path, capsys, args, message):
     fill = {'tmp': str(tmp_path), 'set': photo_set}
     args = [a.format(**fill) for a in args] + ['--output', str(tmp_path / 'out'), '--device', 'cpu']
     escaped = {k: re.escape(v) for k, v in fill.items()}
-    with pytest.raises(SystemExit, match='^mrnet compare: ' + message.format(**escaped)):
-        cli.run(args)
+    assert mrnet(['compare', *args]) == 2  # bad input
+    err = capsys.readouterr().err.strip()
+    assert re.match('^mrnet compare: error: ' + message.format(**escaped), err) and 'Traceback' not in err, err
     assert not osp.exists(tmp_path / 'out' / 'index.html')
 
 
@@ -230,12 +233,12 @@ def test_import_a_plugin_arch_in_compare(plugin, photo_set, tmp_path):
 
 def test_import_errors_name_the_module(plugin, monkeypatch):
     monkeypatch.syspath_prepend(plugin)
-    with pytest.raises(SystemExit, match=r"^mrnet compare: --import myplugin.nothing: cannot import it: No module "
+    with pytest.raises(InputError, match=r"^--import myplugin.nothing: cannot import it: No module "
                        r"named 'myplugin.nothing'; install it or put its folder on PYTHONPATH"):
-        import_modules(['myplugin.nothing'], 'mrnet compare')
-    with pytest.raises(SystemExit, match=r'^mrnet bench: --import myplugin.broken: importing it failed: ImportError: '
+        import_modules(['myplugin.nothing'])
+    with pytest.raises(InputError, match=r'^--import myplugin.broken: importing it failed: ImportError: '
                        r'needs a GPU library \(.*broken.py, line 1\)'):
-        import_modules(['myplugin.broken'], 'mrnet bench')
-    with pytest.raises(SystemExit, match='not a module name'):
-        import_modules(['my-plugin'], 'mrnet bench')
-    assert [m.__name__ for m in import_modules(['myplugin.archs'], 'mrnet bench')] == ['myplugin.archs']
+        import_modules(['myplugin.broken'])
+    with pytest.raises(InputError, match='not a module name'):
+        import_modules(['my-plugin'])
+    assert [m.__name__ for m in import_modules(['myplugin.archs'])] == ['myplugin.archs']

@@ -11,10 +11,16 @@ from os import path as osp
 import pytest
 import yaml
 
-from mrnet_arch.commands.contribute import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core.files import sha256_of
 from mrnet_arch.core.weights import load_model
 from mrnet_arch.project import package_dir
+
+
+def main(argv):
+    """``mrnet contribute``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['contribute', *argv])
+
 
 WEIGHTS = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')
 PRETRAIN_YML = osp.join(osp.dirname(package_dir()), 'options', 'demo', 'pretrain_MRNet_demo_x2.yml')

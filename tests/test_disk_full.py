@@ -127,11 +127,11 @@ def test_training_on_a_full_disk_stops_in_one_line_keeps_the_last_checkpoint_and
                 filler.append(fill(experiments))
 
         monkeypatch.setattr(mrnet_model.MRNetModel, 'save_training_state', save_then_fill)
-        with pytest.raises(SystemExit) as info:
+        with pytest.raises(DiskFullError) as info:  # mrnet_arch.cli prints it in one line (exit status 1)
             entry.train(['-opt', yml])
-        message = str(info.value.code)
+        message = str(info.value)
         exp = experiments / 'tiny'
-        assert message.startswith(f"mrnet train: {exp / 'models'}: the disk is full (No space left on device) "
+        assert message.startswith(f"{exp / 'models'}: the disk is full (No space left on device) "
                                   'while writing net_g_4.pth; it needs about')
         assert '--auto_resume continues from the newest' in message and '\n' not in message
         assert sorted(os.listdir(exp / 'models')) == ['net_g_2.pth']  # no cut-short or temporary file
@@ -160,7 +160,7 @@ def test_mrnet_train_warns_when_the_disk_is_too_small_for_a_save_then_fails_in_o
         lines = proc.stderr.strip().splitlines()
         warning = [line for line in lines if 'each save (checkpoint and training state) needs about' in line]
         assert len(warning) == 1 and str(experiments / 'tiny' / 'models') in warning[0], proc.stderr[-3000:]
-        assert lines[-1].startswith(f"mrnet train: {experiments / 'tiny'}/")
+        assert lines[-1].startswith(f"mrnet train: error: {experiments / 'tiny'}/")
         assert 'the disk is full (No space left on device)' in lines[-1]
         assert 'inline_container' not in proc.stderr and 'DiskFullError' not in proc.stderr
     finally:
@@ -182,7 +182,8 @@ def test_infer_and_export_into_a_full_disk_print_one_line(tmp_path, small_disk):
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 1, (command, proc.stderr[-2000:])
         last = proc.stderr.strip().splitlines()[-1]
-        assert last.startswith(f'mrnet {command}: ') and 'the disk is full (No space left on device)' in last, last
+        assert last.startswith(f'mrnet {command}: error: ') and 'the disk is full (No space left on device)' in last, \
+            last
         assert 'Traceback' not in proc.stderr
     assert sorted(os.listdir(small_disk)) == ['filler', 'sr']  # the output folder, with no file cut short in it
     assert os.listdir(osp.join(small_disk, 'sr')) == []

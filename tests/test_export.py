@@ -7,8 +7,13 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
-from mrnet_arch.commands.export import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core.weights import load_model
+
+
+def main(argv):
+    """``mrnet export``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['export', *argv])
 
 
 def _save(tmp_path, net, name):

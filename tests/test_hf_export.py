@@ -15,9 +15,15 @@ import yaml
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MultiScaleMRNet, Upscaler
-from mrnet_arch.commands.export import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core.weights import WeightsError, load_model
 from mrnet_arch.project import package_dir
+
+
+def main(argv):
+    """``mrnet export``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['export', *argv])
+
 
 WEIGHTS = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')
 REPO = osp.dirname(package_dir())

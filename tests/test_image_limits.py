@@ -13,9 +13,15 @@ import pytest
 import torch
 
 import mrnet_arch
-from mrnet_arch.commands.infer import main as infer_main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core import images, precision
 from mrnet_arch.core.machine import machine_info
+
+
+def infer_main(argv):
+    """``mrnet infer``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['infer', *argv])
+
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')

@@ -8,10 +8,15 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet
-from mrnet_arch.commands.infer import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core.arch_info import receptive_radius
 from mrnet_arch.core.tiling import tiled_forward
 from mrnet_arch.core.weights import infer_config
+
+
+def main(argv):
+    """``mrnet infer``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['infer', *argv])
 
 
 def _astronaut(height, width):

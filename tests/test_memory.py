@@ -18,11 +18,17 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from _scripts import benchmark_script
 from mrnet_arch import MRNet
-from mrnet_arch.commands.infer import main as infer_main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core import memory
 from mrnet_arch.core.arch_info import receptive_radius
 from mrnet_arch.core.upscaler import Upscaler
 from mrnet_arch.core.weights import infer_config
+
+
+def infer_main(argv):
+    """``mrnet infer``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['infer', *argv])
+
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')

@@ -98,7 +98,7 @@ def test_the_shipped_option_files_have_no_unknown_keys():
 def test_train_entry_stops_before_creating_the_experiment(case, root):
     case['network_g']['num_feats'] = 8
     yml = _tiny.write_yml(case, str(root / 'bad.yml'))
-    with pytest.raises(SystemExit, match=r'(?s)mrnet train: .*bad\.yml: network_g: MRNet has no argument'):
+    with pytest.raises(CheckError, match=r'(?s).*bad\.yml: network_g: MRNet has no argument'):
         entry.train(['-opt', yml])
     assert not (root / 'experiments').exists()
 
@@ -111,7 +111,7 @@ def test_typo_in_a_path_key_stops_before_the_old_experiment_is_renamed(case, roo
     weights.write_bytes(b'x')
     case['path']['pretrain_netwrok_g'] = str(weights)
     yml = _tiny.write_yml(case, str(root / 'typo.yml'))
-    with pytest.raises(SystemExit, match=r'(?s)mrnet train: .*typo\.yml: unknown options.*`path:pretrain_netwrok_g` '
+    with pytest.raises(CheckError, match=r'(?s).*typo\.yml: unknown options.*`path:pretrain_netwrok_g` '
                        r'\(did you mean `pretrain_network_g`\?\)'):
         entry.train(['-opt', yml])
     _untouched(root, old)
@@ -124,13 +124,13 @@ def test_missing_pretrained_or_resume_file_is_named_before_anything_moves(case, 
                          ('resume_state', 'path:resume_state: training state not found: .*absent.pth')):
         opt = copy.deepcopy(case)
         opt['path'][key] = str(root / 'absent.pth')
-        with pytest.raises(SystemExit, match=message):
+        with pytest.raises(CheckError, match=message):
             entry.train(['-opt', _tiny.write_yml(opt, str(root / f'{key}.yml'))])
         _untouched(root, old)
     opt = copy.deepcopy(case)
     (root / 'text.state').write_text('not a state')
     opt['path']['resume_state'] = str(root / 'text.state')
-    with pytest.raises(SystemExit, match='path:resume_state: .*text.state: not a PyTorch checkpoint'):
+    with pytest.raises(CheckError, match='path:resume_state: .*text.state: not a PyTorch checkpoint'):
         entry.train(['-opt', _tiny.write_yml(opt, str(root / 'text.yml'))])
     _untouched(root, old)
 
@@ -139,20 +139,20 @@ def test_yaml_syntax_missing_keys_and_force_yml_are_named(case, root):
     old = _old_experiment(root)
     yml = root / 'syntax.yml'
     yml.write_text('name: tiny\nmodel_type: MRNetModel\ndatasets:\n  train: {name: a\n  val: 1\n')
-    with pytest.raises(SystemExit, match=r'syntax\.yml: not valid YAML at line \d+, column \d+'):
+    with pytest.raises(CheckError, match=r'syntax\.yml: not valid YAML at line \d+, column \d+'):
         entry.train(['-opt', str(yml)])
     opt = copy.deepcopy(case)
     del opt['train']['total_iter'], opt['datasets']['train']['batch_size_per_gpu']
-    with pytest.raises(SystemExit, match='(?s)Missing options.*train:total_iter.*datasets:train:batch_size_per_gpu'):
+    with pytest.raises(CheckError, match='(?s)Missing options.*train:total_iter.*datasets:train:batch_size_per_gpu'):
         entry.train(['-opt', _tiny.write_yml(opt, str(root / 'missing.yml'))])
     for name in (12, 'a/b', ''):
         opt = dict(copy.deepcopy(case), name=name)
-        with pytest.raises(SystemExit, match='name must be a folder name'):
+        with pytest.raises(CheckError, match='name must be a folder name'):
             entry.train(['-opt', _tiny.write_yml(opt, str(root / 'name.yml'))])
     good = _tiny.write_yml(case, str(root / 'good.yml'))
-    with pytest.raises(SystemExit, match='--force_yml tran:ema_decay=0.9: there is no section tran'):
+    with pytest.raises(CheckError, match='--force_yml tran:ema_decay=0.9: there is no section tran'):
         entry.train(['-opt', good, '--force_yml', 'tran:ema_decay=0.9'])
-    with pytest.raises(SystemExit, match='`train:ema_decya` \\(did you mean `ema_decay`'):
+    with pytest.raises(CheckError, match='`train:ema_decya` \\(did you mean `ema_decay`'):
         entry.train(['-opt', good, '--force_yml', 'train:ema_decya=0.9'])  # BasicSR creates the last key
     _untouched(root, old)
 
@@ -161,14 +161,15 @@ def test_no_traceback_reaches_the_user(case, root):
     yml = root / 'bad.yml'
     yml.write_text('name: tiny\n  model_type: [\n')
     run = _tiny.run_train(str(yml), str(root), timeout=120)
-    assert run.returncode == 1
-    assert 'bad.yml: not valid YAML at line' in run.stderr and 'Traceback' not in run.stderr
+    assert run.returncode == 2  # bad input
+    assert 'mrnet train: error: ' in run.stderr and 'bad.yml: not valid YAML at line' in run.stderr
+    assert 'Traceback' not in run.stderr
 
 
 def test_allow_unknown_options_warns_and_trains(case, root, capsys):
     case['logger']['print_frequency'] = 1
     yml = _tiny.write_yml(case, str(root / 'allowed.yml'))
-    with pytest.raises(SystemExit, match='`logger:print_frequency` \\(did you mean `print_freq`'):
+    with pytest.raises(CheckError, match='`logger:print_frequency` \\(did you mean `print_freq`'):
         entry.train(['-opt', yml])
     assert not (root / 'experiments').exists()
     entry.train(['-opt', yml, '--allow-unknown-options'])
@@ -183,7 +184,7 @@ def test_test_entry_refuses_unknown_keys_before_creating_results(case, root):
     test_opt = {'name': 'tiny_test', 'model_type': 'MRNetModel', 'scale': 2, 'num_gpu': 0,
                 'datasets': {'test_1': case['datasets']['val']}, 'network_g': case['network_g'],
                 'path': {'pretrain_network_g': weights}, 'val': {'save_img': False, 'suffx': 'x'}}
-    with pytest.raises(SystemExit, match='mrnet test: .*`val:suffx` \\(did you mean `suffix`'):
+    with pytest.raises(CheckError, match='.*`val:suffx` \\(did you mean `suffix`'):
         entry.test(['-opt', _tiny.write_yml(test_opt, str(root / 'test.yml'))])
     assert not (root / 'results').exists()
 

@@ -66,7 +66,8 @@ def test_a_missing_optional_package_stops_the_command_at_once(tmp_path, missing,
     proc = run_without([missing], args, tmp_path, path=path_without('ruff') if missing == 'ruff' else None)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f'{for_what} needs {pip_name}, which is not installed: pip install "mrnet_arch[{extra}]"']
+        f'mrnet {args[0]}: error: {for_what} needs {pip_name}, which is not installed: pip install '
+        f'"mrnet_arch[{extra}]"']
     assert proc.stdout == ''  # no model benchmarked, no weights read, no photo written
     hook = tmp_path / 'hide_packages'
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob('*') if hook not in p.parents and p != hook) \

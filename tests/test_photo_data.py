@@ -16,10 +16,16 @@ import cv2
 import lmdb
 import pytest
 
-from mrnet_arch.commands.prepare import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core import debian_photos as mpd
 from mrnet_arch.core import photo_sets
 from mrnet_arch.core.photo_sets import build as build_set
+
+
+def main(argv):
+    """``mrnet prepare``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['prepare', *argv])
+
 
 PACKAGE = 'scribus-template'
 MANIFEST = mpd.DEFAULT_MANIFEST  # shipped in mrnet_arch/photo_data/
@@ -176,7 +182,7 @@ def test_photos_command_refuses_bad_options_before_writing(tmp_path, capsys):
                '--cache', str(tmp_path / 'cache')], "--packages: not in the manifest: ['no-such-package']")]
     for args, message in cases:
         capsys.readouterr()
-        assert main(['photos', '--output', str(out), '--workers', '1'] + args) == 1
+        assert main(['photos', '--output', str(out), '--workers', '1'] + args) == 2
         err = capsys.readouterr().err
         assert err.startswith('mrnet prepare: error: ') and message in err and 'Traceback' not in err
         assert not out.exists() and not (tmp_path / 'cache').exists()

@@ -238,7 +238,7 @@ def test_bench_scores_oriented_ground_truth(oriented, tmp_path):
         return torch.nn.functional.interpolate(x, scale_factor=2, mode='bicubic').clamp(0, 1)
 
     pairs = {f'o{n}': [(str(folder / f'o{n}.jpg'), str(lr))] for n in ORIENTATIONS}
-    scores = score_model(bicubic, pairs, 2, 'mrnet bench')
+    scores = score_model(bicubic, pairs, 2)
     psnr = [scores[f'o{n}']['psnr'] for n in ORIENTATIONS]
     assert min(psnr) > 24 and max(psnr) - min(psnr) < 1
 

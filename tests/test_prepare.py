@@ -12,8 +12,14 @@ from _photos import write_photos
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import imfrombytes
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.commands.prepare import main
+from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core import prepare
+
+
+def main(argv):
+    """``mrnet prepare``, with its errors mapped to exit statuses as on the command line."""
+    return mrnet(['prepare', *argv])
+
 
 SCALES = (2, 3, 4)
 # 108x120 after cropping to a multiple of 12; the coffee crop keeps 98 rows -> 96 rows
@@ -93,7 +99,7 @@ def test_div2k_rerun_skips_finished_work(div2k, capsys):
     assert (os.stat(lmdb_file).st_mtime_ns, os.stat(tile).st_mtime_ns) == before
     # other settings into the same output are refused, naming them
     capsys.readouterr()
-    assert main(['div2k', '--hr', hr_dir, '--output', str(out), '--crop-size', '24', '--step', '36']) == 1
+    assert main(['div2k', '--hr', hr_dir, '--output', str(out), '--crop-size', '24', '--step', '36']) == 2
     assert 'crop_size' in capsys.readouterr().err
 
 
@@ -127,7 +133,7 @@ def test_official_lr_of_wrong_size_is_named(tmp_path, capsys):
     folder.mkdir()
     cv2.imwrite(str(folder / '0001x2.png'), np.zeros((40, 48, 3), np.uint8))
     assert main(['div2k', '--hr', hr, '--lr-root', str(tmp_path), '--output', str(tmp_path / 'out'), '--scales',
-                 '2', '--crop-size', '48', '--step', '48', '--workers', '1']) == 1
+                 '2', '--crop-size', '48', '--step', '48', '--workers', '1']) == 2
     err = capsys.readouterr().err
     assert '0001x2.png' in err and 'expected 48x48' in err
 
@@ -138,7 +144,7 @@ def test_unreadable_file_is_named(tmp_path, capsys, dataset):
     with open(osp.join(hr, '0002.png'), 'wb') as f:
         f.write(b'\x89PNG\r\n\x1a\n this is not an image')
     args = ['--hr', hr] if dataset == 'div2k' else ['--input', hr]
-    assert main([dataset] + args + ['--output', str(tmp_path / 'out'), '--workers', '1']) == 1
+    assert main([dataset] + args + ['--output', str(tmp_path / 'out'), '--workers', '1']) == 2
     assert osp.join(hr, '0002.png') in capsys.readouterr().err
     with pytest.raises(prepare.PrepareError, match='0002.png'):
         prepare.read_image(osp.join(hr, '0002.png'))
@@ -216,7 +222,7 @@ def test_an_input_folder_the_command_would_write_is_refused(tmp_path, capsys):
     out = tmp_path / 'Set5'
     gt = write_photos(str(out / 'GTmod12'), {'a.png': ('astronaut', 50, 50)})
     before = (out / 'GTmod12' / 'a.png').read_bytes()
-    assert main(['benchmark', '--input', gt, '--output', str(out), '--scales', '2', '--workers', '1']) == 1
+    assert main(['benchmark', '--input', gt, '--output', str(out), '--scales', '2', '--workers', '1']) == 2
     assert f'--input {gt} is a folder this command writes' in capsys.readouterr().err
     assert (out / 'GTmod12' / 'a.png').read_bytes() == before and sorted(os.listdir(out)) == ['GTmod12']
     with pytest.raises(prepare.PrepareError, match='--hr .* is a folder this command writes'):

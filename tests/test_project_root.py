@@ -46,6 +46,7 @@ def test_a_project_root_that_is_not_a_folder_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv('MRNET_ROOT', str(tmp_path / 'absent'))
     monkeypatch.setattr(sys, 'argv', list(sys.argv))
     cwd = os.getcwd()
-    with pytest.raises(SystemExit, match=f'mrnet train: the project root {tmp_path / "absent"} .* is not a folder'):
+    from mrnet_arch.errors import InputError
+    with pytest.raises(InputError, match=f'^the project root {tmp_path / "absent"} .* is not a folder'):
         pipelines.train(['-opt', str(yml)])
     assert os.getcwd() == cwd and not (tmp_path / 'absent').exists()

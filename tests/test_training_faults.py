@@ -20,6 +20,7 @@ from mrnet_arch import compat
 from mrnet_arch.commands import pipelines as entry
 from mrnet_arch.core import checks
 from mrnet_arch.core.checks import CheckError
+from mrnet_arch.models.mrnet_checkpoint import DiskFullError
 
 
 def _setup(root, name='tiny', val=True, **kwargs):
@@ -126,7 +127,7 @@ def test_disk_full_while_writing_checkpoint_keeps_previous_one(root, monkeypatch
         raise OSError(errno.ENOSPC, 'No space left on device')
 
     monkeypatch.setattr(torch, 'save', save_until_disk_full)
-    with pytest.raises(SystemExit, match=r'mrnet train: .*models: the disk is full \(No space left on device\) '
+    with pytest.raises(DiskFullError, match=r'.*models: the disk is full \(No space left on device\) '
                        r'while writing net_g_4\.pth; .*unchanged \(--auto_resume continues from the newest\)'):
         entry.train(['-opt', yml])
     monkeypatch.setattr(torch, 'save', real_save)
@@ -188,7 +189,7 @@ def test_finite_check_freq_must_be_a_whole_number(root, value):
     opt, yml = _setup(root, total_iter=2, val=False)
     opt['train']['finite_check_freq'] = value
     _tiny.write_yml(opt, yml)
-    with pytest.raises(SystemExit, match='train:finite_check_freq must be a whole number >= 1'):
+    with pytest.raises(CheckError, match='train:finite_check_freq must be a whole number >= 1'):
         entry.train(['-opt', yml])
     assert not (root / 'experiments').exists()
     parsed = _tiny.parse(yml, str(root))
@@ -405,8 +406,8 @@ def test_test_entry_checks_the_benchmark_folder(case, root):
                 'path': {'pretrain_network_g': weights, 'strict_load_g': True},
                 'val': {'save_img': False, 'metrics': case['val']['metrics']}}
     yml = _tiny.write_yml(test_opt, str(root / 'test.yml'))
-    message = r'(?s)mrnet test: .*datasets:test_1:dataroot_lq: unreadable images.*0000\.png'
-    with pytest.raises(SystemExit, match=message):
+    message = r'(?s).*datasets:test_1:dataroot_lq: unreadable images.*0000\.png'
+    with pytest.raises(CheckError, match=message):
         entry.test(['-opt', yml])
     assert not (root / 'results').exists()
 

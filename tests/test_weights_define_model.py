@@ -91,11 +91,11 @@ def test_bench_builds_the_network_from_pth_and_safetensors_files(tmp_path, capsy
 
 
 def _misfit_message(spec_text, weights, scale=2):
-    spec = specs.parse_model_spec(spec_text, scale, prog='mrnet bench')
+    spec = specs.parse_model_spec(spec_text, scale)
     spec.weights = weights
-    with pytest.raises(SystemExit) as caught:
+    with pytest.raises(specs.SpecError) as caught:
         spec.resolve()
-    return str(caught.value.code)
+    return str(caught.value)
 
 
 def test_weights_that_fit_no_network_name_the_tensors_in_one_line():
@@ -105,7 +105,7 @@ def test_weights_that_fit_no_network_name_the_tensors_in_one_line():
     message = _misfit_message('EDSR-baseline', DEMO_WEIGHTS)
     assert '\n' not in message
     assert message == (
-        f"mrnet bench: model 'EDSR-baseline': the weights {DEMO_WEIGHTS} do not fit EDSR(num_in_ch=3, num_out_ch=3, "
+        f"model 'EDSR-baseline': the weights {DEMO_WEIGHTS} do not fit EDSR(num_in_ch=3, num_out_ch=3, "
         f"num_feat=64, num_block=16, upscale=2, res_scale=1, img_range=255.0): {len(missing)} missing "
         f"({', '.join(missing[:3])}, ...); {len(unexpected)} unexpected ({', '.join(unexpected[:3])}, ...)")
     # a size the spec states is kept, and the shapes that differ are named
@@ -127,8 +127,8 @@ def test_an_option_file_whose_network_differs_from_its_weights_is_named(tmp_path
     yml = tmp_path / 'opt.yml'
     yml.write_text(f'name: mine\nnetwork_g:\n  type: MRNet\n  num_feat: 64\n  num_block: 4\n  num_recursion: 3\n'
                    f'  upscale: 2\npath:\n  pretrain_network_g: {DEMO_WEIGHTS}\n', encoding='utf-8')
-    spec = specs.parse_model_spec(str(yml), 2, prog='mrnet compare')
-    with pytest.raises(SystemExit, match=r"^mrnet compare: model 'mine': the weights .* do not fit MRNet\(num_feat=64, "
+    spec = specs.parse_model_spec(str(yml), 2)
+    with pytest.raises(specs.SpecError, match=r"^model 'mine': the weights .* do not fit MRNet\(num_feat=64, "
                        r'.*\): \d+ tensor\(s\) of another shape \(sfe.0.weight: expected \(64, 3, 7, 7\)'):
         spec.resolve()
 
@@ -140,7 +140,7 @@ def test_a_file_of_other_weights_names_what_to_give(tmp_path):
     edsr = edsr_spec.build()
     pth = tmp_path / 'edsr.pth'
     torch.save({'params': edsr.state_dict()}, pth)
-    with pytest.raises(SystemExit, match=r"model 'e': .*edsr.pth holds no MRNet weights .* name its arch, e\.g\. "
+    with pytest.raises(specs.SpecError, match=r"model 'e': .*edsr.pth holds no MRNet weights .* name its arch, e\.g\. "
                        r'e=EDSR:num_feat=64,num_block=16 with --weights e=.*edsr.pth'):
         specs.parse_model_spec(f'e={pth}', 2).resolve()
     st = tmp_path / 'edsr.safetensors'
@@ -151,14 +151,14 @@ def test_a_file_of_other_weights_names_what_to_give(tmp_path):
 
 
 def test_mrnet_compare_stops_before_anything_is_written(photo_set, tmp_path):
-    """The command as a user runs it: one line on stderr, exit status 1, no output folder."""
+    """The command as a user runs it: one line on stderr, exit status 2 (bad input), no output folder."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'compare', '--models', 'EDSR-baseline', '--weights',
                            f'EDSR-baseline={DEMO_WEIGHTS}', '--benchmarks', photo_set, '--output', 'cmp'],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mrnet compare: model 'EDSR-baseline': the weights ")
+    assert len(lines) == 1 and lines[0].startswith("mrnet compare: error: model 'EDSR-baseline': the weights ")
     assert 'missing (conv_first.weight, ' in lines[0] and 'unexpected (sfe.0.weight, ' in lines[0]
     assert not (tmp_path / 'cmp').exists()

@@ -12,7 +12,7 @@ from mrnet_arch.core.arguments import add_weights_arguments
 from mrnet_arch.core.cli_paths import overwritten_inputs
 from mrnet_arch.core.files import write_text
 from mrnet_arch.core.model_card import make_card
-from mrnet_arch.core.weights import WeightsError
+from mrnet_arch.errors import InputError
 
 
 def build_parser():
@@ -26,22 +26,20 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run ``mrnet card``; returns 0 on success, 2 on errors."""
+    """Run ``mrnet card``; returns 0 on success. Bad input raises ``InputError`` (or ``WeightsError``):
+    ``mrnet_arch.cli`` turns it into a message and exit status 2."""
     args = build_parser().parse_args(argv)
     for option, path in (('--results', args.results), ('--options', args.options)):
         if path and not osp.isfile(path):
-            print(f'mrnet card: error: {option} {path}: no such file', file=sys.stderr)
-            return 2
+            raise InputError(f'{option} {path}: no such file')
     inputs = [p for p in (args.weights, args.results, args.options) if p]
     if args.output and overwritten_inputs([args.output], inputs):
-        print(f'mrnet card: error: --output {args.output} is an input file: inputs are never overwritten, choose '
-              'another name', file=sys.stderr)
-        return 2
+        raise InputError(f'--output {args.output} is an input file: inputs are never overwritten, choose another '
+                         'name')
     try:
         card = make_card(args.weights, args.results, args.options, prefer_ema=not args.no_ema)
-    except (ValueError, WeightsError, yaml.YAMLError) as err:
-        print(f'mrnet card: error: {err}', file=sys.stderr)
-        return 2
+    except (ValueError, yaml.YAMLError) as err:  # weights, --results or --options that cannot be read
+        raise InputError(str(err)) from err
     if args.output:
         write_text(args.output, card)
         print(f'mrnet card: wrote {args.output}', file=sys.stderr)
@@ -51,4 +49,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('mrnet card', main, None))

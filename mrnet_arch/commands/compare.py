@@ -58,6 +58,7 @@ from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
                                       mrnet_arch_config, sizing)
+from mrnet_arch.errors import InputError
 
 PROG = 'mrnet compare'
 BICUBIC = 'Bicubic'
@@ -65,11 +66,8 @@ BICUBIC_PAD = 4  # MATLAB bicubic reads 2 input pixels on each side
 _UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
 
 
-class CompareError(SystemExit):
-    """A problem with the command's inputs; the message starts with ``mrnet compare``."""
-
-    def __init__(self, message):
-        super().__init__(f'{PROG}: {message}')
+class CompareError(InputError):
+    """A problem with the command's inputs; the message names the option, file or model."""
 
 
 def safe_name(text, taken=None):
@@ -140,9 +138,9 @@ def check_output(folder, overwrite):
 
 def load_specs(args):
     """The model specs, Bicubic included, with their weights, checked (labels unique, weights present)."""
-    specs = [model_specs.parse_model_spec(m, args.scale, prog=PROG) for m in args.models]
+    specs = [model_specs.parse_model_spec(m, args.scale) for m in args.models]
     if not any(s.arch == BICUBIC for s in specs):
-        specs.insert(0, model_specs.parse_model_spec(BICUBIC, args.scale, prog=PROG))
+        specs.insert(0, model_specs.parse_model_spec(BICUBIC, args.scale))
     from basicsr.utils.registry import ARCH_REGISTRY
     for spec in specs:
         if spec.arch is not None and spec.arch not in ARCH_REGISTRY:  # None: a weight file, which names it
@@ -155,7 +153,7 @@ def load_specs(args):
             raise CompareError(f'two models are labelled {label!r}: give labels, e.g. small=MRNet:num_feat=32')
         if label == page.GT_NAME:
             raise CompareError(f'a model may not be labelled {page.GT_NAME!r} (the ground truth): give another label')
-    model_specs.assign_weights(specs, args.weights, PROG)
+    model_specs.assign_weights(specs, args.weights)
     for spec in specs:  # every weights file read and checked against its network before any model runs
         note = spec.resolve()
         if note:
@@ -340,7 +338,7 @@ def run(argv=None):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    import_modules(args.imports, PROG)
+    import_modules(args.imports)
     if args.scale < 1:
         raise CompareError(f'--scale must be >= 1, got {args.scale}')
     for option, value in (('--tile', args.tile), ('--tile-pad', args.tile_pad)):

@@ -46,6 +46,7 @@ from mrnet_arch.core.images import read_image
 from mrnet_arch.core.machine import machine_info
 from mrnet_arch.core.optional import require
 from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
+from mrnet_arch.errors import RunError
 from mrnet_arch.project import package_dir, project_root, shipped_options_dir
 
 TRAIN_PHOTOS = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
@@ -67,7 +68,7 @@ def skimage_data_dir():
     folder = osp.join(osp.dirname(skimage.__file__), 'data')
     missing = [p for p in TRAIN_PHOTOS + HELDOUT_PHOTOS if not osp.isfile(osp.join(folder, p))]
     if missing:
-        raise SystemExit(f'mrnet demo: scikit-image data folder {folder} lacks {missing}')
+        raise RunError(f'scikit-image data folder {folder} lacks {missing}')
     return folder
 
 
@@ -92,7 +93,7 @@ def _run(args, log_hint, root):
     print(f'$ {" ".join(args)}', flush=True)
     proc = subprocess.run(args, env=dict(os.environ, MRNET_ROOT=root))
     if proc.returncode != 0:
-        raise SystemExit(f'mrnet demo: {log_hint} failed (exit {proc.returncode}); see the log above.')
+        raise RunError(f'{log_hint} failed (exit {proc.returncode}); see the log above.')
 
 
 def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE, images=None):
@@ -182,8 +183,8 @@ def main(argv=None):
     root = project_root()
     for path in (TRAIN_YML, TEST_YML) + (() if args.from_scratch else (DEMO_WEIGHTS, )):
         if not osp.isfile(path):
-            raise SystemExit(f'mrnet demo: {path} not found: the installed package is incomplete '
-                             '(reinstall it: pip install mrnet_arch, or pip install -e . in a checkout)')
+            raise RunError(f'{path} not found: the installed package is incomplete '
+                           '(reinstall it: pip install mrnet_arch, or pip install -e . in a checkout)')
     print(f'[demo 1/4] real-photo dataset under {osp.join(root, DATA_DIR)} '
           f'(train: {", ".join(TRAIN_PHOTOS)}; held out: {", ".join(HELDOUT_PHOTOS)})', flush=True)
     folders = build_dataset(root)

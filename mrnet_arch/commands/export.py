@@ -25,12 +25,13 @@ import yaml
 
 from mrnet_arch.core.arguments import add_weights_arguments
 from mrnet_arch.core.cli_paths import same_file
-from mrnet_arch.core.files import DiskFullError, write_bytes
+from mrnet_arch.core.files import write_bytes
 from mrnet_arch.core.hf_repo import REPO_FILES, write_repo
 from mrnet_arch.core.model_card import read_results
 from mrnet_arch.core.optional import require
 from mrnet_arch.core.provenance import read_provenance
-from mrnet_arch.core.weights import WeightsError, load_model, save_safetensors
+from mrnet_arch.core.weights import load_model, save_safetensors
+from mrnet_arch.errors import InputError
 
 DEFAULT_OPSET = 17
 
@@ -91,67 +92,64 @@ def build_parser():
 
 
 def check_hf_output(args):
-    """Raise ``ValueError`` when the hf repository cannot be written as asked (before anything is)."""
+    """Raise ``InputError`` when the hf repository cannot be written as asked (before anything is)."""
     for option, path in (('--results', args.results), ('--options', args.options)):
         if path and not os.path.isfile(path):
-            raise ValueError(f'{option} {path}: no such file')
+            raise InputError(f'{option} {path}: no such file')
     if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise ValueError(f'--output {args.output} is a file; --format hf writes a folder')
+        raise InputError(f'--output {args.output} is a file; --format hf writes a folder')
     existing = [f for f in REPO_FILES if os.path.exists(os.path.join(args.output, f))]
     if existing and not args.overwrite:
-        raise ValueError(f'--output {args.output} already holds {", ".join(existing)}: pass --overwrite to replace '
+        raise InputError(f'--output {args.output} already holds {", ".join(existing)}: pass --overwrite to replace '
                          'them')
 
 
 def check_other_output(args):
-    """Raise ``ValueError`` when the output file cannot be written as asked (before anything is)."""
+    """Raise ``InputError`` when the output file cannot be written as asked (before anything is)."""
     hf_only = [o for o, v in (('--results', args.results), ('--options', args.options), ('--license', args.license))
                if v]
     if hf_only:
-        raise ValueError(f'{", ".join(hf_only)}: only for --format hf')
+        raise InputError(f'{", ".join(hf_only)}: only for --format hf')
     if same_file(args.output, args.weights):
-        raise ValueError(f'--output {args.output} is the weight file itself: inputs are never overwritten, '
+        raise InputError(f'--output {args.output} is the weight file itself: inputs are never overwritten, '
                          'choose another name')
     if os.path.isdir(args.output):
-        raise ValueError(f'--output {args.output} is a folder: give the output file')
+        raise InputError(f'--output {args.output} is a folder: give the output file')
     if os.path.exists(args.output) and not args.overwrite:
-        raise ValueError(f'--output {args.output} exists: pass --overwrite to replace it')
+        raise InputError(f'--output {args.output} exists: pass --overwrite to replace it')
 
 
 def main(argv=None):
-    """Run ``mrnet export``; returns 0 on success, 2 on errors, 1 when the disk is full."""
+    """Run ``mrnet export``; returns 0 on success. Bad input raises ``InputError`` (or ``WeightsError``), a full
+    disk ``DiskFullError``: ``mrnet_arch.cli`` turns them into a message and exit status 2 or 1."""
     args = build_parser().parse_args(argv)
     if args.format == 'onnx':
         require(['onnx'], 'mrnet export --format onnx')  # before the weights are read
-    try:
-        (check_hf_output if args.format == 'hf' else check_other_output)(args)
-        net, config = load_model(args.weights, scale=args.scale, prefer_ema=not args.no_ema)
-        if args.format == 'hf':
+    (check_hf_output if args.format == 'hf' else check_other_output)(args)
+    net, config = load_model(args.weights, scale=args.scale, prefer_ema=not args.no_ema)
+    if args.format == 'hf':
+        try:  # the provenance and --results are parsed now, so that a bad file stops before anything is written
             license = args.license or read_provenance(args.weights, config['upscale']).get('license')
-            if not license:
-                raise ValueError(f'{args.weights}: its provenance names no licence; pass --license (e.g. MIT)')
-            if args.results:  # parsed now, so that a bad file stops the export before anything is written
+            if args.results:
                 read_results(args.results)
-    except (ValueError, WeightsError, yaml.YAMLError) as err:
-        print(f'mrnet export: error: {err}', file=sys.stderr)
-        return 2
+        except (ValueError, yaml.YAMLError) as err:
+            raise InputError(str(err)) from err
+        if not license:
+            raise InputError(f'{args.weights}: its provenance names no licence; pass --license (e.g. MIT)')
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    try:
-        if args.format == 'hf':
-            for path in write_repo(net, config, args.weights, args.output, license, args.results, args.options,
-                                   prefer_ema=not args.no_ema):
-                print(f'mrnet export: wrote {path}', file=sys.stderr)
-        elif args.format == 'safetensors':
-            save_safetensors(net, config, args.output)
-        else:
-            export_onnx(net, config, args.output, args.opset)
-    except DiskFullError as err:
-        print(f'mrnet export: error: {err}', file=sys.stderr)
-        return 1
+    if args.format == 'hf':
+        for path in write_repo(net, config, args.weights, args.output, license, args.results, args.options,
+                               prefer_ema=not args.no_ema):
+            print(f'mrnet export: wrote {path}', file=sys.stderr)
+    elif args.format == 'safetensors':
+        save_safetensors(net, config, args.output)
+    else:
+        export_onnx(net, config, args.output, args.opset)
     print(f'mrnet export: wrote {args.output} ({config["type"]}, x{config["upscale"]}, {args.format})',
           file=sys.stderr)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('mrnet export', main, None))

@@ -42,7 +42,8 @@ from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
 from mrnet_arch.core.precision import AUTO
 from mrnet_arch.core.precision import AUTOCAST_PRECISIONS as PRECISIONS
 from mrnet_arch.core.upscaler import Upscaler
-from mrnet_arch.core.weights import WeightsError, load_model
+from mrnet_arch.core.weights import load_model
+from mrnet_arch.errors import InputError
 
 __all__ = ['build_parser', 'main', 'plan_outputs']
 
@@ -53,7 +54,7 @@ def list_inputs(path):
         return [osp.join(path, f) for f in images.list_images(path)]
     if osp.isfile(path):
         return [path]
-    raise FileNotFoundError(f'--input {path}: no such file or folder')
+    raise InputError(f'--input {path}: no such file or folder')
 
 
 def output_path(input_file, output_dir, suffix):
@@ -67,18 +68,18 @@ def is_output_file(input_path, output):
     (``IMAGE_EXTENSIONS``) and is no existing folder.
 
     Raises:
-        ValueError: It names an image file but ``input_path`` is a folder, or ``output`` is an existing file
+        InputError: It names an image file but ``input_path`` is a folder, or ``output`` is an existing file
             that is no image (a folder was expected).
     """
     if osp.isdir(output):
         return False
     if osp.splitext(output)[1].lower() in IMAGE_EXTENSIONS:
         if osp.isdir(input_path):
-            raise ValueError(f'--output {output} names an image file, but --input {input_path} is a folder: give an '
+            raise InputError(f'--output {output} names an image file, but --input {input_path} is a folder: give an '
                              'output folder')
         return True
     if osp.exists(output):
-        raise ValueError(f'--output {output} is a file, not a folder (an output file needs an image extension: '
+        raise InputError(f'--output {output} is a file, not a folder (an output file needs an image extension: '
                          f'{", ".join(IMAGE_EXTENSIONS)})')
     return False
 
@@ -88,15 +89,15 @@ def plan_output_file(input_file, output, suffix, overwrite):
     ``overwrite``) an existing file.
 
     Raises:
-        ValueError: ``output`` is the input file, ``suffix`` is given, or ``output`` exists and ``overwrite``
+        InputError: ``output`` is the input file, ``suffix`` is given, or ``output`` exists and ``overwrite``
             is False.
     """
     if same_file(output, input_file):
-        raise ValueError(f'--output {output} is the input file: inputs are never overwritten, choose another name')
+        raise InputError(f'--output {output} is the input file: inputs are never overwritten, choose another name')
     if suffix:
-        raise ValueError(f'--suffix is for an output folder; --output {output} is the output file itself')
+        raise InputError(f'--suffix is for an output folder; --output {output} is the output file itself')
     if osp.exists(output) and not overwrite:
-        raise ValueError(f'--output {output} exists: pass --overwrite to replace it')
+        raise InputError(f'--output {output} exists: pass --overwrite to replace it')
     return [output]
 
 
@@ -105,7 +106,7 @@ def plan_outputs(inputs, output_dir, suffix, overwrite):
     ``overwrite``) outputs.
 
     Raises:
-        ValueError: The output folder is an input folder, two inputs map to output names that differ
+        InputError: The output folder is an input folder, two inputs map to output names that differ
             only in case (one file on case-insensitive file systems), an output is an input file, or
             outputs exist and ``overwrite`` is False.
     """
@@ -117,23 +118,23 @@ def plan_outputs(inputs, output_dir, suffix, overwrite):
     input_dirs = {real(osp.dirname(osp.abspath(f))) for f in inputs}
     if real(output_dir) in input_dirs or (osp.isdir(output_dir)
                                           and any(osp.samefile(output_dir, d) for d in input_dirs)):
-        raise ValueError(f'--output {output_dir} is the folder of the inputs: choose another folder, inputs are '
+        raise InputError(f'--output {output_dir} is the folder of the inputs: choose another folder, inputs are '
                          'never overwritten')
     outputs = [output_path(f, output_dir, suffix) for f in inputs]
     input_set = {real(f) for f in inputs}
     clash = [o for o in outputs if real(o) in input_set]
     if clash:
-        raise ValueError(f'output paths {clash} are input files: inputs are never overwritten')
+        raise InputError(f'output paths {clash} are input files: inputs are never overwritten')
     seen = {}
     for i, o in enumerate(outputs):
         j = seen.setdefault(folded(o), i)
         if j != i:
-            raise ValueError(f'{inputs[j]} and {inputs[i]} map to output names that differ only in case '
+            raise InputError(f'{inputs[j]} and {inputs[i]} map to output names that differ only in case '
                              f'({osp.basename(o)}), which is the same file on case-insensitive file systems: '
                              'process them separately or rename one')
     existing = [o for o in outputs if osp.exists(o)]
     if existing and not overwrite:
-        raise ValueError(f'{len(existing)} output file(s) exist, e.g. {existing[:3]}: pass --overwrite to replace')
+        raise InputError(f'{len(existing)} output file(s) exist, e.g. {existing[:3]}: pass --overwrite to replace')
     return outputs
 
 
@@ -167,36 +168,37 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run ``mrnet infer``; returns 0 if every image was written, 1 if some failed, 2 on usage errors."""
+    """Run ``mrnet infer``; returns 0 if every image was written, 1 if some failed. Bad input raises
+    ``InputError`` (or ``WeightsError``, ``MemoryBudgetError``) before anything is written: ``mrnet_arch.cli``
+    turns it into a message and exit status 2."""
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
+    for option, value in (('--tile', args.tile), ('--tile-pad', args.tile_pad)):
+        if value is not None and value < 0:
+            raise InputError(f'{option} must be >= 0, got {value}')
+    if args.max_pixels < 1:
+        raise InputError(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    max_memory = None if args.max_memory is None else parse_memory(args.max_memory)
     try:
-        for option, value in (('--tile', args.tile), ('--tile-pad', args.tile_pad)):
-            if value is not None and value < 0:
-                raise ValueError(f'{option} must be >= 0, got {value}')
-        if args.max_pixels < 1:
-            raise ValueError(f'--max-pixels must be >= 1, got {args.max_pixels}')
-        max_memory = None if args.max_memory is None else parse_memory(args.max_memory)
         device = resolve_device(args.device)
-        if args.precision == 'fp16' and device.type != 'cuda':
-            raise ValueError(f'--precision fp16 needs CUDA (the device is {device}): use --device cuda, or '
-                             '--precision bf16 or fp32 on the CPU')
-        inputs = list_inputs(args.input)
-        if not inputs:
-            raise ValueError(f'--input {args.input}: no images ({", ".join(IMAGE_EXTENSIONS)})')
-        if is_output_file(args.input, args.output):
-            outputs = plan_output_file(inputs[0], args.output, args.suffix, args.overwrite)
-        else:
-            outputs = plan_outputs(inputs, args.output, args.suffix, args.overwrite)
-        for src in inputs:  # header sizes first: a decompression bomb stops the command before anything is written
-            images.check_pixels(src, images.read_metadata(src).size, args.max_pixels)
-        net, config = load_model(args.weights, scale=args.scale, device=device, prefer_ema=not args.no_ema)
-        upscaler = Upscaler(net, config, device, args.precision, args.tile, args.tile_pad, max_memory=max_memory,
-                            log=lambda message: tqdm.write(message, file=sys.stderr))
-        upscaler.check_budget()
-    except (ValueError, FileNotFoundError, WeightsError, ImageError) as err:
-        print(f'mrnet infer: error: {err}', file=sys.stderr)
-        return 2
+    except ValueError as err:
+        raise InputError(str(err)) from err
+    if args.precision == 'fp16' and device.type != 'cuda':
+        raise InputError(f'--precision fp16 needs CUDA (the device is {device}): use --device cuda, or '
+                         '--precision bf16 or fp32 on the CPU')
+    inputs = list_inputs(args.input)
+    if not inputs:
+        raise InputError(f'--input {args.input}: no images ({", ".join(IMAGE_EXTENSIONS)})')
+    if is_output_file(args.input, args.output):
+        outputs = plan_output_file(inputs[0], args.output, args.suffix, args.overwrite)
+    else:
+        outputs = plan_outputs(inputs, args.output, args.suffix, args.overwrite)
+    for src in inputs:  # header sizes first: a decompression bomb stops the command before anything is written
+        images.check_pixels(src, images.read_metadata(src).size, args.max_pixels)
+    net, config = load_model(args.weights, scale=args.scale, device=device, prefer_ema=not args.no_ema)
+    upscaler = Upscaler(net, config, device, args.precision, args.tile, args.tile_pad, max_memory=max_memory,
+                        log=lambda message: tqdm.write(message, file=sys.stderr))
+    upscaler.check_budget()
     for folder in dict.fromkeys(osp.dirname(osp.abspath(o)) for o in outputs):
         os.makedirs(folder, exist_ok=True)
     failed = []
@@ -213,4 +215,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mrnet_arch.cli import run_command
+    sys.exit(run_command('mrnet infer', main, None))

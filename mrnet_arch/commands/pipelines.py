@@ -9,8 +9,9 @@ syntax, with the line; ``check_structure``: the keys BasicSR reads without a def
 after it parses them (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
 ``mrnet_arch.core.checks.check_options`` checks every key (unknown ones are errors, or warnings with
 ``--allow-unknown-options``), the types, networks, weights and dataset files, and ``mrnet train`` takes the
-experiment's lock (``core/run_lock.py``, rank 0). A problem stops the command with a message naming the option
-or file, before any experiment or results folder is created or renamed.
+experiment's lock (``core/run_lock.py``, rank 0). A problem stops the command with an error of
+``mrnet_arch.errors`` naming the option or file (``mrnet_arch.cli`` prints it, exit status 2; 1 for a held lock or
+a full disk), before any experiment or results folder is created or renamed.
 """
 import argparse
 import os
@@ -19,7 +20,7 @@ import sys
 import mrnet_arch  # noqa: F401  (registration)
 from mrnet_arch import compat
 from mrnet_arch.core import checks, run_lock
-from mrnet_arch.models.mrnet_checkpoint import DiskFullError
+from mrnet_arch.errors import InputError
 from mrnet_arch.project import project_root
 
 ALLOW_UNKNOWN = '--allow-unknown-options'
@@ -32,12 +33,12 @@ def _prepare_argv(argv, prog):
         if arg == '-opt':
             opt_file = os.path.abspath(argv[i + 1])
             if not os.path.isfile(opt_file):
-                raise SystemExit(f'{prog}: option file not found: {argv[i + 1]} (looked at {opt_file})')
+                raise InputError(f'option file not found: {argv[i + 1]} (looked at {opt_file})')
             argv[i + 1] = opt_file
     sys.argv = [prog] + argv
     root = project_root(opt_file)
     if not os.path.isdir(root):
-        raise SystemExit(f'{prog}: the project root {root} (from $MRNET_ROOT) is not a folder')
+        raise InputError(f'the project root {root} (from $MRNET_ROOT) is not a folder')
     print(f'[mrnet] project root: {root}', file=sys.stderr)
     os.chdir(root)
     return root
@@ -55,11 +56,10 @@ def _option_arguments():
     return args.opt, args.force_yml, allow
 
 
-def _checked_parse_options(prog, locks=None):
-    """BasicSR's ``parse_options`` between the checks; a problem exits with its message.
+def _checked_parse_options(locks=None):
+    """BasicSR's ``parse_options`` between the checks; a problem raises its ``CheckError`` or ``RunLockError``.
 
     Args:
-        prog (str): The command, for messages.
         locks (list | None): For training: the experiment's lock is appended (rank 0) once the checks pass.
     """
     from basicsr.utils.options import parse_options
@@ -71,8 +71,8 @@ def _checked_parse_options(prog, locks=None):
                 raw = checks.read_option_file(opt_file)
                 checks.check_structure(raw, is_train)
                 checks.check_force_yml(raw, force_yml)
-        except checks.CheckError as e:
-            raise SystemExit(f'{prog}: {opt_file}: {e}') from None
+        except checks.CheckError as e:  # the same error, naming the file
+            raise type(e)(f'{opt_file}: {e}') from None
         opt, args = parse_options(root_path, is_train=is_train)
         if allow:
             opt['allow_unknown_options'] = True
@@ -80,8 +80,8 @@ def _checked_parse_options(prog, locks=None):
             warnings = checks.check_options(opt, allow_unknown=allow)
             if locks is not None and opt.get('rank', 0) == 0:
                 locks.append(run_lock.acquire(opt['path']['experiments_root'], opt['name']))
-        except (checks.CheckError, run_lock.RunLockError) as e:
-            raise SystemExit(f'{prog}: {args.opt}: {e}') from None
+        except (checks.CheckError, run_lock.RunLockError) as e:  # the same error, naming the file
+            raise type(e)(f'{args.opt}: {e}') from None
         for warning in warnings if opt.get('rank', 0) == 0 else ():
             print(f'[mrnet] {warning}', file=sys.stderr)
         return opt, args
@@ -96,10 +96,8 @@ def train(argv=None):
     import basicsr.train
     locks = []
     try:
-        with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options('mrnet train', locks))]):
+        with compat.pipeline_fixes([(basicsr.train, 'parse_options', _checked_parse_options(locks))]):
             basicsr.train.train_pipeline(root)
-    except DiskFullError as e:  # one line, no traceback: the folder, the bytes needed and free
-        raise SystemExit(f'mrnet train: {e}') from None
     finally:
         for lock in locks:
             run_lock.release(lock)
@@ -109,8 +107,5 @@ def test(argv=None):
     """``basicsr.test.test_pipeline`` with the plugin's checks; results land in ``<root>/results``."""
     root = _prepare_argv(argv, 'mrnet test')
     import basicsr.test
-    with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options('mrnet test'))]):
-        try:
-            basicsr.test.test_pipeline(root)
-        except DiskFullError as e:
-            raise SystemExit(f'mrnet test: {e}') from None
+    with compat.pipeline_fixes([(basicsr.test, 'parse_options', _checked_parse_options())]):
+        basicsr.test.test_pipeline(root)

@@ -26,10 +26,10 @@ from os import path as osp
 
 from mrnet_arch.core import debian_photos, photo_sets, store_check
 from mrnet_arch.core.cli_paths import output_or_default
-from mrnet_arch.core.files import DiskFullError
 from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
 from mrnet_arch.core.optional import require
-from mrnet_arch.core.prepare import PrepareError, prepare_benchmark, prepare_div2k
+from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
+from mrnet_arch.errors import InputError
 
 DEFAULT_OUTPUTS = {'div2k': 'datasets/DIV2K', 'photos': 'datasets/photos_bench'}
 DEFAULT_CACHE = 'datasets/debian_cache'
@@ -142,30 +142,27 @@ def resolve_paths(args):
 
 
 def main(argv=None):
-    """``mrnet prepare``; returns 0 on success, 1 with a message naming the file on a data error (``verify``: 1
-    when a store has a bad key or file)."""
+    """``mrnet prepare``; returns 0 on success (``verify``: 1 when a store has a bad key or file). Bad input or data
+    raises ``InputError`` (``PrepareError``, ``PhotoSetError``), a failed download ``FetchError``, a full disk
+    ``DiskFullError``: ``mrnet_arch.cli`` turns them into a message naming the file and exit status 2 or 1."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.dataset == 'verify':
         return _verify(args.paths)
     scales = args.scales if args.dataset != 'photos' else [args.scale]
     if any(s < 1 for s in scales):
-        raise SystemExit(f'mrnet prepare: --scale(s) must be positive, got {scales}')
+        raise InputError(f'--scale(s) must be positive, got {scales}')
     if args.dataset == 'photos' and args.source != 'debian':  # skimage and all use scikit-image's photos
         require(['skimage'], 'mrnet prepare photos')
     resolve_paths(args)
-    try:
-        if args.dataset == 'div2k':
-            paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,
-                                  args.step, lmdb_codec=args.lmdb_codec)
-            for _, lmdb_path in paths.values():
-                print(f'[prepare div2k] {lmdb_path}')
-        elif args.dataset == 'benchmark':
-            folders = prepare_benchmark(args.input, args.output, args.scales, args.workers)
-            for folder in folders.values():
-                print(f'[prepare benchmark] {folder}')
-        else:
-            _photos(args)
-    except (PrepareError, photo_sets.PhotoSetError, debian_photos.FetchError, DiskFullError) as e:
-        print(f'mrnet prepare: error: {e}', file=sys.stderr)
-        return 1
+    if args.dataset == 'div2k':
+        paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,
+                              args.step, lmdb_codec=args.lmdb_codec)
+        for _, lmdb_path in paths.values():
+            print(f'[prepare div2k] {lmdb_path}')
+    elif args.dataset == 'benchmark':
+        folders = prepare_benchmark(args.input, args.output, args.scales, args.workers)
+        for folder in folders.values():
+            print(f'[prepare benchmark] {folder}')
+    else:
+        _photos(args)
     return 0

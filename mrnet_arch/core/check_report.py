@@ -2,10 +2,12 @@
 lookup of a registered name with close matches."""
 import difflib
 
+from mrnet_arch.errors import InputError
+
 MAX_LISTED = 5
 
 
-class CheckError(ValueError):
+class CheckError(InputError, ValueError):
     """An option or an input file is not what the pipeline expects; the message says which and why."""
 
 

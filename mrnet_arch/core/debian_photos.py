@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text
+from mrnet_arch.errors import InputError, RunError
 
 # the photo list and the held-out list, shipped with the package (mrnet_arch/photo_data/)
 PHOTO_DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'photo_data')
@@ -64,11 +65,11 @@ EET_MAGIC = 0x1ee70f42
 EET_PHOTO_ENTRY = 'edje/images/0'
 
 
-class FetchError(RuntimeError):
+class FetchError(RunError, RuntimeError):
     """``apt-get download`` failed (no network, no apt, unknown package): the message has its output."""
 
 
-class PhotoSetError(ValueError):
+class PhotoSetError(InputError, ValueError):
     """A bad photo-set option or manifest (unknown package, nothing selected, unknown format), named."""
 
 

@@ -12,9 +12,10 @@ import statistics
 from os import path as osp
 
 from mrnet_arch.core.images import read_image
+from mrnet_arch.errors import InputError
 
 
-class PairingError(ValueError):
+class PairingError(InputError, ValueError):
     """A folder that does not have the expected layout, or images that do not pair up; names the folder."""
 
 

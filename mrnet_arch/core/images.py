@@ -40,6 +40,8 @@ from os import path as osp
 import cv2
 import numpy as np
 
+from mrnet_arch.errors import InputError
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 MAX_VALUES = {np.dtype(np.uint8): 255., np.dtype(np.uint16): 65535.}
 PIXEL_TYPES = (np.uint8, np.uint16)
@@ -74,7 +76,7 @@ class ImageMetadata:
     exif: bytes = None
 
 
-class ImageError(Exception):
+class ImageError(InputError):
     """An image file that cannot be read or written, or is of a kind that is not accepted; names the file."""
 
 

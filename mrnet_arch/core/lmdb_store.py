@@ -24,6 +24,7 @@ import numpy as np
 
 from mrnet_arch.core import images
 from mrnet_arch.core.files import DiskFullError, free_bytes, is_disk_full, write_json, write_text
+from mrnet_arch.errors import InputError
 
 LMDB_DONE = 'mrnet_done.json'
 DEFAULT_CODEC = 'bmp'
@@ -38,7 +39,7 @@ WINDOW = 64  # images in flight per worker process
 MIN_IMAGES_PER_WORKER = 128  # fewer images per worker process: read and encode them in this process
 
 
-class LmdbError(RuntimeError):
+class LmdbError(InputError, RuntimeError):
     """A problem with the images or the LMDB path, with a message naming the file or option at fault."""
 
 

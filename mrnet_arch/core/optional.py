@@ -14,6 +14,8 @@ What each command needs: ``mrnet bench --plot`` matplotlib; ``mrnet export --for
 import importlib
 import shutil
 
+from mrnet_arch.errors import RunError
+
 PROJECT = 'mrnet_arch'
 
 # import name -> (what pip installs, the extra of setup.py that brings it)
@@ -29,7 +31,7 @@ EXTRAS = {
 TOOLS = ('ruff', )
 
 
-class MissingPackageError(SystemExit):
+class MissingPackageError(RunError):
     """Optional packages a command needs are not installed; the message (one line) names the pip extra."""
 
 
@@ -59,7 +61,7 @@ def require(packages, for_what):
 
     Raises:
         MissingPackageError: Some are missing; one line: what needs them and the ``pip install`` that brings
-            them (exit status 1 when it reaches the interpreter).
+            them (a ``RunError``: ``mrnet`` exits with status 1).
     """
     missing = [name for name in dict.fromkeys(packages) if not available(name)]
     if missing:

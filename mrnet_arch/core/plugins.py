@@ -8,6 +8,8 @@ arch from another plugin (e.g. HAT, whose archs register on ``import hat.archs``
 import importlib
 import traceback
 
+from mrnet_arch.errors import InputError
+
 IMPORT_HELP = ("import this module before the models are built, so that its BasicSR archs register (e.g. "
                "hat.archs); repeatable. The module must be importable: installed, or on PYTHONPATH")
 
@@ -18,33 +20,32 @@ def add_import_argument(parser):
     return parser
 
 
-def import_modules(names, prog):
+def import_modules(names):
     """Import each module of ``names``, in order.
 
     Args:
         names (list[str]): Dotted module names (``hat.archs``).
-        prog (str): Command name that starts error messages.
 
     Returns:
         list: The imported modules.
 
     Raises:
-        SystemExit: A module that cannot be imported; the message names it and gives the error (the last
+        InputError: A module that cannot be imported; the message names it and gives the error (the last
             line of the traceback for an error raised inside the module).
     """
     import mrnet_arch  # noqa: F401  (compat fixes before another plugin imports basicsr)
     modules = []
     for name in names:
         if not name or name.startswith('.') or any(not part.isidentifier() for part in name.split('.')):
-            raise SystemExit(f'{prog}: --import {name!r}: not a module name (expected e.g. hat.archs)')
+            raise InputError(f'--import {name!r}: not a module name (expected e.g. hat.archs)')
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as err:
             hint = ('; install it or put its folder on PYTHONPATH' if err.name and name.startswith(err.name)
                     else '')
-            raise SystemExit(f'{prog}: --import {name}: cannot import it: {err}{hint}') from err
+            raise InputError(f'--import {name}: cannot import it: {err}{hint}') from err
         except Exception as err:  # noqa: BLE001  (any error inside the module: name the module)
             where = traceback.extract_tb(err.__traceback__)[-1]
-            raise SystemExit(f'{prog}: --import {name}: importing it failed: {type(err).__name__}: {err} '
+            raise InputError(f'--import {name}: importing it failed: {type(err).__name__}: {err} '
                              f'({where.filename}, line {where.lineno})') from err
     return modules

@@ -50,13 +50,14 @@ from mrnet_arch.core import images, lmdb_store
 from mrnet_arch.core.files import write_json
 from mrnet_arch.core.images import IMAGE_EXTENSIONS
 from mrnet_arch.core.lmdb_store import DEFAULT_CODEC, LMDB_DONE  # noqa: F401  (LMDB_DONE: public here too)
+from mrnet_arch.errors import InputError
 
 PNG_COMPRESSION = 3
 MIN_TASKS_PER_WORKER = 4  # fewer source images per worker process: cut them in this process
 STATE_DIR = '.mrnet_prepare'
 
 
-class PrepareError(RuntimeError):
+class PrepareError(InputError, RuntimeError):
     """A problem with the input data, with a message naming the file or option at fault."""
 
 

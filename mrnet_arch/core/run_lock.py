@@ -10,8 +10,10 @@ import fcntl
 import os
 from os import path as osp
 
+from mrnet_arch.errors import RunError
 
-class RunLockError(RuntimeError):
+
+class RunLockError(RunError, RuntimeError):
     """Another live process trains the same experiment."""
 
 

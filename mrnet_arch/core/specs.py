@@ -25,9 +25,8 @@ differ: the first few of each kind, with their counts.
 ``parse_model_spec(text, scale)`` returns a ``ModelSpec``; ``ModelSpec.build()`` builds the network from
 BasicSR's ``ARCH_REGISTRY`` and loads its weights (``mrnet_arch.core.weights.read_state_dict``: BasicSR
 checkpoints, plain state dicts, safetensors; nothing that runs code). ``PadCrop`` runs a network whose input
-must be a multiple of a window size (SwinIR) on any input. Errors are ``SpecError``: a ``SystemExit`` whose
-message starts with the ``prog`` given (the command's name), so a command stops with it as with argparse's
-errors.
+must be a multiple of a window size (SwinIR) on any input. Errors are ``SpecError``, an ``InputError`` of
+``mrnet_arch.errors``: the ``mrnet`` command prints its message after the command's name (exit status 2).
 """
 import inspect
 import json
@@ -40,17 +39,17 @@ from torch import nn
 
 from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
 from mrnet_arch.core.weights import WeightsError, config_from_metadata, infer_config, read_state_dict
+from mrnet_arch.errors import InputError
 from mrnet_arch.project import project_root
 
-DEFAULT_PROG = 'mrnet'
 OPTION_FILE_SUFFIXES = ('.yml', '.yaml')
 WEIGHT_FILE_SUFFIXES = ('.pth', '.pt', '.safetensors')
 MRNET_ARCHS = ('MRNet', 'MultiScaleMRNet')
 SHOWN_TENSORS = 3  # tensors named per kind in a message about weights that do not fit
 
 
-class SpecError(SystemExit):
-    """A model spec that cannot be parsed or built; the message starts with the command's name."""
+class SpecError(InputError):
+    """A model spec that cannot be parsed or built; the message names the model, the option or the file."""
 
 
 def presets(scale):
@@ -91,7 +90,6 @@ class ModelSpec:
         source (str): The spec text it was parsed from. Default: ''.
         weights_base (str | None): The folder a relative ``weights`` is relative to (the project root for an
             option file's ``pretrain_network_g``; None: the working directory). Default: None.
-        prog (str): Command name that starts error messages. Default: ``DEFAULT_PROG``.
         scale (int | None): The scale it runs at (``resolve`` checks the weights against it). Default: None.
         fixed (Iterable[str] | None): The arguments the spec states, which the weights must fit; the others of
             an MRNet arch are taken from its weights. None: all (an option file's ``network_g``, BasicSR's
@@ -101,11 +99,10 @@ class ModelSpec:
     """
 
     def __init__(self, label, arch, kwargs, weights=None, multiple=1, source='', weights_base=None,
-                 prog=DEFAULT_PROG, scale=None, fixed=None, from_preset=False):
+                 scale=None, fixed=None, from_preset=False):
         self.label, self.arch, self.kwargs = label, arch, kwargs
         self.weights, self.multiple, self.source = weights, multiple, source
         self.weights_base = weights_base
-        self.prog = prog
         self.scale = scale
         self.fixed = None if fixed is None else set(fixed)
         self.from_preset = from_preset
@@ -127,7 +124,7 @@ class ModelSpec:
         if path and not osp.isfile(path):
             where = (f' (path: pretrain_network_g of {self.source}, relative to the project root '
                      f'{self.weights_base})' if self.weights_base else '')
-            raise SpecError(f'{self.prog}: weights file not found: {path}{where}')
+            raise SpecError(f'weights file not found: {path}{where}')
 
     def arch_class(self):
         """The arch's class in BasicSR's ``ARCH_REGISTRY``.
@@ -137,7 +134,7 @@ class ModelSpec:
         """
         from basicsr.utils.registry import ARCH_REGISTRY
         if self.arch not in ARCH_REGISTRY:
-            raise SpecError(f'{self.prog}: arch {self.arch!r} (model {self.label!r}) is not registered')
+            raise SpecError(f'arch {self.arch!r} (model {self.label!r}) is not registered')
         return ARCH_REGISTRY.get(self.arch)
 
     def describe(self):
@@ -154,7 +151,7 @@ class ModelSpec:
         except Exception as err:  # noqa: BLE001  (any failure to build is a configuration error)
             if device is not None:
                 return self._instantiate()  # an arch that cannot be built on the meta device
-            raise SpecError(f'{self.prog}: model {self.label!r}: building {self.describe()} failed: '
+            raise SpecError(f'model {self.label!r}: building {self.describe()} failed: '
                             f'{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}') from err
 
     def resolve(self):
@@ -171,7 +168,7 @@ class ModelSpec:
         """
         if not self.weights:
             if self.arch is None:
-                raise SpecError(f'{self.prog}: model {self.label!r} has neither an arch nor weights')
+                raise SpecError(f'model {self.label!r} has neither an arch nor weights')
             return None
         path = self.weights_path()
         if self.resolved == path:
@@ -180,13 +177,13 @@ class ModelSpec:
         try:
             state, metadata = read_state_dict(path)
         except WeightsError as err:
-            raise SpecError(f'{self.prog}: {err}') from err
+            raise SpecError(str(err)) from err
         note = None
         if self.arch is None or self.arch in MRNET_ARCHS:
             note = self._size_from_weights(state, metadata, path)
         problem = misfit(self._instantiate('meta').state_dict(), state)
         if problem:
-            raise SpecError(f'{self.prog}: model {self.label!r}: the weights {path} do not fit {self.describe()}: '
+            raise SpecError(f'model {self.label!r}: the weights {path} do not fit {self.describe()}: '
                             f'{problem}')
         self.resolved = path
         return note
@@ -201,7 +198,7 @@ class ModelSpec:
                 return None  # an MRNet arch given other weights: the fit check names the tensors
             network_g = (metadata or {}).get('network_g')
             if not network_g:
-                raise SpecError(f'{self.prog}: model {self.label!r}: {path} holds no MRNet weights ({err}) and no '
+                raise SpecError(f'model {self.label!r}: {path} holds no MRNet weights ({err}) and no '
                                 'network_g in its metadata: name its arch, e.g. '
                                 f'{self.label}=EDSR:num_feat=64,num_block=16 with --weights {self.label}={path}') \
                     from err
@@ -209,13 +206,13 @@ class ModelSpec:
                 config = dict(json.loads(network_g))
                 self.arch = config.pop('type')
             except (ValueError, TypeError, KeyError) as bad:
-                raise SpecError(f'{self.prog}: {path}: metadata network_g is not an arch config with a type: '
+                raise SpecError(f'{path}: metadata network_g is not an arch config with a type: '
                                 f'{network_g[:200]}') from bad
             self.kwargs = _fill_defaults(self.arch, config, self.scale)
             return None
         scales = config['upscales'] if config['type'] == 'MultiScaleMRNet' else [config['upscale']]
         if self.scale is not None and self.scale not in scales:
-            raise SpecError(f'{self.prog}: model {self.label!r}: {path} holds {config["type"]} weights for '
+            raise SpecError(f'model {self.label!r}: {path} holds {config["type"]} weights for '
                             f'{", ".join(f"x{s}" for s in scales)}, not x{self.scale}: pass --scale {scales[0]}')
         if config['type'] == 'MultiScaleMRNet':
             config['upscale'] = self.scale or scales[0]
@@ -256,7 +253,7 @@ class ModelSpec:
             self.resolve()
         net = self._instantiate()
         if self.weights:
-            load_weights(net, self.weights_path(), self.prog, self.label)
+            load_weights(net, self.weights_path(), self.label)
         return net
 
 
@@ -276,7 +273,7 @@ def split_top_level(text, sep=','):
     return parts
 
 
-def parse_kwargs(text, prog=DEFAULT_PROG):
+def parse_kwargs(text):
     """``k=v,k2=v2`` (values YAML) -> dict.
 
     Raises:
@@ -286,7 +283,7 @@ def parse_kwargs(text, prog=DEFAULT_PROG):
     for item in split_top_level(text):
         key, eq, value = item.partition('=')
         if not eq or not key.strip():
-            raise SpecError(f'{prog}: bad argument {item!r}: expected key=value')
+            raise SpecError(f'bad argument {item!r}: expected key=value')
         kwargs[key.strip()] = yaml.safe_load(value)
     return kwargs
 
@@ -327,33 +324,32 @@ def _fill_defaults(arch, kwargs, scale):
     return kwargs
 
 
-def _from_option_file(text, label, scale, prog):
+def _from_option_file(text, label, scale):
     if not osp.isfile(text):
-        raise SpecError(f'{prog}: option file not found: {text}')
+        raise SpecError(f'option file not found: {text}')
     with open(text, encoding='utf-8') as f:
         opt = yaml.safe_load(f)
     net_opt = dict(opt.get('network_g') or {})
     if 'type' not in net_opt:
-        raise SpecError(f'{prog}: {text} has no network_g: type')
+        raise SpecError(f'{text} has no network_g: type')
     arch = net_opt.pop('type')
     if 'upscale' in net_opt and net_opt['upscale'] != scale:
-        raise SpecError(f"{prog}: {text} has network_g: upscale {net_opt['upscale']}, but --scale is "
+        raise SpecError(f"{text} has network_g: upscale {net_opt['upscale']}, but --scale is "
                         f"{scale}: pass --scale {net_opt['upscale']} or an option file for x{scale}")
     weights = (opt.get('path') or {}).get('pretrain_network_g')
     if weights:
         weights = osp.expanduser(weights)  # as BasicSR's parse_options
     multiple = net_opt.get('window_size', 1) if arch == 'SwinIR' else 1
     return ModelSpec(label or opt.get('name') or arch, arch, _fill_defaults(arch, net_opt, scale), weights,
-                     multiple, source=text, weights_base=project_root(text), prog=prog, scale=scale)
+                     multiple, source=text, weights_base=project_root(text), scale=scale)
 
 
-def parse_model_spec(text, scale, prog=DEFAULT_PROG):
+def parse_model_spec(text, scale):
     """Parse one ``--models`` entry (see the module docstring).
 
     Args:
         text (str): The spec.
         scale (int): The scale the model runs at.
-        prog (str): Command name that starts error messages. Default: ``DEFAULT_PROG``.
 
     Returns:
         ModelSpec: The spec (not built yet).
@@ -366,26 +362,26 @@ def parse_model_spec(text, scale, prog=DEFAULT_PROG):
     if eq and ':' not in head and not head.lower().endswith(OPTION_FILE_SUFFIXES):
         label, text = head, rest
     if text.lower().endswith(OPTION_FILE_SUFFIXES):
-        return _from_option_file(text, label, scale, prog)
+        return _from_option_file(text, label, scale)
     if text.lower().endswith(WEIGHT_FILE_SUFFIXES):
         name = label or osp.splitext(osp.basename(text))[0]
-        return ModelSpec(name, None, {}, text, source=text, prog=prog, scale=scale, fixed=(), from_preset=True)
+        return ModelSpec(name, None, {}, text, source=text, scale=scale, fixed=(), from_preset=True)
     name, _, args = text.partition(':')
-    overrides = parse_kwargs(args, prog) if args else {}
+    overrides = parse_kwargs(args) if args else {}
     known = presets(scale)
     if name in known:
         arch, kwargs, multiple = known[name]
         kwargs = dict(kwargs, **overrides)
         if arch == 'SwinIR':
             multiple = kwargs.get('window_size', multiple)
-        return ModelSpec(label or name, arch, kwargs, None, multiple, source=text, prog=prog, scale=scale,
+        return ModelSpec(label or name, arch, kwargs, None, multiple, source=text, scale=scale,
                          fixed=overrides, from_preset=True)
     multiple = overrides.get('window_size', 7) if name == 'SwinIR' else 1
     return ModelSpec(label or name, name, _fill_defaults(name, overrides, scale), None, multiple, source=text,
-                     prog=prog, scale=scale, fixed=overrides)
+                     scale=scale, fixed=overrides)
 
 
-def assign_weights(specs, items, prog=DEFAULT_PROG):
+def assign_weights(specs, items):
     """Give models the weights of ``--weights LABEL=PATH`` items (a relative PATH: the working directory).
 
     Raises:
@@ -395,7 +391,7 @@ def assign_weights(specs, items, prog=DEFAULT_PROG):
     for item in items:
         label, eq, path = item.partition('=')
         if not eq or label not in labels:
-            raise SpecError(f'{prog}: --weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
+            raise SpecError(f'--weights {item!r}: expected LABEL=PATH with LABEL one of {labels}')
         spec = specs[labels.index(label)]
         spec.weights, spec.weights_base, spec.resolved = path, None, None
 
@@ -424,7 +420,7 @@ def misfit(expected, found, shown=SHOWN_TENSORS):
     return '; '.join(parts) or None
 
 
-def load_weights(net, path, prog=DEFAULT_PROG, label=None):
+def load_weights(net, path, label=None):
     """Load BasicSR weights (``params_ema`` / ``params`` / a bare state dict; ``.pth`` or ``.safetensors``) into
     ``net`` with ``mrnet_arch.core.weights.read_state_dict``, strictly.
 
@@ -435,11 +431,11 @@ def load_weights(net, path, prog=DEFAULT_PROG, label=None):
     try:
         state = read_state_dict(path)[0]
     except WeightsError as err:
-        raise SpecError(f'{prog}: {err}') from err
+        raise SpecError(str(err)) from err
     problem = misfit(net.state_dict(), state)
     if problem:
         model = f'model {label!r}: ' if label else ''
-        raise SpecError(f'{prog}: {model}the weights {path} do not fit {type(net).__name__}: {problem}')
+        raise SpecError(f'{model}the weights {path} do not fit {type(net).__name__}: {problem}')
     net.load_state_dict(state, strict=True)
 
 

@@ -47,16 +47,12 @@ from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
 from mrnet_arch.core.optional import require
 from mrnet_arch.core.plugins import add_import_argument, import_modules
 from mrnet_arch.core.precision import PRECISION_NAMES
-from mrnet_arch.core.specs import PRESET_NAMES, PadCrop
+from mrnet_arch.core.specs import PRESET_NAMES, PadCrop, parse_model_spec
 from mrnet_arch.core.upscaler import mrnet_arch_config, sizing
+from mrnet_arch.errors import InputError
 from mrnet_arch.project import project_root
 
 PROG = 'mrnet bench'
-
-
-def parse_model_spec(text, scale):
-    """``mrnet_arch.core.specs.parse_model_spec`` with this command's name in its messages."""
-    return model_specs.parse_model_spec(text, scale, prog=PROG)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,7 +114,7 @@ def _resolve_device(name):
     try:
         return resolve_device(name)
     except ValueError as err:
-        raise SystemExit(f'{PROG}: {err}') from err
+        raise InputError(str(err)) from err
 
 
 def bench_model(spec, args, device, lr_size, pairs):
@@ -164,7 +160,7 @@ def bench_model(spec, args, device, lr_size, pairs):
                 result['peak_memory'][precision] = measure_peak_memory(fast, x)
             if pairs and (spec.weights or not has_params):
                 pad, per_pixel = sizing(net, scale, mrnet_arch_config(spec.arch, spec.kwargs))
-                for dataset, metrics in score_model(fast, pairs, scale, PROG, args.max_memory, args.max_pixels,
+                for dataset, metrics in score_model(fast, pairs, scale, args.max_memory, args.max_pixels,
                                                     per_pixel, pad).items():
                     result['metrics'].setdefault(dataset, {})[precision] = metrics
         except (RuntimeError, ValueError) as e:  # e.g. out of memory, unsupported precision on this device
@@ -194,10 +190,10 @@ def run(argv=None):
         require(['matplotlib'], f'{PROG} --plot')  # before any model runs
     out_dir = args.output_dir or osp.join(project_root(), 'benchmarks', 'results')
     if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise SystemExit(f'{PROG}: --output-dir {out_dir} is a file, not a folder')
+        raise InputError(f'--output-dir {out_dir} is a file, not a folder')
     if not args.output_dir:
         print(f'[bench] project root: {project_root()}', file=sys.stderr)
-    import_modules(args.imports, PROG)
+    import_modules(args.imports)
     device = _resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -208,22 +204,22 @@ def run(argv=None):
     if args.warmup is None:
         args.warmup = 10 if args.compile else 3
     if args.repeat < 1:
-        raise SystemExit(f'{PROG}: --repeat must be >= 1')
+        raise InputError('--repeat must be >= 1')
     lr_size = list(args.lr_size) if args.lr_size else list(lr_size_for_output(args.scale, HD_OUTPUT))
     specs = [parse_model_spec(m, args.scale) for m in args.models]
-    model_specs.assign_weights(specs, args.weights, PROG)
+    model_specs.assign_weights(specs, args.weights)
     for spec in specs:  # every weights file read and checked against its network before any model runs
         note = spec.resolve()
         if note:
             print(f'[bench] {note}', flush=True)
-    pairs = load_benchmarks(args.benchmarks, args.scale, PROG)
+    pairs = load_benchmarks(args.benchmarks, args.scale)
     stem = args.name or f"bench_{device.type}_x{args.scale}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     paths = {k: osp.join(out_dir, f'{stem}.{k}') for k in ('json', 'md') + (('png', ) if args.plot else ())}
     inputs = [s.weights_path() for s in specs if s.weights] + [s.source for s in specs
                                                                if s.source.lower().endswith(('.yml', '.yaml'))]
     clash = overwritten_inputs(paths.values(), inputs + [p for d in pairs.values() for pair in d for p in pair])
     if clash:
-        raise SystemExit(f'{PROG}: the results file {clash[0]} would replace an input: choose another --name or '
+        raise InputError(f'the results file {clash[0]} would replace an input: choose another --name or '
                          '--output-dir, inputs are never overwritten')
     machine = machine_info(device)
     settings = {

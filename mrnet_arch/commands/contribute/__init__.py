@@ -3,7 +3,6 @@ its pull request has it (``basicsr.py``: BasicSR's model zoo; ``spandrel.py``: a
 ``openmodeldb.py``: an OpenModelDB model entry; ``comfyui.py``: a ComfyUI custom node; ``common.py``: the shared
 writing, idempotent and never replacing a differing file without ``--overwrite``)."""
 import argparse
-import sys
 
 from mrnet_arch.core.cli_paths import same_file
 
@@ -60,51 +59,39 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run ``mrnet contribute``; returns the host's status. Options that do not fit the target, and a checkout,
+    weights or file that stop the contribution, raise ``ContributeError`` (an ``InputError``): ``mrnet_arch.cli``
+    turns it into a message and exit status 2."""
     args = build_parser().parse_args(argv)
     if args.target == 'basicsr' and args.weights_url:
-        print('mrnet contribute: --weights-url is for spandrel and openmodeldb; for basicsr use --weights',
-              file=sys.stderr)
-        return 2
+        raise ContributeError('--weights-url is for spandrel and openmodeldb; for basicsr use --weights')
     if args.target == 'spandrel' and (args.weights or args.test_options or args.no_ema):
-        print('mrnet contribute: --weights, --test-options and --no-ema are for basicsr and openmodeldb',
-              file=sys.stderr)
-        return 2
+        raise ContributeError('--weights, --test-options and --no-ema are for basicsr and openmodeldb')
     if args.target != 'openmodeldb' and any(getattr(args, k) is not None for k in ENTRY_OPTIONS):
-        print(f'mrnet contribute: --{", --".join(k.replace("_", "-") for k in ENTRY_OPTIONS)} are for openmodeldb',
-              file=sys.stderr)
-        return 2
+        raise ContributeError(f'--{", --".join(k.replace("_", "-") for k in ENTRY_OPTIONS)} are for openmodeldb')
     if args.target == 'openmodeldb' and (args.test_options or args.pr_body):
-        print('mrnet contribute: --test-options and --pr-body are for basicsr and spandrel', file=sys.stderr)
-        return 2
+        raise ContributeError('--test-options and --pr-body are for basicsr and spandrel')
     if args.pr_body and args.weights and same_file(args.pr_body, args.weights):
-        print(f'mrnet contribute: --pr-body {args.pr_body} is the --weights file: inputs are never overwritten, '
-              'choose another name', file=sys.stderr)
-        return 2
+        raise ContributeError(f'--pr-body {args.pr_body} is the --weights file: inputs are never overwritten, '
+                              'choose another name')
     if args.name is not None and args.target not in ('openmodeldb', 'comfyui'):
-        print('mrnet contribute: --name is for openmodeldb and comfyui', file=sys.stderr)
-        return 2
+        raise ContributeError('--name is for openmodeldb and comfyui')
     comfyui_only = [o for o, v in (('--publisher-id', args.publisher_id), ('--icon', args.icon)) if v is not None]
     if args.target != 'comfyui' and comfyui_only:
-        print(f'mrnet contribute: {", ".join(comfyui_only)} are for comfyui', file=sys.stderr)
-        return 2
+        raise ContributeError(f'{", ".join(comfyui_only)} are for comfyui')
     if args.target == 'comfyui':
         other = [o for o, v in (('--weights', args.weights), ('--test-options', args.test_options),
                                 ('--no-ema', args.no_ema), ('--weights-url', args.weights_url),
                                 ('--pr-body', args.pr_body)) if v]
         if other:
-            print(f'mrnet contribute: {", ".join(other)} are not for comfyui (a custom node is its own '
-                  'repository: no pull request, no weights)', file=sys.stderr)
-            return 2
-    try:
-        if args.target == 'basicsr':
-            from . import basicsr as host
-        elif args.target == 'spandrel':
-            from . import spandrel as host
-        elif args.target == 'openmodeldb':
-            from . import openmodeldb as host
-        else:
-            from . import comfyui as host
-        return host.run(args)
-    except ContributeError as e:
-        print(f'mrnet contribute: {e}', file=sys.stderr)
-        return 2
+            raise ContributeError(f'{", ".join(other)} are not for comfyui (a custom node is its own repository: '
+                                  'no pull request, no weights)')
+    if args.target == 'basicsr':
+        from . import basicsr as host
+    elif args.target == 'spandrel':
+        from . import spandrel as host
+    elif args.target == 'openmodeldb':
+        from . import openmodeldb as host
+    else:
+        from . import comfyui as host
+    return host.run(args)

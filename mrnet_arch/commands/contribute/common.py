@@ -5,10 +5,11 @@ from collections import Counter
 from os import path as osp
 
 from mrnet_arch.core.files import write_bytes, write_text
+from mrnet_arch.errors import InputError
 from mrnet_arch.project import package_dir, source_checkout
 
 
-class ContributeError(RuntimeError):
+class ContributeError(InputError, RuntimeError):
     """The checkout, the weights or an existing file stop the contribution; the message says which."""
 
 
