@@ -1,5 +1,6 @@
 """Small real photos (scikit-image's data folder) and helpers for the data-preparation tests."""
 import os
+import re
 import subprocess
 import sys
 from os import path as osp
@@ -66,3 +67,25 @@ def run_mrnet(args, root, timeout=600):
         raise AssertionError(f'mrnet {" ".join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
                              f'{proc.stderr[-4000:]}')
     return proc
+
+
+def check_rerun_and_local_edit(target, checkout, relative, root, unchanged=r'\d+'):
+    """``mrnet contribute TARGET CHECKOUT`` run again writes nothing (``unchanged``: the pattern of the number of
+    files it reports unchanged), and refuses (exit 2, naming the file and ``--overwrite``, no traceback) to replace
+    ``relative`` after a local edit, which stays as it is.
+
+    Returns:
+        str: The edited file's path.
+    """
+    again = run_mrnet(['contribute', target, checkout], root)
+    assert re.search(rf': 0 written, 0 replaced, {unchanged} unchanged', again.stdout), again.stdout
+    path = osp.join(checkout, relative)
+    with open(path, 'a', encoding='utf-8') as f:
+        f.write('# a local edit\n')
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', target, checkout], env=env(str(root)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and relative in proc.stderr and '--overwrite' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    with open(path, encoding='utf-8') as f:
+        assert f.read().endswith('# a local edit\n')
+    return path

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from _photos import env, run_mrnet, write_photos
+from _photos import check_rerun_and_local_edit, env, run_mrnet, write_photos
 
 pytest.importorskip('spandrel')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -157,17 +157,7 @@ def test_written_files_and_registry_metadata(checkout):
 
 
 def test_rerun_changes_nothing_options_reach_the_pyproject_and_a_local_edit_is_kept(checkout, tmp_path):
-    again = run_mrnet(['contribute', 'comfyui', checkout], tmp_path)
-    assert re.search(r': 0 written, 0 replaced, 6 unchanged', again.stdout), again.stdout
-    init = osp.join(checkout, NODE, '__init__.py')
-    with open(init, 'a', encoding='utf-8') as f:
-        f.write('# a local edit\n')
-    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'comfyui', checkout],
-                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and f'{NODE}/__init__.py' in proc.stderr and '--overwrite' in proc.stderr
-    assert 'Traceback' not in proc.stderr
-    with open(init, encoding='utf-8') as f:
-        assert f.read().endswith('# a local edit\n')
+    check_rerun_and_local_edit('comfyui', checkout, f'{NODE}/__init__.py', tmp_path, unchanged='6')
     run_mrnet(['contribute', 'comfyui', checkout, '--name', 'MRNet_nodes', '--publisher-id', 'someone', '--icon',
                'https://example.org/icon.png'], tmp_path)
     with open(osp.join(checkout, 'custom_nodes', 'MRNet_nodes', 'pyproject.toml'), 'rb') as f:

@@ -12,7 +12,7 @@ from os import path as osp
 
 import pytest
 
-from _photos import env, run_mrnet, write_photos
+from _photos import check_rerun_and_local_edit, env, run_mrnet, write_photos
 
 pytest.importorskip('spandrel')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -125,17 +125,7 @@ def test_written_files_and_pr_body(checkout):
 
 
 def test_rerun_changes_nothing_and_a_local_edit_is_never_overwritten(checkout, tmp_path):
-    again = run_mrnet(['contribute', 'spandrel', checkout], tmp_path)
-    assert re.search(r': 0 written, 0 replaced, \d+ unchanged', again.stdout), again.stdout
-    init = osp.join(checkout, ARCH, '__init__.py')
-    with open(init, 'a', encoding='utf-8') as f:
-        f.write('# a local edit\n')
-    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'contribute', 'spandrel', checkout],
-                          env=env(str(tmp_path)), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and f'{ARCH}/__init__.py' in proc.stderr and '--overwrite' in proc.stderr
-    assert 'Traceback' not in proc.stderr
-    with open(init, encoding='utf-8') as f:
-        assert f.read().endswith('# a local edit\n')
+    init = check_rerun_and_local_edit('spandrel', checkout, f'{ARCH}/__init__.py', tmp_path)
     run_mrnet(['contribute', 'spandrel', checkout, '--overwrite'], tmp_path)
     with open(init, encoding='utf-8') as f:
         assert not f.read().endswith('# a local edit\n')
