@@ -13,10 +13,10 @@ in the same process, interleaved rounds that give the latency ratios on a machin
 Variants (``--variants``): ``channels_last`` (what ``mrnet bench`` runs), ``contiguous`` (NCHW), ``compile``
 (``torch.compile`` of the prepared network with the inductor CPU backend) and ``compile_freezing`` (the same with
 inductor's ``freezing``: weights folded in as constants and the convolutions' weights prepacked for oneDNN), and
-``stack``: channels_last with every ``ShuffleConv`` computed by :class:`StackShuffleConv`, the form ShuffleConv
-had before its multiply-adds (the T outputs stacked, a copy, and one grouped convolution): the same function of
-the same weights, to measure what the multiply-add form gains. The compile time is in the warm-up time the report
-gives.
+``stack``: channels_last with every ``ShuffleConv`` computed as its grouped convolution
+(:class:`ForcedShuffleConv`: the T outputs stacked, a copy, and one grouped convolution) instead of the
+multiply-adds it runs at inference: the same function of the same weights, to measure what the multiply-add form
+gains. The compile time is in the warm-up time the report gives.
 
 Writes ``<name>.json`` and ``<name>.md`` (default name ``cpu_<vendor>-<capability>_<date>``, e.g.
 ``cpu_intel-avx512-amx_20261202``) with the CPU model, its torch capability and native-bf16 support, the
@@ -94,29 +94,31 @@ def machine_slug(features):
     return slug + '-amx' if 'amx_bf16' in features['flags'] else slug
 
 
-class StackShuffleConv(nn.Module):
-    """A ShuffleConv's output computed as ShuffleConv computed it before its multiply-add form: the T recursion
-    outputs stacked by channel index (a copy) and one grouped 1x1 convolution. The same weights, the same function.
+class ForcedShuffleConv(nn.Module):
+    """A ShuffleConv that always computes its output in one ``form``: ``'grouped_conv'`` (the T outputs stacked,
+    a copy, and one grouped convolution) or ``'multiply_add'`` (T multiply-adds, 1x1 only), whatever the grad mode
+    (``ShuffleConv.forward`` takes the multiply-adds without gradients and the grouped convolution with them).
 
     Args:
-        shuffle (nn.Module): A ``ShuffleConv`` (its ``fuse``, ``relu``, ``pixel_shuffle`` are shared).
+        shuffle (nn.Module): The ``ShuffleConv`` (its weights are shared).
+        form (str): ``'grouped_conv'`` or ``'multiply_add'``.
     """
 
-    def __init__(self, shuffle):
+    def __init__(self, shuffle, form):
         super().__init__()
-        self.fuse, self.relu, self.pixel_shuffle = shuffle.fuse, shuffle.relu, shuffle.pixel_shuffle
+        self.shuffle, self.form = shuffle, form
 
     def forward(self, feats):
-        return self.pixel_shuffle(self.relu(self.fuse(torch.stack(feats, dim=2).flatten(1, 2))))
+        return getattr(self.shuffle, self.form)(feats)
 
 
-def stack_shuffle_convs(net):
-    """Replace every ``ShuffleConv`` of ``net`` by a :class:`StackShuffleConv`; returns their count."""
+def force_shuffle_convs(net, form):
+    """Wrap every ``ShuffleConv`` of ``net`` in a :class:`ForcedShuffleConv` of ``form``; returns their count."""
     names = [n for n, m in net.named_modules() if type(m).__name__ == 'ShuffleConv']
     for name in names:
         parent_name, _, child = name.rpartition('.')
         parent = net.get_submodule(parent_name) if parent_name else net
-        setattr(parent, child, StackShuffleConv(getattr(parent, child)))
+        setattr(parent, child, ForcedShuffleConv(getattr(parent, child), form))
     return len(names)
 
 
@@ -124,7 +126,7 @@ def prepare(net, precision, variant):
     """``prepare_fast(net, 'cpu', precision)`` in the given variant (see the module docstring)."""
     net = copy.deepcopy(net)
     if variant == 'stack':
-        stack_shuffle_convs(net)
+        force_shuffle_convs(net, 'grouped_conv')
     fast = prepare_fast(net, 'cpu', precision, channels_last=variant != 'contiguous')
     if variant == 'compile':
         fast.net = torch.compile(fast.net)

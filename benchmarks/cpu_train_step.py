@@ -1,7 +1,7 @@
 """CPU training step of MRNet-S x2 against EDSR-baseline x2 at the paper's batch (16 x 48x48 LR): forward, L1 loss,
 backward and Adam step on a fixed batch, in interleaved rounds, on this machine's CPU.
 
-    python benchmarks/cpu_train_step.py [--rounds 5] [--variants fp32 channels_last stack bf16 compile]
+    python benchmarks/cpu_train_step.py [--rounds 5] [--variants fp32 channels_last multiply_add bf16 compile]
 
 Every configuration (model x variant) is built once from the same seed and warmed up with two steps; then each
 round times one step of every configuration, in an order that rotates from round to round, so that a burst of
@@ -9,11 +9,12 @@ load from another job hits all configurations of a round alike. The MRNet / EDSR
 each round; the report gives medians, and the ratio of the two models' MACs (``torch.utils.flop_counter`` through
 ``mrnet_arch.core.complexity``) for comparison.
 
-Variants: ``fp32`` (NCHW), ``channels_last``, ``stack`` (channels_last, MRNet's ShuffleConv computed as before
-its multiply-add form: the T outputs stacked and one grouped 1x1 convolution, ``cpu_bench.py``'s
-``StackShuffleConv``; EDSR-baseline has no ShuffleConv and runs as ``channels_last``), ``bf16`` (autocast,
-channels_last; only where the CPU computes bfloat16 natively, else skipped with the reason) and ``compile``
-(``torch.compile`` of the channels_last network, inductor; its compile time is in the warm-up time).
+Variants: ``fp32`` (NCHW, what ``mrnet train`` runs by default: ShuffleConv's grouped convolution),
+``channels_last``, ``multiply_add`` (NCHW, MRNet's ShuffleConv computed as the T multiply-adds it runs at
+inference, ``cpu_bench.py``'s ``ForcedShuffleConv``; EDSR-baseline has no ShuffleConv and runs as ``fp32``),
+``bf16`` (autocast, channels_last; only where the CPU computes bfloat16 natively, else skipped with the
+reason) and ``compile`` (``torch.compile`` of the channels_last network, inductor; its compile time is in the
+warm-up time).
 
 Writes ``<name>.json`` and ``<name>.md`` (default ``cpu_train_step_<cpu>_<date>``) in ``--output-dir``.
 """
@@ -38,13 +39,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = ('MRNet', 'EDSR-baseline')
 
 
-def _stack_shuffle_convs():
-    """``benchmarks/cpu_bench.py``'s ``stack_shuffle_convs`` (a script, loaded from its file)."""
+def _force_shuffle_convs():
+    """``benchmarks/cpu_bench.py``'s ``force_shuffle_convs`` (a script, loaded from its file)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location('cpu_bench', osp.join(ROOT, 'benchmarks', 'cpu_bench.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.stack_shuffle_convs
+    return module.force_shuffle_convs
 
 
 class Step:
@@ -53,9 +54,9 @@ class Step:
     def __init__(self, model, variant, batch, patch, seed=0):
         torch.manual_seed(seed)
         self.net = parse_model_spec(model, 2).build().train()
-        if variant == 'stack':
-            _stack_shuffle_convs()(self.net)
-        self.channels_last = variant != 'fp32'
+        if variant == 'multiply_add':
+            _force_shuffle_convs()(self.net, 'multiply_add')
+        self.channels_last = variant not in ('fp32', 'multiply_add')
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), 1e-4)
@@ -77,8 +78,8 @@ class Step:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--variants', nargs='+', default=['fp32', 'channels_last', 'stack', 'bf16'],
-                   choices=['fp32', 'channels_last', 'stack', 'bf16', 'compile'])
+    p.add_argument('--variants', nargs='+', default=['fp32', 'channels_last', 'multiply_add', 'bf16'],
+                   choices=['fp32', 'channels_last', 'multiply_add', 'bf16', 'compile'])
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--patch', type=int, default=48, help='LR patch size')

@@ -141,21 +141,25 @@ def test_shuffleconv_groups_by_channel_index():
 
 @pytest.mark.parametrize('channels_last', [False, True])
 def test_shuffleconv_multiply_adds_equal_the_grouped_convolution(channels_last):
-    """The 1x1 ShuffleConv runs as multiply-adds; output and gradients equal those of its grouped convolution on
-    the stacked outputs (the definition), up to float rounding."""
+    """The 1x1 ShuffleConv's two forms, the grouped convolution on the stacked outputs (the definition, which
+    training runs) and the T multiply-adds (which inference runs), give the same output and gradients up to float
+    rounding; forward picks the multiply-adds only without gradients."""
     torch.manual_seed(0)
     sc = ShuffleConv(num_feat=8, num_recursion=4, upscale=3)
     feats = [torch.randn(2, 8, 5, 7) for _ in range(4)]
     if channels_last:
         feats = [f.contiguous(memory_format=torch.channels_last) for f in feats]
     feats = [f.requires_grad_() for f in feats]
-    got = sc(feats)
-    ref = sc.pixel_shuffle(torch.relu(sc.fuse(torch.stack(feats, dim=2).flatten(1, 2))))
+    got, ref = sc.multiply_add(feats), sc.grouped_conv(feats)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     grad = torch.randn_like(ref)
     inputs = feats + [sc.fuse.weight, sc.fuse.bias]
     for a, b in zip(torch.autograd.grad(got, inputs, grad), torch.autograd.grad(ref, inputs, grad)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert sc(feats).grad_fn.name() == ref.grad_fn.name()  # with gradients: the grouped convolution
+    with torch.no_grad():
+        torch.testing.assert_close(sc(feats), ref.detach(), rtol=1e-5, atol=1e-5)
+        assert sc(feats).is_contiguous(memory_format=torch.channels_last)  # the multiply-adds' layout
 
 
 def test_mean_shift_not_in_state_dict():

@@ -21,7 +21,7 @@ def test_stack_shuffle_conv_gives_shuffle_conv_output(channels_last):
     feats = [torch.randn(2, 8, 5, 7) for _ in range(4)]
     if channels_last:
         feats = [f.contiguous(memory_format=torch.channels_last) for f in feats]
-    stacked = benchmark_script('cpu_bench').StackShuffleConv(shuffle)
+    stacked = benchmark_script('cpu_bench').ForcedShuffleConv(shuffle, 'grouped_conv')
     with torch.no_grad():
         expected, got = stacked(feats), shuffle(feats)
     assert got.shape == expected.shape == (2, 8, 10, 14)
@@ -36,7 +36,7 @@ def test_stack_variant_keeps_mrnet_output():
     script = benchmark_script('cpu_bench')
     expected = script.prepare(net, 'fp32', 'channels_last')(x)
     stacked = script.prepare(net, 'fp32', 'stack')
-    assert isinstance(stacked.net.reconstruction.fusion, script.StackShuffleConv)
+    assert isinstance(stacked.net.reconstruction.fusion, script.ForcedShuffleConv)
     assert isinstance(net.reconstruction.fusion, ShuffleConv)  # the original is left alone
     torch.testing.assert_close(stacked(x), expected, rtol=1e-5, atol=1e-5)
 
