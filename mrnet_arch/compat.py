@@ -63,8 +63,6 @@ import sys
 import threading
 import types
 
-from mrnet_arch.errors import RunError
-
 
 def install_import_alias():
     """Provide ``torchvision.transforms.functional_tensor`` where torchvision lacks it (idempotent)."""
@@ -219,6 +217,7 @@ def _same_start_on_every_rank(opt, state):
     if len(set(found)) > 1:
         starts = ', '.join(f'rank {r}: {"iteration " + str(i) if i is not None else "no state"}'
                            for r, i in enumerate(found))
+        from mrnet_arch.errors import RunError  # here: this file also loads on its own, before any plugin import
         raise RunError(f"the ranks would start from different training states ({starts}) in "
                        f"{opt['path']['training_states']}: every node must see the experiment folder at the same "
                        'path (a file system all nodes share) for --auto_resume or path:resume_state.')
