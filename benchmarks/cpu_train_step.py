@@ -39,13 +39,14 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = ('MRNet', 'EDSR-baseline')
 
 
-def _force_shuffle_convs():
-    """``benchmarks/cpu_bench.py``'s ``force_shuffle_convs`` (a script, loaded from its file)."""
+def _cpu_bench():
+    """``benchmarks/cpu_bench.py`` as a module (a script, loaded from its file): ``force_shuffle_convs``,
+    ``machine_slug``."""
     import importlib.util
     spec = importlib.util.spec_from_file_location('cpu_bench', osp.join(ROOT, 'benchmarks', 'cpu_bench.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.force_shuffle_convs
+    return module
 
 
 class Step:
@@ -55,7 +56,7 @@ class Step:
         torch.manual_seed(seed)
         self.net = parse_model_spec(model, 2).build().train()
         if variant == 'multiply_add':
-            _force_shuffle_convs()(self.net, 'multiply_add')
+            _cpu_bench().force_shuffle_convs(self.net, 'multiply_add')
         self.channels_last = variant not in ('fp32', 'multiply_add')
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -125,9 +126,8 @@ def main(argv=None):
     machine['load_average_end'] = list(os.getloadavg())
     result = {'machine': machine, 'settings': vars(args), 'mac_ratio': macs['MRNet'] / macs['EDSR-baseline'],
               'macs_per_sample': macs, 'warmup_s': warmup_s, 'skipped': skipped, 'rows': rows}
-    slug = 'intel' if 'intel' in machine['cpu_model'].lower() else 'amd' if 'amd' in machine['cpu_model'].lower() \
-        else 'cpu'
-    name = args.name or f"cpu_train_step_{slug}_{datetime.date.today().strftime('%Y%m%d')}"
+    bench = _cpu_bench()
+    name = args.name or f"cpu_train_step_{bench.machine_slug(bench.cpu_features())}_{datetime.date.today():%Y%m%d}"
     os.makedirs(args.output_dir, exist_ok=True)
     write_json(osp.join(args.output_dir, name + '.json'), result, indent=1)
     lines = [f'# Training step on the CPU: MRNet-S x2 against EDSR-baseline x2, batch {args.batch} x '
