@@ -60,3 +60,37 @@ def test_a_restart_continues_the_run_that_the_carried_state_came_from(campaign):
     assert campaign.session_matches(carried)  # packed from this very run: resume it with its optimizer
     campaign.write_session(dict(campaign.read_json(campaign.SESSION), packed_sha256='other', carried_sha256='old'))
     assert not campaign.session_matches(carried)  # another machine's newer carried state: start from it
+
+
+def test_a_session_that_goes_on_after_a_stop_counts_its_time_once(campaign):
+    """``stop`` packs the session; ``start`` on the same machine continues the same run. The next pack (and every
+    curve row between) adds only the time after the first pack, and the session keeps one entry."""
+    torch.manual_seed(0)
+    net = MRNet(num_feat=8, num_block=1, num_recursion=2)
+    _session(campaign, 10, net)  # 100 CPU-s, 150 wall-s, 2 chunks
+    campaign.pack()
+    session = campaign.read_json(campaign.SESSION)
+    assert campaign.session_totals(session, 'test CPU')['cpu_seconds'] == {'test CPU': 100.0}
+    torch.save({'params': net.state_dict()}, os.path.join(campaign.EXP, 'models', 'net_g_15.pth'))
+    open(os.path.join(campaign.EXP, 'training_states', '15.state'), 'wb').close()
+    session.update(cpu_seconds=130.0, wall_seconds=190.0, chunks=3)  # one more chunk: 30 CPU-s, 40 wall-s
+    campaign.write_session(session)
+    assert campaign.session_totals(session, 'test CPU') == {'cpu_seconds': {'test CPU': 130.0},
+                                                             'wall_seconds': {'test CPU': 190.0}}
+    campaign.pack()
+    with open(campaign.CARRIED_STATE, encoding='utf-8') as f:
+        state = json.load(f)
+    assert state['iterations'] == 15 and state['cpu_seconds'] == {'test CPU': 130.0} and state['chunks'] == 3
+    assert [(s['from_iteration'], s['to_iteration'], s['cpu_seconds']) for s in state['sessions']] == [(0, 15, 130.0)]
+
+
+def test_a_session_packed_before_its_counts_were_kept_takes_them_from_the_carried_entry(campaign):
+    torch.manual_seed(0)
+    net = MRNet(num_feat=8, num_block=1, num_recursion=2)
+    _session(campaign, 10, net)
+    campaign.pack()
+    session = campaign.read_json(campaign.SESSION)
+    del session['packed']
+    session.update(cpu_seconds=160.0, wall_seconds=200.0, chunks=3)
+    assert campaign.session_totals(session, 'test CPU')['cpu_seconds'] == {'test CPU': 160.0}
+    assert campaign.packed_counts(session) == {'cpu_seconds': 100.0, 'wall_seconds': 150.0, 'chunks': 2}

@@ -363,12 +363,24 @@ def write_session(session):
     write_json(SESSION, session, indent=1)
 
 
+def packed_counts(session):
+    """What of this session the carried state already holds: its CPU- and wall-seconds and chunks at the last
+    ``stop`` (zero before the first). A session that goes on after a ``stop`` (same machine, same experiment)
+    must add only what came after it."""
+    packed = session.get('packed')
+    if packed is None and session.get('packed_sha256'):  # packed before these counts were kept: the carried entry
+        last = (carried_state().get('sessions') or [{}])[-1]
+        packed = {'cpu_seconds': last.get('cpu_seconds', 0), 'wall_seconds': last.get('wall_seconds', 0),
+                  'chunks': carried_state().get('chunks', 0)}
+    return packed or {'cpu_seconds': 0, 'wall_seconds': 0, 'chunks': 0}
+
+
 def session_totals(session, kind):
-    """The carried totals plus this session's CPU- and wall-seconds under this CPU kind."""
-    carried = carried_state()
+    """The carried totals plus this session's CPU- and wall-seconds since its last ``stop``, under this CPU kind."""
+    carried, packed = carried_state(), packed_counts(session)
     totals = {'cpu_seconds': dict(carried['cpu_seconds']), 'wall_seconds': dict(carried['wall_seconds'])}
     for key in ('cpu_seconds', 'wall_seconds'):
-        totals[key][kind] = totals[key].get(kind, 0) + session.get(key, 0)
+        totals[key][kind] = totals[key].get(kind, 0) + session.get(key, 0) - packed[key]
     return totals
 
 
@@ -454,18 +466,22 @@ def pack():
         network = yaml.safe_load(f)['network_g']
     save_file(params, CARRIED_WEIGHTS + '.tmp', metadata={'format': 'pt', 'mrnet_config': json.dumps(network)})
     os.replace(CARRIED_WEIGHTS + '.tmp', CARRIED_WEIGHTS)
-    totals = session_totals(session, session['cpu_kind'])
+    totals, packed = session_totals(session, session['cpu_kind']), packed_counts(session)
     sha = sha256_of(CARRIED_WEIGHTS)
+    entry = {'cpu_kind': session['cpu_kind'], 'from_iteration': session['base_iteration'],
+             'to_iteration': session['base_iteration'] + after, 'cpu_seconds': round(session['cpu_seconds'], 1),
+             'wall_seconds': round(session['wall_seconds'], 1)}
+    earlier = carried.get('sessions', [])
+    if session.get('packed_sha256'):  # this session was carried before: its entry is the last one, brought up to date
+        earlier = earlier[:-1]
     state = {'iterations': session['base_iteration'] + after, 'cpu_seconds': totals['cpu_seconds'],
              'wall_seconds': totals['wall_seconds'],
-             'chunks': carried.get('chunks', 0) + session.get('chunks', 0),
-             'sessions': carried.get('sessions', []) + [{
-                 'cpu_kind': session['cpu_kind'], 'from_iteration': session['base_iteration'],
-                 'to_iteration': session['base_iteration'] + after, 'cpu_seconds': round(session['cpu_seconds'], 1),
-                 'wall_seconds': round(session['wall_seconds'], 1)}],
+             'chunks': carried.get('chunks', 0) + session.get('chunks', 0) - packed['chunks'],
+             'sessions': earlier + [entry],
              'weights_sha256': sha, 'option_file': osp.relpath(OPTION_FILE, ROOT), 'warmup_iters': WARMUP_ITERS}
     write_json(CARRIED_STATE, state, indent=1)
-    session.update(packed_sha256=sha, packed_iteration=after)
+    session.update(packed_sha256=sha, packed_iteration=after,
+                   packed={key: session.get(key, 0) for key in ('cpu_seconds', 'wall_seconds', 'chunks')})
     write_session(session)
     log(f"carried state written: iteration {state['iterations']}, {sum(state['cpu_seconds'].values()) / 3600:.2f} "
         f'CPU-hours, {osp.relpath(STATE_DIR, ROOT)}/ (commit it)')
