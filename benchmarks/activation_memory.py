@@ -1,5 +1,5 @@
 """Measure the peak memory of one MRNet forward on the CPU at a few input sizes, per input pixel, for the memory
-model of ``mrnet_arch.core.memory`` (results file under ``benchmarks/results/``)."""
+model of ``mrnet_arch.inference.memory`` (results file under ``benchmarks/results/``)."""
 import argparse
 import gc
 import json
@@ -10,10 +10,10 @@ import sys
 import torch
 
 import mrnet_arch  # noqa: F401
-from mrnet_arch.core.files import write_json
-from mrnet_arch.core.machine import machine_info
-from mrnet_arch.core.memory import estimate_forward_bytes
-from mrnet_arch.core.weights import build_network
+from mrnet_arch.inference.memory import estimate_forward_bytes
+from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.modelfiles.weights import build_network
+from mrnet_arch.storage.files import write_json
 
 CONFIGS = {
     'demo_x2': dict(num_feat=32, num_block=4, upscale=2, num_recursion=3),

@@ -64,7 +64,7 @@ def tiled_vs_untiled(size, weights, max_memory):
     import cv2
     from skimage import data
 
-    from mrnet_arch.core.upscaler import Upscaler
+    from mrnet_arch.inference.upscaler import Upscaler
     img = cv2.resize(np.ascontiguousarray(data.chelsea()[:, :, ::-1]), (size, size), interpolation=cv2.INTER_CUBIC)
     row = {'size': size}
     outs = {}
@@ -81,10 +81,10 @@ def tiled_vs_untiled(size, weights, max_memory):
 
 
 def main():
-    from mrnet_arch.core.files import write_json
-    from mrnet_arch.core.machine import machine_info
-    from mrnet_arch.core.memory import parse_memory
+    from mrnet_arch.inference.memory import parse_memory
+    from mrnet_arch.measurement.machine import machine_info
     from mrnet_arch.project import package_dir
+    from mrnet_arch.storage.files import write_json
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--sizes', type=int, nargs='+', default=[4000])
     p.add_argument('--rss-limits', nargs='+', default=['3G'], help='one per size')

@@ -36,10 +36,10 @@ import torch
 from torch import nn
 
 from mrnet_arch.commands.bench.command import parse_model_spec, run
-from mrnet_arch.core.complexity import count_macs, count_params
-from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.files import write_json, write_text
-from mrnet_arch.core.machine import cpu_flags, cpu_model, machine_info
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.measurement.complexity import count_macs, count_params
+from mrnet_arch.measurement.machine import cpu_flags, cpu_model, machine_info
+from mrnet_arch.storage.files import write_json, write_text
 
 VARIANTS = ('channels_last', 'contiguous', 'compile', 'compile_freezing', 'stack')
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'avx512_fp16')

@@ -28,10 +28,10 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from mrnet_arch.commands.bench.command import parse_model_spec
-from mrnet_arch.core.complexity import count_macs
-from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.files import write_json, write_text
-from mrnet_arch.core.machine import machine_info
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.measurement.complexity import count_macs
+from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.storage.files import write_json, write_text
 
 
 def _cpu_bench():

@@ -7,7 +7,7 @@ Every configuration (model x variant) is built once from the same seed and warme
 round times one step of every configuration, in an order that rotates from round to round, so that a burst of
 load from another job hits all configurations of a round alike. The MRNet / EDSR-baseline ratio is taken within
 each round; the report gives medians, and the ratio of the two models' MACs (``torch.utils.flop_counter`` through
-``mrnet_arch.core.complexity``) for comparison.
+``mrnet_arch.measurement.complexity``) for comparison.
 
 Variants: ``fp32`` (NCHW, what ``mrnet train`` runs by default: ShuffleConv's grouped convolution),
 ``channels_last``, ``multiply_add`` (NCHW, MRNet's ShuffleConv computed as the T multiply-adds it runs at
@@ -29,11 +29,11 @@ import time
 import torch
 from torch import nn
 
-from mrnet_arch.core.complexity import count_macs
-from mrnet_arch.core.files import write_json, write_text
-from mrnet_arch.core.machine import machine_info
-from mrnet_arch.core.precision import native_bf16
-from mrnet_arch.core.specs import parse_model_spec
+from mrnet_arch.inference.precision import native_bf16
+from mrnet_arch.measurement.complexity import count_macs
+from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.measurement.specs import parse_model_spec
+from mrnet_arch.storage.files import write_json, write_text
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = ('MRNet', 'EDSR-baseline')

@@ -11,7 +11,7 @@ held-out photos are evaluated (fp32, Y channel, crop border = scale, BasicSR's m
     python benchmarks/equal_budget.py --data datasets/photos_bench --models MRNet EDSR-baseline \
         --budget-s 150 --device cuda --amp bf16 --channels-last
 
-Models use ``mrnet bench``'s model specs (``mrnet_arch.core.specs``: presets, ``ARCH:k=v``, ``LABEL=...``).
+Models use ``mrnet bench``'s model specs (``mrnet_arch.measurement.specs``: presets, ``ARCH:k=v``, ``LABEL=...``).
 Training factors, each applied to every model of the run:
 
 - ``--lr``, ``--warmup-iter`` (BasicSR's linear warm-up), ``--batch``;
@@ -42,13 +42,13 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 import mrnet_arch  # noqa: E402,F401  (compat fixes + registration)
-from mrnet_arch.core.complexity import count_params  # noqa: E402
-from mrnet_arch.core.device import resolve_device, sync  # noqa: E402
-from mrnet_arch.core.evaluation import PairingError, evaluate, find_pairs  # noqa: E402
-from mrnet_arch.core.fast import prepare_fast  # noqa: E402
-from mrnet_arch.core.files import sha256_of, write_json, write_text  # noqa: E402
-from mrnet_arch.core.machine import machine_info  # noqa: E402
-from mrnet_arch.core.specs import parse_model_spec  # noqa: E402
+from mrnet_arch.inference.device import resolve_device, sync  # noqa: E402
+from mrnet_arch.inference.fast import prepare_fast  # noqa: E402
+from mrnet_arch.measurement.complexity import count_params  # noqa: E402
+from mrnet_arch.measurement.evaluation import PairingError, evaluate, find_pairs  # noqa: E402
+from mrnet_arch.measurement.machine import machine_info  # noqa: E402
+from mrnet_arch.measurement.specs import parse_model_spec  # noqa: E402
+from mrnet_arch.storage.files import sha256_of, write_json, write_text  # noqa: E402
 
 PROG = 'equal_budget.py'
 SETTINGS_KEPT = ('batch', 'patch', 'lr', 'warmup_iter', 'grad_clip', 'amp', 'channels_last', 'seed', 'scale')
@@ -202,7 +202,7 @@ def train_one(spec, data, args, device, pairs, progress=None):
 
 def save_weights(folder, net, record, data, data_dir, settings, machine):
     """``folder/<label>.safetensors`` and ``folder/<label>.json`` (provenance, with the weights' sha256)."""
-    from mrnet_arch.core.weights import save_safetensors
+    from mrnet_arch.modelfiles.weights import save_safetensors
     os.makedirs(folder, exist_ok=True)
     label = record['label']
     path = osp.join(folder, f'{label}.safetensors')

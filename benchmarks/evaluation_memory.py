@@ -7,7 +7,7 @@ For each size, a child process runs ``mrnet test`` (demo weights, the demo's tes
 images saved) on one photo, scikit-image's chelsea resized to SIZE x SIZE (bicubic) and laid out by
 ``mrnet prepare benchmark``, with ``$MRNET_MAX_MEMORY`` small so that the forward runs in small tiles. The child
 reports its RSS after imports and its peak RSS (``ru_maxrss``); the growth between two sizes over their pixel
-difference is the memory held per GT pixel, which ``core/pipeline_memory.py`` uses to refuse test images that
+difference is the memory held per GT pixel, which ``preflight/pipeline_memory.py`` uses to refuse test images that
 would not fit.
 """
 import argparse
@@ -35,7 +35,7 @@ print(json.dumps({'rss_after_imports_bytes': rss,
 
 def run_size(size, weights, workdir, forward_budget):
     """Peak RSS of ``mrnet test`` on one ``size`` x ``size`` GT photo (x2)."""
-    from mrnet_arch.core.prepare import prepare_benchmark
+    from mrnet_arch.dataprep.prepare import prepare_benchmark
     from mrnet_arch.project import package_dir
     root = os.path.join(workdir, str(size))
     os.makedirs(os.path.join(root, 'raw'))
@@ -60,9 +60,9 @@ def run_size(size, weights, workdir, forward_budget):
 
 
 def main():
-    from mrnet_arch.core.files import write_json
-    from mrnet_arch.core.machine import machine_info
+    from mrnet_arch.measurement.machine import machine_info
     from mrnet_arch.project import package_dir
+    from mrnet_arch.storage.files import write_json
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--sizes', type=int, nargs='+', default=[1200, 2400, 3600])
     p.add_argument('--forward-budget', default='64M', help='$MRNET_MAX_MEMORY of the runs (forward tiles)')

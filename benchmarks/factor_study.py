@@ -26,7 +26,7 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-from mrnet_arch.core.files import write_json, write_text  # noqa: E402
+from mrnet_arch.storage.files import write_json, write_text  # noqa: E402
 
 PROG = 'factor_study.py'
 EQUAL_BUDGET = osp.join(ROOT, 'benchmarks', 'equal_budget.py')

@@ -1,7 +1,7 @@
-"""Decode time and size of the LMDB value codecs (``mrnet_arch.core.lmdb_store.CODECS``) on real photos, and the
+"""Decode time and size of the LMDB value codecs (``mrnet_arch.dataprep.lmdb_store.CODECS``) on real photos, and the
 size of a DIV2K-sized set extrapolated from them.
 
-The sample: scikit-image's photos (``mrnet_arch.core.photo_sets.TRAIN_PHOTOS``) cut as ``mrnet prepare div2k``
+The sample: scikit-image's photos (``mrnet_arch.dataprep.photo_sets.TRAIN_PHOTOS``) cut as ``mrnet prepare div2k``
 cuts DIV2K (480 px HR sub-images, step 240, their x2, x3 and x4 MATLAB-bicubic LR). Every sub-image is encoded
 with each codec; the decode time is the median over sub-images of the best of ``--repeats`` decodes with
 BasicSR's ``imfrombytes`` (uint8), and for BMP also of ``CropFirstPairedImageDataset``'s in-place view. The
@@ -20,8 +20,8 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
-from mrnet_arch.core.files import write_json, write_text  # noqa: E402
-from mrnet_arch.core.machine import machine_info  # noqa: E402
+from mrnet_arch.measurement.machine import machine_info  # noqa: E402
+from mrnet_arch.storage.files import write_json, write_text  # noqa: E402
 
 DIV2K_SUB_IMAGES = 32592  # lines of BasicSR's meta_info_DIV2K800sub_GT.txt
 SCALES = (2, 3, 4)
@@ -49,10 +49,10 @@ def main(argv=None):
     import torch
 
     from basicsr.utils import imfrombytes
-    from mrnet_arch.core.lmdb_store import CODECS, encode
-    from mrnet_arch.core.photo_sets import TRAIN_PHOTOS, write_skimage_photos
-    from mrnet_arch.core.prepare import prepare_div2k
     from mrnet_arch.data.crop_first_dataset import bmp_pixels
+    from mrnet_arch.dataprep.lmdb_store import CODECS, encode
+    from mrnet_arch.dataprep.photo_sets import TRAIN_PHOTOS, write_skimage_photos
+    from mrnet_arch.dataprep.prepare import prepare_div2k
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     hr = osp.join(args.data, 'HR')

@@ -33,8 +33,8 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 import mrnet_arch  # noqa: E402,F401  (registration)
-from mrnet_arch.core.files import write_json, write_text  # noqa: E402
-from mrnet_arch.core.machine import machine_info  # noqa: E402
+from mrnet_arch.measurement.machine import machine_info  # noqa: E402
+from mrnet_arch.storage.files import write_json, write_text  # noqa: E402
 
 PATHS = {  # name -> (dataset type, LMDB codec)
     'old': ('PairedImageDataset', 'png'),
@@ -96,9 +96,9 @@ def measure(lmdbs, path, workers, batches, warmup):
 
 def _data(args):
     """{codec: (GT LMDB, LQ LMDB)} of the same sub-images, built when missing; and the number of sub-images."""
-    from mrnet_arch.core.lmdb_store import build_lmdb
-    from mrnet_arch.core.photo_sets import build
-    from mrnet_arch.core.prepare import div2k_paths
+    from mrnet_arch.dataprep.lmdb_store import build_lmdb
+    from mrnet_arch.dataprep.photo_sets import build
+    from mrnet_arch.dataprep.prepare import div2k_paths
     folder = args.data or osp.join(ROOT, 'datasets', f'loader_bench_{args.crop_size}')
     if not args.data and not osp.isfile(osp.join(folder, 'paths.json')):
         build(folder, scale=2, crop_size=args.crop_size, step=args.crop_size // 2, workers=1)

@@ -1,6 +1,6 @@
 """Y-PSNR of bf16 against fp32 with the demo weights on the demo's held-out photos (scikit-image's chelsea and
 coffee, x2, LR by basicsr's MATLAB-bicubic ``imresize``), and the time of each: the measurement that decides
-``mrnet_arch.core.precision.AUTO_BF16``. Writes a JSON results file naming the machine."""
+``mrnet_arch.inference.precision.AUTO_BF16``. Writes a JSON results file naming the machine."""
 import argparse
 import os
 import sys
@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 import mrnet_arch  # noqa: F401
-from mrnet_arch.core.evaluation import y_metrics
-from mrnet_arch.core.files import write_json
-from mrnet_arch.core.machine import machine_info
-from mrnet_arch.core.precision import AUTO_BF16_TOLERANCE_DB, native_bf16
-from mrnet_arch.core.prepare import bicubic_downscale
-from mrnet_arch.core.upscaler import Upscaler
+from mrnet_arch.dataprep.prepare import bicubic_downscale
+from mrnet_arch.inference.precision import AUTO_BF16_TOLERANCE_DB, native_bf16
+from mrnet_arch.inference.upscaler import Upscaler
+from mrnet_arch.measurement.evaluation import y_metrics
+from mrnet_arch.measurement.machine import machine_info
 from mrnet_arch.project import package_dir
+from mrnet_arch.storage.files import write_json
 
 SCALE = 2
 PHOTOS = ('chelsea', 'coffee')

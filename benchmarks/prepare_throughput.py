@@ -1,7 +1,7 @@
 """Throughput of ``mrnet prepare div2k`` beside BasicSR's own route (``scripts/data_preparation/extract_subimages.py``
 then ``create_lmdb.py``), on the same photos, in one run.
 
-Input, the same for both: scikit-image's photos (``mrnet_arch.core.photo_sets.TRAIN_PHOTOS``) cropped to a multiple
+Input, the same for both: scikit-image's photos (``mrnet_arch.dataprep.photo_sets.TRAIN_PHOTOS``) cropped to a multiple
 of 12 as DIV2K-like HR images (``0001.png``, ...) and their MATLAB-bicubic x2/x3/x4 LR images in DIV2K's official
 layout (``DIV2K_train_LR_bicubic/X2/0001x2.png``, ...). Both routes cut 480 px HR sub-images with step 240 and the
 matching LR sub-images, and pack the four folders into LMDBs:
@@ -29,8 +29,8 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 import mrnet_arch  # noqa: E402,F401  (compat before basicsr)
-from mrnet_arch.core.files import write_json, write_text  # noqa: E402
-from mrnet_arch.core.machine import machine_info  # noqa: E402
+from mrnet_arch.measurement.machine import machine_info  # noqa: E402
+from mrnet_arch.storage.files import write_json, write_text  # noqa: E402
 
 SCALES = (2, 3, 4)
 SCRIPTS = {'extract_subimages.py': [], 'create_lmdb.py': ['--dataset', 'div2k']}  # script -> its arguments
@@ -41,8 +41,8 @@ def make_input(folder):
     sub-image; returns the HR file count."""
     import cv2
 
-    from mrnet_arch.core.photo_sets import TRAIN_PHOTOS, write_skimage_photos
-    from mrnet_arch.core.prepare import bicubic_downscale, mod_crop
+    from mrnet_arch.dataprep.photo_sets import TRAIN_PHOTOS, write_skimage_photos
+    from mrnet_arch.dataprep.prepare import bicubic_downscale, mod_crop
     raw = osp.join(folder, 'raw')
     write_skimage_photos(TRAIN_PHOTOS, raw)
     hr_dir = osp.join(folder, 'DIV2K', 'DIV2K_train_HR')

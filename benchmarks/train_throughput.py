@@ -117,7 +117,7 @@ def write_report(machine, args, results):
     if not_run:
         lines += ['', f"Not run (yet): {', '.join(not_run)}"]
     text = '\n'.join(lines) + '\n'
-    from mrnet_arch.core.files import write_json, write_text
+    from mrnet_arch.storage.files import write_json, write_text
     report = {'machine': machine, 'settings': vars(args), 'results': results}
     write_json(osp.join(args.output_dir, args.name + '.json'), report, indent=1)
     write_text(osp.join(args.output_dir, args.name + '.md'), text)
@@ -138,8 +138,8 @@ def main(argv=None):
     p.add_argument('--output-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
     p.add_argument('--name', default='train_throughput')
     args = p.parse_args(argv)
-    from mrnet_arch.core.device import resolve_device
-    from mrnet_arch.core.machine import machine_info
+    from mrnet_arch.inference.device import resolve_device
+    from mrnet_arch.measurement.machine import machine_info
     machine = machine_info(resolve_device('cpu' if args.cpu else 'auto'))
     results = []
     for config in args.configs:

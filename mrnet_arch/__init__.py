@@ -19,8 +19,8 @@ __all__ = ['MRM', 'MRNet', 'MultiScaleMRNet', 'ShuffleConv', 'Upscaler', '__vers
 
 
 def __getattr__(name):
-    """``mrnet_arch.Upscaler`` (``mrnet_arch.core.upscaler``), imported on first use so the import stays cheap."""
+    """``mrnet_arch.Upscaler`` (``mrnet_arch.inference.upscaler``), imported on first use so the import stays cheap."""
     if name == 'Upscaler':
-        from mrnet_arch.core.upscaler import Upscaler
+        from mrnet_arch.inference.upscaler import Upscaler
         return Upscaler
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

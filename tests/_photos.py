@@ -37,7 +37,7 @@ def write_photos(folder, specs):
 def multiscale_data(root, hr_photos, set5_photos, scales=(2, 3, 4)):
     """Tiny DIV2K-like LMDBs (48 px HR tiles, LR of every scale) and a tiny Set5 layout under
     ``root/datasets`` from real photos (``{file name: (skimage name, height, width)}``); returns ``root``."""
-    from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
+    from mrnet_arch.dataprep.prepare import prepare_benchmark, prepare_div2k
     hr = write_photos(osp.join(str(root), 'raw_hr'), hr_photos)
     prepare_div2k(hr, osp.join(str(root), 'datasets', 'DIV2K'), list(scales), crop_size=48, step=48)
     bench = write_photos(osp.join(str(root), 'raw_set5'), set5_photos)

@@ -42,7 +42,7 @@ def make_pairs(root, n=4, size=48, scale=2, names=None):
     Returns:
         tuple[str, str]: The LR (LQ) and GT folders.
     """
-    from mrnet_arch.core.prepare import bicubic_downscale
+    from mrnet_arch.dataprep.prepare import bicubic_downscale
     lq_dir, gt_dir = osp.join(root, 'LR'), osp.join(root, 'GT')
     os.makedirs(lq_dir, exist_ok=True)
     os.makedirs(gt_dir, exist_ok=True)

@@ -13,7 +13,7 @@ import mrnet_arch  # noqa: F401  (compat + registration)
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from mrnet_arch.archs.mrnet_arch import MRM, MRNet, MultiScaleMRNet, ShuffleConv
-from mrnet_arch.core.complexity import count_macs, count_params
+from mrnet_arch.measurement.complexity import count_macs, count_params
 
 ARCH_FILE = osp.join(osp.dirname(mrnet_arch.__file__), 'archs', 'mrnet_arch.py')
 

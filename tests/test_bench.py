@@ -14,10 +14,10 @@ import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from _scripts import benchmark_script
 from mrnet_arch import MRNet
 from mrnet_arch.commands.bench.command import main, parse_model_spec, run
-from mrnet_arch.core.complexity import addcmul_flops, count_macs, count_params
-from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.specs import PadCrop, SpecError
 from mrnet_arch.errors import InputError
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.measurement.complexity import addcmul_flops, count_macs, count_params
+from mrnet_arch.measurement.specs import PadCrop, SpecError
 
 TINY_MRNET = 'MRNet:num_feat=8,num_block=1,num_recursion=2'
 TINY_EDSR = 'EDSR:num_in_ch=3,num_out_ch=3,num_feat=8,num_block=1'
@@ -38,7 +38,7 @@ def photo_benchmark(tmp_path_factory):
     import cv2
     from skimage import data
 
-    from mrnet_arch.core.prepare import prepare_benchmark
+    from mrnet_arch.dataprep.prepare import prepare_benchmark
     src = tmp_path_factory.mktemp('photos')
     for name in ('coffee', 'chelsea'):
         img = getattr(data, name)()[60:156, 100:220]
@@ -165,7 +165,7 @@ def test_padcrop_pads_to_the_window_and_crops_back():
 
 
 # --------------------------------------------------------------------------------------------------
-# mrnet_arch.core.fast
+# mrnet_arch.inference.fast
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def tiny_mrnet():
@@ -343,7 +343,7 @@ def test_bench_imports_a_plugin_arch(tmp_path, photo_benchmark):
 def test_option_file_weights_resolve_against_the_option_files_project(tmp_path, monkeypatch):
     """Relative ``pretrain_network_g`` of ``proj/options/x.yml`` is read under ``proj`` (the project root rule of
     ``mrnet train``), whatever the working directory."""
-    from mrnet_arch.core.specs import parse_model_spec
+    from mrnet_arch.measurement.specs import parse_model_spec
     monkeypatch.delenv('MRNET_ROOT', raising=False)
     monkeypatch.chdir(tmp_path)
     proj = tmp_path / 'proj'

@@ -14,7 +14,7 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 from basicsr.utils.matlab_functions import imresize
 from mrnet_arch.archs.bicubic_arch import matlab_resize
-from mrnet_arch.core.prepare import prepare_benchmark
+from mrnet_arch.dataprep.prepare import prepare_benchmark
 
 
 @pytest.mark.parametrize('h,w,scale', [(17, 23, 2), (17, 23, 3), (16, 20, 4), (5, 6, 4), (3, 3, 3), (48, 36, 1 / 2),

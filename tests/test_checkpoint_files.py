@@ -11,8 +11,8 @@ import torch
 
 import _tiny
 from mrnet_arch import MRNet
-from mrnet_arch.core import checks
 from mrnet_arch.models.mrnet_checkpoint import NOT_TORCH, WeightsError, read_state_dict, torch_file_problem
+from mrnet_arch.preflight import checks
 
 CONFIG = {'num_feat': 8, 'num_block': 1, 'num_recursion': 2, 'upscale': 2}
 

@@ -1,4 +1,4 @@
-"""``mrnet_arch.core.checks`` on ``MultiScalePairedImageDataset``: every scale's LR root and files are checked like a
+"""``mrnet_arch.preflight.checks`` on ``MultiScalePairedImageDataset``: every scale's LR root and files are checked like a
 ``PairedImageDataset`` of that scale, and errors name ``dataroots_lq[i]`` and the file."""
 import os
 import shutil
@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from _photos import REPO, load_yaml, multiscale_data, run_mrnet, save_yaml
-from mrnet_arch.core.checks import CheckError, check_datasets
+from mrnet_arch.preflight.checks import CheckError, check_datasets
 
 SCALES = [2, 3, 4]
 

@@ -1,5 +1,5 @@
 """Paths given on the command line resolve against the working directory in every command, as in any shell tool
-(``mrnet_arch.core.cli_paths``); the project root is for paths inside option files and for the defaults of output
+(``mrnet_arch.commandline.cli_paths``); the project root is for paths inside option files and for the defaults of output
 options left out. An output that would replace an input is refused with one line, before anything is written.
 
 (``mrnet prepare``: ``tests/test_prepare.py::test_relative_paths_are_the_working_directorys_and_defaults_the_project_
@@ -18,7 +18,7 @@ from mrnet_arch import MRNet
 from mrnet_arch.cli import main as mrnet
 from mrnet_arch.commands import compare, demo, infer, prepare
 from mrnet_arch.commands.bench.command import run as bench_run
-from mrnet_arch.core.prepare import prepare_benchmark
+from mrnet_arch.dataprep.prepare import prepare_benchmark
 from mrnet_arch.errors import InputError
 
 

@@ -1,4 +1,4 @@
-"""The comparison page (``mrnet_arch.core.page``) in a real headless Chromium.
+"""The comparison page (``mrnet_arch.reports.page``) in a real headless Chromium.
 
 The page is built from real photos (scikit-image's ``chelsea`` and ``coffee``, downscaled x2 with
 basicsr's MATLAB-style ``imresize``). The "model outputs" are stand-ins, not trained networks: bicubic
@@ -22,7 +22,7 @@ from browser import Browser, file_url, require_browser
 from test_compare_render import photo, stand_ins
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
-from mrnet_arch.core import crops, figure, page
+from mrnet_arch.reports import crops, figure, page
 
 IMAGES = ('chelsea', 'coffee')
 

@@ -21,15 +21,15 @@ import torch
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from _tiny import REPO, env
 from mrnet_arch.cli import main as mrnet
+from mrnet_arch.commandline.plugins import import_modules
 from mrnet_arch.commands import compare as cli
 from mrnet_arch.commands.bench.command import run as bench_run
-from mrnet_arch.core import specs
-from mrnet_arch.core.evaluation import upscale_image, y_metrics
-from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.plugins import import_modules
-from mrnet_arch.core.prepare import prepare_benchmark
-from mrnet_arch.core.tiling import tiled_forward
+from mrnet_arch.dataprep.prepare import prepare_benchmark
 from mrnet_arch.errors import InputError
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.inference.tiling import tiled_forward
+from mrnet_arch.measurement import specs
+from mrnet_arch.measurement.evaluation import upscale_image, y_metrics
 
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
 DEMO_MODEL = 'MRNet:num_feat=32,num_block=4,num_recursion=3'
@@ -101,7 +101,7 @@ def test_tiled_equals_untiled_on_a_real_photo(tmp_path):
     assert pad == 32  # 4 + T (2 num_block + 1) + 0 + 1 for T = 3, num_block = 4
     fast = prepare_fast(specs.PadCrop(spec.build(), 1, 2), 'cpu', 'fp32')
     gt = np.ascontiguousarray(data.chelsea()[:240, :320, ::-1])
-    from mrnet_arch.core.prepare import bicubic_downscale
+    from mrnet_arch.dataprep.prepare import bicubic_downscale
     lr = np.ascontiguousarray(bicubic_downscale(gt[..., ::-1], 2)[..., ::-1])  # 160x120, 12 tiles of 40
     x = torch.from_numpy(np.ascontiguousarray(lr[..., ::-1])).permute(2, 0, 1)[None].float() / 255.
     assert (fast(x) - tiled_forward(fast, x, 2, 40, pad)).abs().max().item() <= 1e-5
@@ -148,7 +148,7 @@ def test_pairs_of_folders_and_safe_file_names(tmp_path):
     lr_dir = str(tmp_path / 'LR')
     os.makedirs(lr_dir)
     gt = cv2.imread(osp.join(gt_dir, 'cat face #1.png'))
-    from mrnet_arch.core.prepare import bicubic_downscale
+    from mrnet_arch.dataprep.prepare import bicubic_downscale
     cv2.imwrite(osp.join(lr_dir, 'cat face #1x2.png'), bicubic_downscale(gt, 2))
     out = tmp_path / 'out'
     result = cli.run(['--pairs', gt_dir, lr_dir, '--pairs', gt_dir, lr_dir, '--output', str(out), '--device', 'cpu'])

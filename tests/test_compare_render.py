@@ -15,7 +15,7 @@ import pytest
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.core import crops, figure, page
+from mrnet_arch.reports import crops, figure, page
 
 
 def photo(name):

@@ -8,8 +8,8 @@ import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import
 from _scripts import benchmark_script
 from mrnet_arch.archs.mrnet_arch import MRNet, ShuffleConv
 from mrnet_arch.commands.bench.command import parse_model_spec
-from mrnet_arch.core.complexity import count_macs
-from mrnet_arch.core.fast import prepare_fast
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.measurement.complexity import count_macs
 
 
 @pytest.mark.parametrize('channels_last', [True, False])

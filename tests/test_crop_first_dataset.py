@@ -11,8 +11,8 @@ import torch
 from _photos import REPO, load_yaml, write_photos
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils.registry import DATASET_REGISTRY
-from mrnet_arch.core.prepare import prepare_div2k
 from mrnet_arch.data.crop_first_dataset import CropFirstPairedImageDataset
+from mrnet_arch.dataprep.prepare import prepare_div2k
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,7 @@ import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
 from mrnet_arch import MRNet, compat
-from mrnet_arch.core.fast import prepare_fast
+from mrnet_arch.inference.fast import prepare_fast
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason='CUDA-only check: torch.cuda.is_available() is False on this machine')

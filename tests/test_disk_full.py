@@ -17,9 +17,10 @@ import torch
 
 import _tiny
 from mrnet_arch.commands import pipelines as entry
-from mrnet_arch.core import files, images, lmdb_store
+from mrnet_arch.dataprep import lmdb_store
 from mrnet_arch.models import mrnet_model
 from mrnet_arch.models.mrnet_checkpoint import DiskFullError, atomic_torch_save
+from mrnet_arch.storage import files, images
 
 
 def mount_tmpfs(folder, size):

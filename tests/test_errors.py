@@ -46,8 +46,8 @@ def _exception_classes():
 def test_every_exception_class_of_the_plugin_is_in_the_family():
     classes = _exception_classes()
     # the walk finds the classes of every layer: shared, commands, drop-ins, the family itself
-    for name in ('mrnet_arch.core.check_report.CheckError', 'mrnet_arch.commands.compare.CompareError',
-                 'mrnet_arch.core.optional.MissingPackageError', 'mrnet_arch.errors.MRNetError', *DROP_IN_ERRORS):
+    for name in ('mrnet_arch.preflight.check_report.CheckError', 'mrnet_arch.commands.compare.CompareError',
+                 'mrnet_arch.commandline.optional.MissingPackageError', 'mrnet_arch.errors.MRNetError', *DROP_IN_ERRORS):
         assert name in classes, name
     problems = []
     for name, cls in sorted(classes.items()):
@@ -65,8 +65,8 @@ def test_every_exception_class_of_the_plugin_is_in_the_family():
 
 
 def test_kinds_and_exit_statuses():
-    from mrnet_arch.core.check_report import CheckError
-    from mrnet_arch.core.run_lock import RunLockError
+    from mrnet_arch.commandline.run_lock import RunLockError
+    from mrnet_arch.preflight.check_report import CheckError
     assert (exit_status(InputError('x')), exit_status(RunError('x'))) == (2, 1)
     assert error_kind(CheckError('x')) is InputError and isinstance(CheckError('x'), ValueError)
     assert error_kind(RunLockError('x')) is RunError and isinstance(RunLockError('x'), RuntimeError)

@@ -14,8 +14,9 @@ import torch
 
 import mrnet_arch
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.core import images, precision
-from mrnet_arch.core.machine import machine_info
+from mrnet_arch.inference import precision
+from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.storage import images
 
 
 def infer_main(argv):

@@ -10,8 +10,8 @@ import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import
 from mrnet_arch import MRNet
 from mrnet_arch.cli import main as mrnet
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.tiling import tiled_forward
-from mrnet_arch.core.weights import infer_config
+from mrnet_arch.inference.tiling import tiled_forward
+from mrnet_arch.modelfiles.weights import infer_config
 
 
 def main(argv):
@@ -170,7 +170,7 @@ def test_one_channel_model_on_color_image(tmp_path):
 
 def test_bf16_keeps_the_output_head_in_float32(net):
     """bf16 goes through ``prepare_fast`` (autocast, output head in float32): close to fp32 on a photo."""
-    from mrnet_arch.core.upscaler import Upscaler
+    from mrnet_arch.inference.upscaler import Upscaler
     config = infer_config(net.state_dict())
     img = cv2.cvtColor(_astronaut(24, 32), cv2.COLOR_RGB2BGR).astype(np.float32) / 255
     fp32 = Upscaler(copy.deepcopy(net), config, torch.device('cpu'), 'fp32').upscale(img)

@@ -168,6 +168,6 @@ def test_the_import_reader_sees_what_it_must():
     """``imports_of`` finds absolute, from-package and function-level imports."""
     src = osp.join(PACKAGE, 'commands', 'bench', 'command.py')
     found = imports_of(src)
-    assert 'mrnet_arch.core.specs' in found and 'mrnet_arch.commands.bench.measure.measure_latency' in found
+    assert 'mrnet_arch.measurement.specs' in found and 'mrnet_arch.commands.bench.measure.measure_latency' in found
     demo = imports_of(osp.join(PACKAGE, 'commands', 'demo.py'))
-    assert 'mrnet_arch.core.prepare' in demo and 'mrnet_arch.commands.prepare' not in demo
+    assert 'mrnet_arch.dataprep.prepare' in demo and 'mrnet_arch.commands.prepare' not in demo

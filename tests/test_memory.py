@@ -19,10 +19,10 @@ import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import
 from _scripts import benchmark_script
 from mrnet_arch import MRNet
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.core import memory
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.upscaler import Upscaler
-from mrnet_arch.core.weights import infer_config
+from mrnet_arch.inference import memory
+from mrnet_arch.inference.upscaler import Upscaler
+from mrnet_arch.modelfiles.weights import infer_config
 
 
 def infer_main(argv):
@@ -233,8 +233,8 @@ def test_multiscale_model_test_tiles_at_its_scale():
 ])
 def test_bad_tile_options_are_refused_by_name(tile, message):
     """By the model itself (a BasicSR checkout) and by the option checks of ``mrnet test`` and ``mrnet train``."""
-    from mrnet_arch.core.checks import CheckError, check_types
     from mrnet_arch.models.mrnet_model import MRNetModel
+    from mrnet_arch.preflight.checks import CheckError, check_types
     with pytest.raises(ValueError, match=re.escape(message)):
         MRNetModel(_model_options({'tile': tile}))
     with pytest.raises(CheckError, match=re.escape(message)):
@@ -279,7 +279,7 @@ def test_mrnet_test_tiles_within_the_budget(tmp_path, monkeypatch):
     """``mrnet test`` (BasicSR's test pipeline) with a small ``$MRNET_MAX_MEMORY``: the demo model's forward runs
     in tiles, logged, and the saved SR image equals the untiled one up to float rounding."""
     from _photos import load_yaml, run_mrnet, save_yaml, write_photos
-    from mrnet_arch.core.prepare import prepare_benchmark
+    from mrnet_arch.dataprep.prepare import prepare_benchmark
     src = write_photos(str(tmp_path / 'raw'), {'a.png': ('astronaut', 320, 400)})
     prepare_benchmark(src, str(tmp_path / 'datasets' / 'Set5'), [2])
     opt = load_yaml(osp.join(REPO, 'options', 'demo', 'test_MRNet_demo_x2.yml'))
@@ -301,8 +301,8 @@ def test_mrnet_test_tiles_within_the_budget(tmp_path, monkeypatch):
 def test_evaluation_memory_check_names_the_set_and_image():
     """A validation or test image whose whole float copies in BasicSR's evaluation would not fit in the memory
     available is refused, naming the set, the image, both sizes and the way out; one that fits passes."""
-    from mrnet_arch.core.checks import CheckError
-    from mrnet_arch.core.pipeline_memory import HELD_BYTES_PER_GT_PIXEL, check_evaluation_memory
+    from mrnet_arch.preflight.checks import CheckError
+    from mrnet_arch.preflight.pipeline_memory import HELD_BYTES_PER_GT_PIXEL, check_evaluation_memory
     largest = {'test_1': ('pano.png', 12000, 24000)}
     needed = HELD_BYTES_PER_GT_PIXEL * 12000 * 24000
     check_evaluation_memory(largest, available=needed)
@@ -318,8 +318,8 @@ def test_check_datasets_reports_the_largest_evaluation_image(tmp_path):
     """``check_datasets`` returns the largest output-size image of each validation/test set (GT of a paired set,
     LQ times the scale of a single-image set), from the image headers, and nothing for the training set."""
     from _photos import write_photos
-    from mrnet_arch.core.checks import check_datasets
-    from mrnet_arch.core.prepare import prepare_benchmark
+    from mrnet_arch.dataprep.prepare import prepare_benchmark
+    from mrnet_arch.preflight.checks import check_datasets
     src = write_photos(str(tmp_path / 'raw'), {'a.png': ('astronaut', 120, 96), 'b.png': ('coffee', 96, 240)})
     folders = prepare_benchmark(src, str(tmp_path / 'set'), [2])
     paired = {'type': 'PairedImageDataset', 'dataroot_gt': folders['gt'], 'dataroot_lq': folders[2],
@@ -334,7 +334,7 @@ def test_mrnet_test_refuses_an_image_too_large_for_its_evaluation(tmp_path):
     """``mrnet test`` in a child whose address space may grow by 300 MiB only, on an 1800x1800 GT photo (about
     540 MiB held by BasicSR's evaluation): refused with the message before the results folder exists."""
     from _photos import env, load_yaml, save_yaml
-    from mrnet_arch.core.prepare import prepare_benchmark
+    from mrnet_arch.dataprep.prepare import prepare_benchmark
     big_image_memory = benchmark_script('big_image_memory')
     (tmp_path / 'raw').mkdir()
     big_image_memory.make_photo(str(tmp_path / 'raw' / 'big.jpg'), 1800)

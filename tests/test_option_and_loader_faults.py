@@ -10,8 +10,8 @@ import torch
 
 import _tiny
 from mrnet_arch import MRNet
-from mrnet_arch.core import checks
-from mrnet_arch.core.checks import CheckError
+from mrnet_arch.preflight import checks
+from mrnet_arch.preflight.checks import CheckError
 
 TINY_NET = {'num_feat': 8, 'num_block': 1, 'num_recursion': 2, 'upscale': 2}
 
@@ -142,7 +142,7 @@ def _damage_first_idat(path):
 def test_image_damaged_past_the_checks_is_named_from_a_loader_worker(tmp_path):
     """A training PNG whose image data is damaged passes the header checks; read in a DataLoader worker
     (``num_worker_per_gpu: 1``) by ``mrnet train``, the run fails naming the file."""
-    from mrnet_arch.core.images import image_size
+    from mrnet_arch.storage.images import image_size
     train = _tiny.make_pairs(str(tmp_path / 'data' / 'train'), n=4, size=40)
     opt = _tiny.train_options('worker', train, total_iter=6, save_freq=100, batch=4, augment=False)
     opt['datasets']['train']['num_worker_per_gpu'] = 1

@@ -9,8 +9,8 @@ import torch
 
 import _tiny
 from mrnet_arch.commands import pipelines as entry
-from mrnet_arch.core import checks
-from mrnet_arch.core.checks import CheckError
+from mrnet_arch.preflight import checks
+from mrnet_arch.preflight.checks import CheckError
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import re
 import pytest
 
 import _tiny
-from mrnet_arch.core import check_report, checks
-from mrnet_arch.core.checks import CheckError
-from mrnet_arch.core.options_doc import DOC, render
 from mrnet_arch.models import mrnet_options
 from mrnet_arch.models.mrnet_options import OPTIONS, section_keys, unknown_options
+from mrnet_arch.preflight import check_report, checks
+from mrnet_arch.preflight.checks import CheckError
+from mrnet_arch.reports.options_doc import DOC, render
 
 # stand-ins for the sections' placeholders when an option dict is built from the schema
 _PLACEHOLDERS = {'<phase>': 'train', '<name>': 'psnr'}
@@ -141,7 +141,7 @@ def test_the_required_keys_are_the_schemas(monkeypatch):
 
 
 @pytest.mark.parametrize('module, patterns', [
-    ('mrnet_arch/core/dataset_checks.py', {
+    ('mrnet_arch/preflight/dataset_checks.py', {
         'datasets:<phase>': [r"dataset_opt(?:\.get\(|\[)'(\w+)'"]
     }),
     ('mrnet_arch/models/mrnet_model.py', {
@@ -150,7 +150,7 @@ def test_the_required_keys_are_the_schemas(monkeypatch):
         'path': [r"paths\.get\('(\w+)'", r"opt\['path'\]\.get\('(\w+)'"],
         '': [r"self\.opt\.get\('(\w+)'", r"self\.opt\['(\w+)'\]"],
     }),
-    ('mrnet_arch/core/checks.py', {
+    ('mrnet_arch/preflight/checks.py', {
         'path': [r"get\('path'\) or \{\}\)\.get\('(\w+)'"],
         '': [r"opt\.get\('(\w+)'\)"],
     }),

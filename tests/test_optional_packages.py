@@ -1,4 +1,4 @@
-"""Optional packages (``mrnet_arch.core.optional``): every command checks, given its arguments, the optional
+"""Optional packages (``mrnet_arch.commandline.optional``): every command checks, given its arguments, the optional
 packages it will need before it starts any work; a missing one stops it with one line naming the pip extra.
 
 Each command runs as ``python -m mrnet_arch`` in a subprocess whose ``sitecustomize`` sets ``sys.modules[name] =
@@ -13,7 +13,7 @@ from os import path as osp
 
 import pytest
 
-from mrnet_arch.core import optional
+from mrnet_arch.commandline import optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')

@@ -1,4 +1,4 @@
-"""``mrnet prepare photos --source debian`` (``mrnet_arch.core.photo_sets``, ``core.debian_photos``): real photos from
+"""``mrnet prepare photos --source debian`` (``mrnet_arch.dataprep.photo_sets``, ``dataprep.debian_photos``): real photos from
 a Debian package -> LMDBs + held-out set; the command's own checks.
 
 The end-to-end test fetches ONE small package (scribus-template, 1.8 MB, 7 photos) with ``apt-get download``.
@@ -17,9 +17,9 @@ import lmdb
 import pytest
 
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.core import debian_photos as mpd
-from mrnet_arch.core import photo_sets
-from mrnet_arch.core.photo_sets import build as build_set
+from mrnet_arch.dataprep import debian_photos as mpd
+from mrnet_arch.dataprep import photo_sets
+from mrnet_arch.dataprep.photo_sets import build as build_set
 
 
 def main(argv):

@@ -1,5 +1,5 @@
 """Photos as cameras write them: EXIF orientation 1-8, ICC profile and EXIF carried by ``mrnet infer``, CMYK and
-palette images (``mrnet_arch.core.images``).
+palette images (``mrnet_arch.storage.images``).
 
 Every photo here is a real JPEG (or PNG) of ``skimage.data.chelsea()`` whose stored pixels are turned so that,
 once its EXIF orientation is applied, it is the upright original (Pillow's ``Image.transpose``, the inverse
@@ -15,7 +15,7 @@ import torch
 
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet
-from mrnet_arch.core import images
+from mrnet_arch.storage import images
 
 H, W = 48, 72  # upright size of the small photos (not square: a rotation shows in the shape; multiples of 12)
 ORIENTATIONS = range(1, 9)
@@ -217,7 +217,7 @@ def test_metadata_round_trip_in_webp_with_alpha(tmp_path):
 
 
 def test_prepare_benchmark_writes_upright_images(oriented, tmp_path):
-    from mrnet_arch.core.prepare import prepare_benchmark
+    from mrnet_arch.dataprep.prepare import prepare_benchmark
     folder, rgb = oriented
     out = prepare_benchmark(str(folder), str(tmp_path / 'bench'), scales=[2], workers=1)
     for n in ORIENTATIONS:
@@ -229,7 +229,7 @@ def test_prepare_benchmark_writes_upright_images(oriented, tmp_path):
 def test_bench_scores_oriented_ground_truth(oriented, tmp_path):
     """``mrnet bench``'s scoring reads an oriented GT upright: bicubic scores alike for every orientation."""
     from mrnet_arch.commands.bench.score import score_model
-    from mrnet_arch.core.prepare import bicubic_downscale
+    from mrnet_arch.dataprep.prepare import bicubic_downscale
     folder, rgb = oriented
     lr = tmp_path / 'lr.png'
     cv2.imwrite(str(lr), _bgr(bicubic_downscale(rgb, 2)))
@@ -246,8 +246,8 @@ def test_bench_scores_oriented_ground_truth(oriented, tmp_path):
 def test_checks_compare_upright_sizes(tmp_path):
     """A GT JPEG stored sideways (orientation 6/8) pairs with an upright LR: the checks pass, as training reads
     it upright; the sideways size would not match the scale."""
-    from mrnet_arch.core.checks import check_datasets
-    from mrnet_arch.core.prepare import bicubic_downscale
+    from mrnet_arch.dataprep.prepare import bicubic_downscale
+    from mrnet_arch.preflight.checks import check_datasets
     gt_dir, lq_dir = tmp_path / 'GT', tmp_path / 'LR'
     gt_dir.mkdir()
     lq_dir.mkdir()

@@ -13,7 +13,7 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import imfrombytes
 from basicsr.utils.matlab_functions import imresize
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.core import prepare
+from mrnet_arch.dataprep import prepare
 
 
 def main(argv):
@@ -104,7 +104,7 @@ def test_div2k_rerun_skips_finished_work(div2k, capsys):
 
 
 def test_div2k_official_lr_and_workers(tmp_path, monkeypatch):
-    from mrnet_arch.core import lmdb_store
+    from mrnet_arch.dataprep import lmdb_store
     monkeypatch.setattr(prepare, 'MIN_TASKS_PER_WORKER', 1)  # two worker processes even for two images
     monkeypatch.setattr(lmdb_store, 'MIN_IMAGES_PER_WORKER', 1)
     hr = write_photos(str(tmp_path / 'HR'), {'0001.png': ('astronaut', 96, 120), '0002.png': ('chelsea', 96, 96)})
@@ -319,7 +319,7 @@ def test_lmdb_codec_change_rebuilds_and_bad_codec_is_refused_first(tmp_path, cap
     split over many transactions and a map grown on the way give every image."""
     import lmdb as lmdb_module
 
-    from mrnet_arch.core import lmdb_store
+    from mrnet_arch.dataprep import lmdb_store
     folder = write_photos(str(tmp_path / 'imgs'), {f'{i}.png': (name, 40, 44) for i, name in
                                                    enumerate(['astronaut', 'coffee', 'chelsea', 'camera'])})
     target = str(tmp_path / 'x.lmdb')

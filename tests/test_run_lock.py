@@ -10,7 +10,7 @@ from os import path as osp
 import pytest
 
 import _tiny
-from mrnet_arch.core import run_lock
+from mrnet_arch.commandline import run_lock
 
 LAUNCHER = osp.join(_tiny.REPO, 'tests', 'launch_train.py')
 HOLD = ('import sys, time; from mrnet_arch.core import run_lock; run_lock.acquire(sys.argv[1], "held"); '

@@ -17,8 +17,9 @@ import pytest
 import _tiny
 from mrnet_arch import compat
 from mrnet_arch.commands import prepare
-from mrnet_arch.core import checks, lmdb_store, store_check
-from mrnet_arch.core.checks import CheckError
+from mrnet_arch.dataprep import lmdb_store, store_check
+from mrnet_arch.preflight import checks
+from mrnet_arch.preflight.checks import CheckError
 
 PAGE = 4096
 

@@ -18,9 +18,9 @@ import torch
 import _tiny
 from mrnet_arch import compat
 from mrnet_arch.commands import pipelines as entry
-from mrnet_arch.core import checks
-from mrnet_arch.core.checks import CheckError
 from mrnet_arch.models.mrnet_checkpoint import DiskFullError
+from mrnet_arch.preflight import checks
+from mrnet_arch.preflight.checks import CheckError
 
 
 def _setup(root, name='tiny', val=True, **kwargs):

@@ -1,4 +1,4 @@
-"""Weights define the network in ``mrnet bench`` and ``mrnet compare`` (``mrnet_arch.core.specs.ModelSpec.resolve``),
+"""Weights define the network in ``mrnet bench`` and ``mrnet compare`` (``mrnet_arch.measurement.specs.ModelSpec.resolve``),
 as in ``mrnet infer``: with the shipped demo weights (``num_feat`` 32, ``num_block`` 4, T = 3), which are smaller
 than the paper-size ``MRNet`` preset.
 
@@ -22,10 +22,10 @@ from _photos import write_photos
 from mrnet_arch import MRNet
 from mrnet_arch.commands import compare
 from mrnet_arch.commands.bench.command import run as bench_run
-from mrnet_arch.core import specs
-from mrnet_arch.core.complexity import count_params
-from mrnet_arch.core.prepare import prepare_benchmark
-from mrnet_arch.core.weights import infer_config, read_state_dict, save_safetensors
+from mrnet_arch.dataprep.prepare import prepare_benchmark
+from mrnet_arch.measurement import specs
+from mrnet_arch.measurement.complexity import count_params
+from mrnet_arch.modelfiles.weights import infer_config, read_state_dict, save_safetensors
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')

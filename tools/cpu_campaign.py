@@ -70,7 +70,7 @@ def log(message):
 
 def cpu_kind():
     """The CPU model and the features that matter here, e.g. 'AMD EPYC (avx2)'."""
-    from mrnet_arch.core.machine import cpu_features, cpu_model
+    from mrnet_arch.measurement.machine import cpu_features, cpu_model
     return f"{cpu_model()} ({', '.join(cpu_features()) or 'no AVX2'})"
 
 
@@ -104,7 +104,7 @@ def ensure_data():
 # ------------------------------------------------------------------------------------------------ evaluation
 def holdout_pairs():
     """The held-out (GT, LR) pairs by group: 'skimage' (chelsea, coffee) and 'debian' (the others)."""
-    from mrnet_arch.core.evaluation import find_pairs
+    from mrnet_arch.measurement.evaluation import find_pairs
     pairs = find_pairs(osp.join(DATA, 'holdout'), 2)
     groups = {'skimage': [], 'debian': []}
     for gt, lr in pairs:
@@ -117,8 +117,8 @@ def score(net):
     """Mean Y-PSNR/SSIM of ``net`` (fp32, whole images or tiles within the memory budget) per held-out group."""
     import torch
 
-    from mrnet_arch.core.evaluation import evaluate
-    from mrnet_arch.core.upscaler import Upscaler
+    from mrnet_arch.inference.upscaler import Upscaler
+    from mrnet_arch.measurement.evaluation import evaluate
     torch.set_num_threads(os.cpu_count() or 1)
     up = Upscaler(net.eval(), None, 'cpu', 'fp32', scale=2)
     with torch.no_grad():
@@ -131,8 +131,8 @@ def baselines():
     if cached is not None:
         return cached
     from mrnet_arch.archs.bicubic_arch import Bicubic
-    from mrnet_arch.core.files import sha256_of, write_json
-    from mrnet_arch.core.weights import load_model
+    from mrnet_arch.modelfiles.weights import load_model
+    from mrnet_arch.storage.files import sha256_of, write_json
     demo, _ = load_model(DEMO_WEIGHTS)
     result = {'bicubic': score(Bicubic(upscale=2)), 'demo_weights': score(demo),
               'demo_weights_sha256': sha256_of(DEMO_WEIGHTS)}
@@ -145,7 +145,7 @@ def append_curve_row(iteration, weights, totals):
     """Score ``weights``, append a curve row and redraw the plot; returns the row."""
     import datetime
 
-    from mrnet_arch.core.weights import load_model
+    from mrnet_arch.modelfiles.weights import load_model
     net, _ = load_model(weights)
     scores, base = score(net), baselines()
     row = {'iteration': iteration, 'cpu_seconds': round(sum(totals['cpu_seconds'].values()), 1),
@@ -217,7 +217,7 @@ def pilot(args):
     other at nice 19, each run's CPU-seconds measured; writes ``pilot.json`` and ``pilot.md`` in the curve folder."""
     import datetime
 
-    from mrnet_arch.core.files import write_json, write_text
+    from mrnet_arch.storage.files import write_json, write_text
     paths = ensure_data()
     folder = osp.join(ROOT, 'datasets', 'campaign_pilot')  # the training LMDBs, held-out chelsea and coffee
     for sub in ('GTmod12', 'LRbicx2'):
@@ -295,7 +295,7 @@ def session_matches(carried):
 
 
 def chunk_iters():
-    from mrnet_arch.core.machine import cpu_flags
+    from mrnet_arch.measurement.machine import cpu_flags
     per_iter = SECONDS_PER_ITER['avx512' if 'avx512f' in cpu_flags() else 'other']
     return max(5, round(CHUNK_SECONDS / per_iter))
 
@@ -359,7 +359,7 @@ def drive():
 
 
 def write_session(session):
-    from mrnet_arch.core.files import write_json
+    from mrnet_arch.storage.files import write_json
     write_json(SESSION, session, indent=1)
 
 
@@ -452,7 +452,7 @@ def pack():
     import torch
     from safetensors.torch import save_file
 
-    from mrnet_arch.core.files import sha256_of, write_json
+    from mrnet_arch.storage.files import sha256_of, write_json
     session, after = read_json(SESSION), newest_state()
     if session is None or after == 0:
         log('nothing to carry: no training state in this session')

@@ -12,8 +12,8 @@ from os import path as osp
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from mrnet_arch.core.files import write_text  # noqa: E402
-from mrnet_arch.core.options_doc import DOC, render  # noqa: E402
+from mrnet_arch.reports.options_doc import DOC, render  # noqa: E402
+from mrnet_arch.storage.files import write_text  # noqa: E402
 
 
 def main(argv=None):

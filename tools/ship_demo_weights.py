@@ -20,8 +20,8 @@ import torch
 import yaml
 
 from mrnet_arch.commands import demo
-from mrnet_arch.core.files import sha256_of
-from mrnet_arch.core.machine import cpu_model
+from mrnet_arch.measurement.machine import cpu_model
+from mrnet_arch.storage.files import sha256_of
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EXP = osp.join(ROOT, 'experiments', 'MRNet_demo_x2_pretrain')

@@ -1,7 +1,7 @@
 """``mrnet compare``: the SR outputs of several models side by side, per image, as paper-style figures and a
 static HTML page, with the scores of ``mrnet bench``.
 
-Models are model specs as ``mrnet bench --models`` takes them (``mrnet_arch.core.specs``: presets, registered
+Models are model specs as ``mrnet bench --models`` takes them (``mrnet_arch.measurement.specs``: presets, registered
 archs ``ARCH:k=v``, option files with their ``path: pretrain_network_g``, weight files ``LABEL=FILE.pth`` or
 ``.safetensors``, labels ``LABEL=...``); weights come from the option file, the weight file or
 ``--weights LABEL=PATH``, and define the network (an MRNet preset takes the size of its weights and says so;
@@ -13,16 +13,16 @@ Inputs: benchmark folders in BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx<scal
 pairs of GT and LR folders (``--pairs GT_DIR LR_DIR``, files paired by name, the LR name optionally ending in
 ``x<scale>``).
 
-Scores: ``mrnet_arch.core.evaluation``, the evaluator of ``mrnet bench``: the SR image of an LR image through
+Scores: ``mrnet_arch.measurement.evaluation``, the evaluator of ``mrnet bench``: the SR image of an LR image through
 ``upscale_image`` (the model prepared by ``prepare_fast`` in fp32, channels_last, as bench), Y-channel PSNR/SSIM
 with ``crop_border = scale`` (``y_metrics``), means per dataset with ``mean_metrics``; so the whole-image
 scores equal bench's on the same folder and model. Crop scores are of the crop shown, whole.
 
 The crop (``--crop x,y,w,h``, the same box for every image, or chosen per image where the models differ most:
-``mrnet_arch.core.crops.choose_crop``).
+``mrnet_arch.reports.crops.choose_crop``).
 
 Tiling (``--tile N``): when asked, when a model's forward on a whole image would exceed the memory budget
-(``--max-memory``, default half of the memory available now; ``mrnet_arch.core.upscaler.Upscaler``), or when
+(``--max-memory``, default half of the memory available now; ``mrnet_arch.inference.upscaler.Upscaler``), or when
 a model runs out of memory anyway (then tiles of 512, 256, ... input pixels are tried). The overlap
 (``--tile-pad``) defaults to the receptive-field radius for MRNet (then the tiled output equals the untiled one
 up to float rounding: on a real photo at most 1 grey level apart, whole-image PSNR within 0.01 dB;
@@ -45,20 +45,21 @@ import numpy as np
 import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
-from mrnet_arch.core import crops, figure, memory, page
-from mrnet_arch.core import specs as model_specs
+from mrnet_arch.commandline.cli_paths import inside
+from mrnet_arch.commandline.plugins import add_import_argument, import_modules
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.cli_paths import inside
-from mrnet_arch.core.complexity import count_params
-from mrnet_arch.core.device import resolve_device
-from mrnet_arch.core.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem
-from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.images import MAX_PIXELS, ImageError, image_size, read_image, write_image
-from mrnet_arch.core.machine import machine_info
-from mrnet_arch.core.plugins import add_import_argument, import_modules
-from mrnet_arch.core.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
-                                      mrnet_arch_config, sizing)
 from mrnet_arch.errors import InputError
+from mrnet_arch.inference import memory
+from mrnet_arch.inference.device import resolve_device
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.inference.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
+                                           mrnet_arch_config, sizing)
+from mrnet_arch.measurement import specs as model_specs
+from mrnet_arch.measurement.complexity import count_params
+from mrnet_arch.measurement.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem
+from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.reports import crops, figure, page
+from mrnet_arch.storage.images import MAX_PIXELS, ImageError, image_size, read_image, write_image
 
 PROG = 'mrnet compare'
 BICUBIC = 'Bicubic'
@@ -228,8 +229,8 @@ def default_tile_pad(spec, scale):
 
 
 def super_resolve(fast, lr, scale, tile=0, tile_pad=0, max_memory=None, bytes_per_pixel=None):
-    """The SR image of one LR image, as ``mrnet bench`` scores it (``core.evaluation.upscale_image``), through
-    ``mrnet_arch.core.upscaler.Upscaler``.
+    """The SR image of one LR image, as ``mrnet bench`` scores it (``measurement.evaluation.upscale_image``), through
+    ``mrnet_arch.inference.upscaler.Upscaler``.
 
     Args:
         fast (callable): The prepared network (``FastSR``).

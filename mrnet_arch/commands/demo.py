@@ -12,7 +12,7 @@
    (``options/demo/test_MRNet_demo_x2.yml``), then prints Y-channel PSNR/SSIM of MRNet and of bicubic
    (MATLAB bicubic of the same LR image) per photo.
 4. Shows what it did: per held-out photo a figure (Bicubic | MRNet | GT crops, with their scores) and a static
-   page with all of them (``mrnet_arch.core.figure`` and ``page``, the library of ``mrnet compare``), and prints
+   page with all of them (``mrnet_arch.reports.figure`` and ``page``, the library of ``mrnet compare``), and prints
    where the figures, the page, the SR images and the scores are.
 
 The option files and weights come with the package (``mrnet_arch.project.shipped_options_dir()``,
@@ -38,16 +38,16 @@ import numpy as np
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.core import crops, figure, page
-from mrnet_arch.core.device import resolve_device
-from mrnet_arch.core.evaluation import pair_by_stem, y_metrics
-from mrnet_arch.core.files import write_json
-from mrnet_arch.core.images import read_image
-from mrnet_arch.core.machine import machine_info
-from mrnet_arch.core.optional import require
-from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
+from mrnet_arch.commandline.optional import require
+from mrnet_arch.dataprep.prepare import prepare_benchmark, prepare_div2k
 from mrnet_arch.errors import RunError
+from mrnet_arch.inference.device import resolve_device
+from mrnet_arch.measurement.evaluation import pair_by_stem, y_metrics
+from mrnet_arch.measurement.machine import machine_info
 from mrnet_arch.project import package_dir, project_root, shipped_options_dir
+from mrnet_arch.reports import crops, figure, page
+from mrnet_arch.storage.files import write_json
+from mrnet_arch.storage.images import read_image
 
 TRAIN_PHOTOS = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png', 'motorcycle_left.png', 'motorcycle_right.png',
                 'rocket.jpg')

@@ -3,13 +3,13 @@ Hub model repository.
 
 - safetensors: the full network's state dict (all scales of a MultiScaleMRNet); the metadata holds
   ``format: pt`` and ``mrnet_config``, the arch config as JSON (BasicSR ``network_g`` options), which
-  ``mrnet_arch.core.weights.load_model`` reads back (it also settles what the tensors cannot tell, such as
+  ``mrnet_arch.modelfiles.weights.load_model`` reads back (it also settles what the tensors cannot tell, such as
   'baseline' versus 'residual'). ``--scale`` sets the default scale of a MultiScaleMRNet.
 - ONNX: one scale (``--scale``, default the weights' first), input ``input`` [N, C, H, W] float32 in
   [0, 1], output ``output`` [N, C, H*s, W*s], batch, height and width dynamic. Exported with the
   TorchScript-based exporter (``dynamo=False``), which handles the model's Python loop over the
   recursions by unrolling it.
-- hf: ``--output`` is a folder, written as a Hub model repository (``mrnet_arch.core.hf_repo``):
+- hf: ``--output`` is a folder, written as a Hub model repository (``mrnet_arch.modelfiles.hf_repo``):
   ``model.safetensors`` (as above), ``config.json`` and ``README.md``, the model card with the Hub's metadata
   (licence, ``pipeline_tag: image-to-image``, tags, ``model-index`` from ``--results``). The licence comes from
   ``--license`` or the weights' provenance. ``Upscaler.from_pretrained`` loads the folder or the uploaded repo.
@@ -23,15 +23,15 @@ import warnings
 import torch
 import yaml
 
-from mrnet_arch.core.arguments import add_weights_arguments
-from mrnet_arch.core.cli_paths import same_file
-from mrnet_arch.core.files import write_bytes
-from mrnet_arch.core.hf_repo import REPO_FILES, write_repo
-from mrnet_arch.core.model_card import read_results
-from mrnet_arch.core.optional import require
-from mrnet_arch.core.provenance import read_provenance
-from mrnet_arch.core.weights import load_model, save_safetensors
+from mrnet_arch.commandline.arguments import add_weights_arguments
+from mrnet_arch.commandline.cli_paths import same_file
+from mrnet_arch.commandline.optional import require
 from mrnet_arch.errors import InputError
+from mrnet_arch.modelfiles.hf_repo import REPO_FILES, write_repo
+from mrnet_arch.modelfiles.model_card import read_results
+from mrnet_arch.modelfiles.provenance import read_provenance
+from mrnet_arch.modelfiles.weights import load_model, save_safetensors
+from mrnet_arch.storage.files import write_bytes
 
 DEFAULT_OPSET = 17
 
@@ -49,7 +49,7 @@ class _FixedScale(torch.nn.Module):
 
 def export_onnx(net, config, output, opset=DEFAULT_OPSET):
     """Export ``net`` at ``config['upscale']`` to ONNX with dynamic batch, height and width; the file is written
-    once the export is complete (``core.files.write_bytes``), so a failed export leaves no file."""
+    once the export is complete (``storage.files.write_bytes``), so a failed export leaves no file."""
     net = net.cpu().float().eval()
     if config['type'] == 'MultiScaleMRNet':
         net = _FixedScale(net, config['upscale'])

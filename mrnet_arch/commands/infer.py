@@ -1,6 +1,6 @@
-"""``mrnet infer``: super-resolve your own images (no ground truth needed) with ``mrnet_arch.core.upscaler.Upscaler``.
+"""``mrnet infer``: super-resolve your own images (no ground truth needed) with ``mrnet_arch.inference.upscaler.Upscaler``.
 
-Image kinds are kept (8 or 16 bits, gray, alpha: see ``mrnet_arch.core.upscaler``). In an output folder, each
+Image kinds are kept (8 or 16 bits, gray, alpha: see ``mrnet_arch.inference.upscaler``). In an output folder, each
 output keeps its input's file format (JPEG written at quality 95) and name, plus ``--suffix``. For a single input
 image, an ``--output`` with an image extension is the output file, written in the format of its extension
 (``--input photo.png --output photo_x2.jpg`` writes a JPEG). Paths are relative to the working directory. An
@@ -9,18 +9,18 @@ output that would replace an input is refused before anything is written, as is 
 
 Photos are processed upright: the EXIF orientation is applied when the image is read, and the output
 carries the input's ICC profile and EXIF data with the orientation set to 1 (JPEG, PNG and WebP outputs,
-written by Pillow; ``mrnet_arch.core.images``). CMYK inputs are processed as RGB (their CMYK profile is not
+written by Pillow; ``mrnet_arch.storage.images``). CMYK inputs are processed as RGB (their CMYK profile is not
 carried); palette images as RGB, or RGBA with a transparent colour.
-The file types are ``mrnet_arch.core.images.IMAGE_EXTENSIONS`` (those of ``mrnet prepare``); ``.ppm`` files
+The file types are ``mrnet_arch.storage.images.IMAGE_EXTENSIONS`` (those of ``mrnet prepare``); ``.ppm`` files
 are read as colour and ``.pgm`` files as grayscale, so their outputs can be written in the same format. Images
-are read and written by ``mrnet_arch.core.images`` (outputs atomically: an output file that exists is complete).
+are read and written by ``mrnet_arch.storage.images`` (outputs atomically: an output file that exists is complete).
 An image whose header claims more than ``--max-pixels`` pixels is refused before it is decoded.
 
 ``--precision auto`` (default): bf16 on a GPU and on CPUs with native bf16 (AMX, AVX512-BF16), fp32 elsewhere
-(``mrnet_arch.core.precision.resolve_precision``); bf16 / fp16 run through ``mrnet_arch.core.fast.prepare_fast``
+(``mrnet_arch.inference.precision.resolve_precision``); bf16 / fp16 run through ``mrnet_arch.inference.fast.prepare_fast``
 (autocast, the output head kept in float32); ``fp16`` needs ``--device cuda``.
 
-Memory: the memory of one forward is estimated from the arch and the image size (``mrnet_arch.core.memory``);
+Memory: the memory of one forward is estimated from the arch and the image size (``mrnet_arch.inference.memory``);
 above the budget (``--max-memory``, default half of the memory available now) the image runs in tiles, and the
 output is assembled in its final 8- or 16-bit type. ``--tile N`` forces N x N tiles. Each tile runs with
 ``--tile-pad P`` extra input pixels on every side and keeps only its own part of the output. The default pad is
@@ -33,17 +33,17 @@ import os
 import sys
 from os import path as osp
 
-from mrnet_arch.core import images
-from mrnet_arch.core.arguments import add_weights_arguments
-from mrnet_arch.core.cli_paths import same_file
-from mrnet_arch.core.device import resolve_device
-from mrnet_arch.core.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError
-from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
-from mrnet_arch.core.precision import AUTO
-from mrnet_arch.core.precision import AUTOCAST_PRECISIONS as PRECISIONS
-from mrnet_arch.core.upscaler import Upscaler
-from mrnet_arch.core.weights import load_model
+from mrnet_arch.commandline.arguments import add_weights_arguments
+from mrnet_arch.commandline.cli_paths import same_file
 from mrnet_arch.errors import InputError
+from mrnet_arch.inference.device import resolve_device
+from mrnet_arch.inference.memory import MemoryBudgetError, parse_memory
+from mrnet_arch.inference.precision import AUTO
+from mrnet_arch.inference.precision import AUTOCAST_PRECISIONS as PRECISIONS
+from mrnet_arch.inference.upscaler import Upscaler
+from mrnet_arch.modelfiles.weights import load_model
+from mrnet_arch.storage import images
+from mrnet_arch.storage.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError
 
 __all__ = ['build_parser', 'main', 'plan_outputs']
 

@@ -7,9 +7,9 @@ pipeline runs inside ``compat.pipeline_fixes()``, whose changes to basicsr end w
 Before BasicSR parses the options, the option file itself is checked (``checks.read_option_file``: YAML
 syntax, with the line; ``check_structure``: the keys BasicSR reads without a default; ``check_force_yml``); right
 after it parses them (``--force_yml`` applied, ``init_dist`` done for ``--launcher``),
-``mrnet_arch.core.checks.check_options`` checks every key (unknown ones are errors, or warnings with
+``mrnet_arch.preflight.checks.check_options`` checks every key (unknown ones are errors, or warnings with
 ``--allow-unknown-options``), the types, networks, weights and dataset files, and ``mrnet train`` takes the
-experiment's lock (``core/run_lock.py``, rank 0). A problem stops the command with an error of
+experiment's lock (``commandline/run_lock.py``, rank 0). A problem stops the command with an error of
 ``mrnet_arch.errors`` naming the option or file (``mrnet_arch.cli`` prints it, exit status 2; 1 for a held lock or
 a full disk), before any experiment or results folder is created or renamed.
 """
@@ -19,8 +19,9 @@ import sys
 
 import mrnet_arch  # noqa: F401  (registration)
 from mrnet_arch import compat
-from mrnet_arch.core import checks, run_lock
+from mrnet_arch.commandline import run_lock
 from mrnet_arch.errors import InputError
+from mrnet_arch.preflight import checks
 from mrnet_arch.project import project_root
 
 ALLOW_UNKNOWN = '--allow-unknown-options'

@@ -11,12 +11,12 @@ Four subcommands::
 writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``); ``photos`` builds a real-photo training set
 (LMDBs) and held-out set from scikit-image's photos, the Debian photo set or both; ``verify`` reads every key of
 LMDBs and every file of image folders and lists the bad ones (exit status 1 when any is bad). The work is done by
-the libraries ``mrnet_arch.core.prepare``, ``core.lmdb_store``, ``core.photo_sets``, ``core.debian_photos`` and
-``core.store_check`` (their docstrings have the details); this module parses the arguments.
+the libraries ``mrnet_arch.dataprep.prepare``, ``dataprep.lmdb_store``, ``dataprep.photo_sets``, ``dataprep.debian_photos`` and
+``dataprep.store_check`` (their docstrings have the details); this module parses the arguments.
 
 Paths given on the command line are relative to the working directory, as in any shell tool; an ``--output``
 (and ``--cache``) left out is the default under the project root, where the shipped option files read
-(``mrnet_arch.core.cli_paths``).
+(``mrnet_arch.commandline.cli_paths``).
 """
 import argparse
 import json
@@ -24,11 +24,11 @@ import os
 import sys
 from os import path as osp
 
-from mrnet_arch.core import debian_photos, photo_sets, store_check
-from mrnet_arch.core.cli_paths import output_or_default
-from mrnet_arch.core.lmdb_store import CODECS, DEFAULT_CODEC
-from mrnet_arch.core.optional import require
-from mrnet_arch.core.prepare import prepare_benchmark, prepare_div2k
+from mrnet_arch.commandline.cli_paths import output_or_default
+from mrnet_arch.commandline.optional import require
+from mrnet_arch.dataprep import debian_photos, photo_sets, store_check
+from mrnet_arch.dataprep.lmdb_store import CODECS, DEFAULT_CODEC
+from mrnet_arch.dataprep.prepare import prepare_benchmark, prepare_div2k
 from mrnet_arch.errors import InputError
 
 DEFAULT_OUTPUTS = {'div2k': 'datasets/DIV2K', 'photos': 'datasets/photos_bench'}

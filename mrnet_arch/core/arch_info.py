@@ -1,4 +1,4 @@
-"""What follows from an MRNet arch config (BasicSR ``network_g`` options, as ``mrnet_arch.core.weights.infer_config``
+"""What follows from an MRNet arch config (BasicSR ``network_g`` options, as ``mrnet_arch.modelfiles.weights.infer_config``
 returns them) beyond the network itself; the facts live in ``mrnet_arch/archs/mrnet_config.py``, beside the arch."""
 from mrnet_arch.archs import mrnet_config
 
@@ -10,7 +10,7 @@ def receptive_radius(config, scale=None):
     (``tests/test_archs.py`` checks it against a network by perturbing one input pixel).
 
     Args:
-        config (dict): Arch config (``mrnet_arch.core.weights.infer_config``).
+        config (dict): Arch config (``mrnet_arch.modelfiles.weights.infer_config``).
         scale (int | None): Scale for MultiScaleMRNet. Default: its ``upscale`` or first scale.
 
     Returns:

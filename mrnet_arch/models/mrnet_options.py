@@ -2,9 +2,9 @@
 meaning and reader), the key sets of each section and class drawn from it, and ``unknown_options``, which names
 every key of an option dict that nothing reads, with the closest known key.
 
-The option checks of the plugin (``mrnet_arch/core/checks.py``: keys, types, required keys), ``MRNetModel`` (the
+The option checks of the plugin (``mrnet_arch/preflight/checks.py``: keys, types, required keys), ``MRNetModel`` (the
 key check when it is built, also in a BasicSR checkout) and the reference page ``docs/options.md`` (written by
-``mrnet_arch/core/options_doc.py``) all read this one table.
+``mrnet_arch/reports/options_doc.py``) all read this one table.
 
 BasicSR ignores a key it does not read, so a typo silently turns a setting off; under ``path:`` it is worse:
 ``make_exp_dirs`` creates a folder for every ``path`` key it does not know (``pretrain_netwrok_g: x.pth``
@@ -27,10 +27,10 @@ import re
 # The option schema: every key that BasicSR 1.4.2 or the plugin reads, as
 # Option(section, key, type, default, meaning, reader, check, required).
 # - section: its place in the option file ('' for the top level, 'train:optim_g', 'datasets:<phase>', ...);
-# - type, default, meaning: for the reader (docs/options.md is made from this table, by mrnet_arch/core/options_doc.py);
+# - type, default, meaning: for the reader (docs/options.md is made from this table, by mrnet_arch/reports/options_doc.py);
 # - reader: who reads it: basicsr files or functions, the plugin's modules, or the dataset and model classes (their
 #   files are in READERS); a class name also puts the key in DATASET_KEYS or MODEL_KEYS;
-# - check: the type that the plugin's option checks (mrnet_arch/core/checks.py check_types) require: 'int', 'number',
+# - check: the type that the plugin's option checks (mrnet_arch/preflight/checks.py check_types) require: 'int', 'number',
 #   'int or auto', 'int list'; None: not checked there (some have their own check, named in meaning);
 # - required: the runs ('train', 'test') that need the key: BasicSR reads it without a default, and the option checks
 #   (check_structure) list it when missing. Under datasets:<phase>, 'train' means the training set; under val:, in
@@ -55,7 +55,7 @@ _OPTIONS_PY = 'basicsr/utils/options.py parse_options'
 _TRAIN_PY = 'basicsr/train.py'
 _BASE_MODEL = 'basicsr/models/base_model.py'
 _LOADER = 'basicsr/data/__init__.py build_dataloader'
-_CHECKS = 'mrnet_arch/core/checks.py'
+_CHECKS = 'mrnet_arch/preflight/checks.py'
 _IMAGES = ('PairedImageDataset', 'SingleImageDataset', 'MultiScalePairedImageDataset')
 _PAIRS = ('PairedImageDataset', 'MultiScalePairedImageDataset')
 _BOTH = ('train', 'test')
@@ -133,7 +133,7 @@ OPTIONS = (
     Option(_DATASET, 'scale', 'int', SET_BY_BASICSR, 'the top-level scale', (_OPTIONS_PY, )),
     Option(_DATASET, 'check_files', 'bool', 'true',
            'false: the option checks skip the per-file checks of this set (sizes, pairs, damaged files)',
-           ('mrnet_arch/core/dataset_checks.py', )),
+           ('mrnet_arch/preflight/dataset_checks.py', )),
     Option(_DATASET, 'dataroot_gt', 'folder', 'none', 'the high-resolution images: a folder or an LMDB', _PAIRS),
     Option(_DATASET, 'dataroot_lq', 'folder', 'none', 'the low-resolution images: a folder or an LMDB', _IMAGES),
     Option(_DATASET, 'io_backend', 'mapping', 'none', 'how images are read: {type: disk} or {type: lmdb}', _IMAGES),
@@ -156,8 +156,8 @@ OPTIONS = (
            'the side of the LR training patch (pixels); the GT patch is lq_size * scale',
            ('MultiScalePairedImageDataset', ), 'int'),
     Option(_DATASET + ':io_backend', 'type', 'str', 'none: required by the checks', 'disk or lmdb',
-           ('basicsr/utils/file_client.py', 'mrnet_arch/core/dataset_checks.py')),
-    # network_g: the arch's own arguments besides type (checked against its signature by mrnet_arch/core/checks.py)
+           ('basicsr/utils/file_client.py', 'mrnet_arch/preflight/dataset_checks.py')),
+    # network_g: the arch's own arguments besides type (checked against its signature by mrnet_arch/preflight/checks.py)
     Option('network_g', 'type', 'str', REQUIRED, 'the registered arch: MRNet, MultiScaleMRNet, or any other',
            ('basicsr/archs/__init__.py build_network', ), None, _BOTH),
     # train: basicsr/models/sr_model.py init_training_settings and setup_optimizers, basicsr/train.py (total_iter,

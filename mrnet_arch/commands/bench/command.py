@@ -7,7 +7,7 @@ forward, read from ``/proc/self/status`` after resetting it, or 'n/a' where that
 and, for models with weights (and Bicubic) and ``--benchmarks`` folders in BasicSR's Set5 layout
 (``GTmod12/`` + ``LRbicx{s}/``), Y-channel PSNR/SSIM per dataset with ``crop_border = scale``.
 
-Models are given as model specs (``mrnet_arch.core.specs``): a preset name (``MRNet``, ``MRNet-MS``,
+Models are given as model specs (``mrnet_arch.measurement.specs``): a preset name (``MRNet``, ``MRNet-MS``,
 ``EDSR-baseline``, ``RCAN``, ``SwinIR``, ``Bicubic``, with optional overrides ``MRNet:num_feat=32``), a
 registered arch with keyword arguments (``EDSR:num_feat=64,num_block=16``), an option YAML (its ``network_g``
 and ``path: pretrain_network_g``), a weight file (``MRNet_demo_x2.pth``: the network is built from it), any of
@@ -32,25 +32,25 @@ import sys
 import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
+from mrnet_arch.commandline.cli_paths import overwritten_inputs
+from mrnet_arch.commandline.optional import require
+from mrnet_arch.commandline.plugins import add_import_argument, import_modules
 from mrnet_arch.commands.bench.measure import measure_latency, measure_peak_memory
 from mrnet_arch.commands.bench.report import markdown_report, plot_report
 from mrnet_arch.commands.bench.score import load_benchmarks, score_model
-from mrnet_arch.core import specs as model_specs
-from mrnet_arch.core.cli_paths import overwritten_inputs
-from mrnet_arch.core.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
-from mrnet_arch.core.device import resolve_device
-from mrnet_arch.core.fast import prepare_fast
-from mrnet_arch.core.files import write_json, write_text
-from mrnet_arch.core.images import MAX_PIXELS
-from mrnet_arch.core.machine import machine_info
-from mrnet_arch.core.memory import MemoryBudgetError, parse_memory
-from mrnet_arch.core.optional import require
-from mrnet_arch.core.plugins import add_import_argument, import_modules
-from mrnet_arch.core.precision import PRECISION_NAMES
-from mrnet_arch.core.specs import PRESET_NAMES, PadCrop, parse_model_spec
-from mrnet_arch.core.upscaler import mrnet_arch_config, sizing
 from mrnet_arch.errors import InputError
+from mrnet_arch.inference.device import resolve_device
+from mrnet_arch.inference.fast import prepare_fast
+from mrnet_arch.inference.memory import MemoryBudgetError, parse_memory
+from mrnet_arch.inference.precision import PRECISION_NAMES
+from mrnet_arch.inference.upscaler import mrnet_arch_config, sizing
+from mrnet_arch.measurement import specs as model_specs
+from mrnet_arch.measurement.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
+from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.measurement.specs import PRESET_NAMES, PadCrop, parse_model_spec
 from mrnet_arch.project import project_root
+from mrnet_arch.storage.files import write_json, write_text
+from mrnet_arch.storage.images import MAX_PIXELS
 
 PROG = 'mrnet bench'
 

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from mrnet_arch.core.device import sync
+from mrnet_arch.inference.device import sync
 
 
 def _proc_status_kib(field):

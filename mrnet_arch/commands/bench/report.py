@@ -1,7 +1,7 @@
 """Reports of ``mrnet bench``: the Markdown table and the PNG plot of a result."""
 import json
 
-from mrnet_arch.core.evaluation import dataset_name
+from mrnet_arch.measurement.evaluation import dataset_name
 
 
 def _fmt(value, spec, none='n/a'):

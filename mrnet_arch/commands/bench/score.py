@@ -1,11 +1,11 @@
 """Scoring of ``mrnet bench``: Y-channel PSNR/SSIM of a prepared model on benchmark folders, with the shared
-evaluation (``mrnet_arch.core.evaluation``: BasicSR's metrics, crop border = scale) through
-``mrnet_arch.core.upscaler.Upscaler`` (tiles when a forward would exceed the memory budget)."""
-from mrnet_arch.core.evaluation import dataset_name, evaluate, find_pairs
-from mrnet_arch.core.images import ImageError
-from mrnet_arch.core.memory import MemoryBudgetError
-from mrnet_arch.core.upscaler import OTHER_PAD, Upscaler
+evaluation (``mrnet_arch.measurement.evaluation``: BasicSR's metrics, crop border = scale) through
+``mrnet_arch.inference.upscaler.Upscaler`` (tiles when a forward would exceed the memory budget)."""
 from mrnet_arch.errors import InputError
+from mrnet_arch.inference.memory import MemoryBudgetError
+from mrnet_arch.inference.upscaler import OTHER_PAD, Upscaler
+from mrnet_arch.measurement.evaluation import dataset_name, evaluate, find_pairs
+from mrnet_arch.storage.images import ImageError
 
 
 def load_benchmarks(folders, scale):

@@ -4,7 +4,7 @@ its pull request has it (``basicsr.py``: BasicSR's model zoo; ``spandrel.py``: a
 writing, idempotent and never replacing a differing file without ``--overwrite``)."""
 import argparse
 
-from mrnet_arch.core.cli_paths import same_file
+from mrnet_arch.commandline.cli_paths import same_file
 
 from .common import ContributeError
 

@@ -4,9 +4,9 @@ import os
 from collections import Counter
 from os import path as osp
 
-from mrnet_arch.core.files import write_bytes, write_text
 from mrnet_arch.errors import InputError
 from mrnet_arch.project import package_dir, source_checkout
+from mrnet_arch.storage.files import write_bytes, write_text
 
 
 class ContributeError(InputError, RuntimeError):

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from os import path as osp
 
-from mrnet_arch.core.optional import require
+from mrnet_arch.commandline.optional import require
 from mrnet_arch.project import package_dir
 
 from . import spandrel_files
@@ -52,7 +52,7 @@ def check_checkout(folder):
 
 
 def ruff_command(checkout):
-    """The ruff to format with (the Python package, else a ``ruff`` on PATH; ``core.optional.require`` stops when
+    """The ruff to format with (the Python package, else a ``ruff`` on PATH; ``commandline.optional.require`` stops when
     there is neither): its version must be the one the checkout's ``requirements-dev.txt`` pins."""
     require(['ruff'], PROG)
     cmd = [sys.executable, '-m', 'ruff'] if importlib.util.find_spec('ruff') is not None else [shutil.which('ruff')]
@@ -116,7 +116,7 @@ def snapshot_images(checkout, weights):
     import numpy as np
     import torch
 
-    from mrnet_arch.core.weights import load_model
+    from mrnet_arch.modelfiles.weights import load_model
     net, _ = load_model(weights)
     files = {}
     for name in IMAGE_FILES.values():
@@ -145,7 +145,7 @@ def snapshot_images(checkout, weights):
 
 def plan(checkout, weights_url=None):
     """``{checkout path: text or bytes}`` of everything the contribution writes into ``checkout``."""
-    from mrnet_arch.core.weights import infer_config, read_state_dict
+    from mrnet_arch.modelfiles.weights import infer_config, read_state_dict
     cmd = ruff_command(checkout)
     weights = osp.join(package_dir(), DEMO_WEIGHTS)
     python = {

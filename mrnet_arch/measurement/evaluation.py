@@ -2,7 +2,7 @@
 
 The scores are BasicSR's ``calculate_psnr`` / ``calculate_ssim`` on the Y channel with ``crop_border = scale``,
 the convention of the published SR tables, on 8-bit BGR images read with
-``mrnet_arch.core.images.read_image(path, color=True)`` (gray replicated to three channels, as BasicSR's
+``mrnet_arch.storage.images.read_image(path, color=True)`` (gray replicated to three channels, as BasicSR's
 ``PairedImageDataset`` decodes them).
 
 Used by ``mrnet bench``, ``mrnet demo`` and ``benchmarks/equal_budget.py``.
@@ -11,8 +11,8 @@ import os
 import statistics
 from os import path as osp
 
-from mrnet_arch.core.images import read_image
 from mrnet_arch.errors import InputError
+from mrnet_arch.storage.images import read_image
 
 
 class PairingError(InputError, ValueError):
@@ -133,7 +133,7 @@ def evaluate(net, pairs, scale, max_pixels=None):
     """Mean Y-PSNR / SSIM (crop border = ``scale``) of an SR network over (GT, LR) pairs.
 
     Args:
-        net (Upscaler | callable): An ``mrnet_arch.core.upscaler.Upscaler`` (tiles within its memory budget;
+        net (Upscaler | callable): An ``mrnet_arch.inference.upscaler.Upscaler`` (tiles within its memory budget;
             the same pixels as ``upscale_image`` when it runs whole), or a network for ``upscale_image``.
         pairs (list[tuple[str, str]]): (GT path, LR path), e.g. from ``find_pairs``.
         scale (int): The network's scale.

@@ -442,9 +442,9 @@ def write_image(path, img, png_compression=None, metadata=None):
 
     Raises:
         ImageError: The image cannot be encoded or the file cannot be written.
-        DiskFullError: The disk is full (``mrnet_arch.core.files``); the file is not written.
+        DiskFullError: The disk is full (``mrnet_arch.storage.files``); the file is not written.
     """
-    from mrnet_arch.core.files import DiskFullError, write_bytes
+    from mrnet_arch.storage.files import DiskFullError, write_bytes
     data = encode_image(path, img, png_compression, metadata)
     try:
         write_bytes(path, data)

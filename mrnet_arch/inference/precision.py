@@ -7,7 +7,7 @@ low precision) and 'cast' (weights and input cast to the low precision). The dty
 """
 import torch
 
-from mrnet_arch.core.machine import cpu_flags
+from mrnet_arch.measurement.machine import cpu_flags
 from mrnet_arch.models.mrnet_model import AMP_DTYPES
 
 PRECISIONS = {

@@ -19,8 +19,8 @@ import math
 import cv2
 import numpy as np
 
-from .crops import crop as crop_box
-from .crops import is_finite
+from mrnet_arch.reports.crops import crop as crop_box
+from mrnet_arch.reports.crops import is_finite
 
 WHITE = (255, 255, 255)
 TEXT = (20, 20, 20)
@@ -96,7 +96,7 @@ def render_figure(gt, outputs, box, scores, name=None, order=None, panel=240, co
             if it is to be shown.
         box (tuple[int, int, int, int]): The crop ``(x, y, w, h)``.
         scores (dict[str, dict[str, float]]): ``{model: {'psnr', 'ssim', 'crop_psnr', 'crop_ssim'}}``
-            as returned by :func:`mrnet_arch.core.crops.score_images`; printed with 2 decimals
+            as returned by :func:`mrnet_arch.reports.crops.score_images`; printed with 2 decimals
             for PSNR (dB) and 4 for SSIM.
         name (str | None): Image name, printed under the thumbnail.
         order (list[str] | None): Panel order of the models (default :func:`order_models`); GT is

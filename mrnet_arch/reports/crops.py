@@ -168,7 +168,7 @@ def choose_crop(gt, outputs, size=None, margin=None, stride=None, models=None):
 
 
 def basicsr_score(crop_border=0):
-    """The default scorer: the evaluator of ``mrnet bench`` (``mrnet_arch.core.evaluation.y_metrics``:
+    """The default scorer: the evaluator of ``mrnet bench`` (``mrnet_arch.measurement.evaluation.y_metrics``:
     basicsr's ``calculate_psnr``/``calculate_ssim`` on the Y channel).
 
     Args:
@@ -178,7 +178,7 @@ def basicsr_score(crop_border=0):
         Callable[[np.ndarray, np.ndarray], tuple[float, float]]: ``score(sr, gt) -> (psnr, ssim)`` for
         RGB uint8 images (converted to BGR, the order of the images bench reads and of basicsr's Y conversion).
     """
-    from mrnet_arch.core.evaluation import y_metrics
+    from mrnet_arch.measurement.evaluation import y_metrics
 
     def score(sr, gt):
         metrics = y_metrics(np.ascontiguousarray(sr[..., ::-1]), np.ascontiguousarray(gt[..., ::-1]), crop_border)

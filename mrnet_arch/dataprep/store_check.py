@@ -18,7 +18,7 @@ from os import path as osp
 import cv2
 import numpy as np
 
-from mrnet_arch.core import images
+from mrnet_arch.storage import images
 
 META_LINE = re.compile(r'^(?P<key>[^.\s]+)\.\w+\s+\((?P<h>\d+),\s*(?P<w>\d+),\s*(?P<c>\d+)\)(\s+\d+)?\s*$')
 

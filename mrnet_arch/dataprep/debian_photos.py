@@ -16,7 +16,7 @@ which packages are fetched.
 
 Offline rebuild: when ``OUTPUT/provenance.json`` lists the same photos, max side and format, and every HR file it
 lists is there with its sha256, the packages are neither fetched nor read (``write_debian_hr``).
-``mrnet_arch.core.photo_sets`` builds the training LMDBs and the held-out set from the HR photos.
+``mrnet_arch.dataprep.photo_sets`` builds the training LMDBs and the held-out set from the HR photos.
 """
 import csv
 import glob
@@ -33,8 +33,8 @@ import tempfile
 import cv2
 import numpy as np
 
-from mrnet_arch.core.files import sha256_of, write_bytes, write_json, write_text
 from mrnet_arch.errors import InputError, RunError
+from mrnet_arch.storage.files import sha256_of, write_bytes, write_json, write_text
 
 # the photo list and the held-out list, shipped with the package (mrnet_arch/photo_data/)
 PHOTO_DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'photo_data')

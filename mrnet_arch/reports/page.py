@@ -7,7 +7,7 @@ inline. It holds
   images. Numbers are shown with ``DECIMALS`` decimals (PSNR 2, SSIM 4, rounded half-even as Python's
   ``format`` does); every score cell carries the exact JSON number in ``data-value`` (plus
   ``data-image``, ``data-model``, ``data-metric``). The best value of a row is bold.
-* the comparison figures (:mod:`mrnet_arch.core.figure`), and
+* the comparison figures (:mod:`mrnet_arch.reports.figure`), and
 * per image a before/after slider over the full images: two ``<select>`` pick the left and right
   model (GT included), an ``<input type=range>`` moves the split; the left model's image lies on top,
   clipped with CSS ``clip-path: inset(0 <100-split>% 0 0)``.
@@ -34,8 +34,8 @@ from os import path as osp
 
 import numpy as np
 
-from .figure import encode_png, order_models
-from .files import write_json, write_text
+from mrnet_arch.reports.figure import encode_png, order_models
+from mrnet_arch.storage.files import write_json, write_text
 
 DECIMALS = {'psnr': 2, 'ssim': 4}
 METRICS = ('psnr', 'ssim')
@@ -213,7 +213,7 @@ def write_page(output_dir, images, title='MRNet: visual comparison', extra=None)
             * ``outputs`` (dict[str, np.ndarray]): ``{model: SR image}``, RGB, the size of ``gt``.
             * ``scores`` (dict[str, dict[str, float]]): ``{model: {'psnr', 'ssim', 'crop_psnr',
               'crop_ssim'}}`` for every model of ``outputs`` (as from
-              :func:`mrnet_arch.core.crops.score_images`).
+              :func:`mrnet_arch.reports.crops.score_images`).
             * ``crop`` (tuple[int, int, int, int], optional): the figure's crop box ``(x, y, w, h)``.
             * ``figure`` (str | np.ndarray, optional): the figure, as a PNG file path or an RGB array.
         title (str): The page title.

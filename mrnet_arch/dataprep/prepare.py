@@ -5,7 +5,7 @@ the benchmarks call ``prepare_div2k`` and ``prepare_benchmark`` directly.
 ``prepare_div2k`` cuts 480 px HR sub-images with step 240 (BasicSR's ``extract_subimages.py`` with
 ``thresh_size`` 0), the matching LR sub-images (from DIV2K's official ``DIV2K_train_LR_bicubic/X{s}``
 folders with ``--lr-root``, else MATLAB bicubic of the HR), and one LMDB per folder with
-``meta_info.txt`` (written by ``mrnet_arch.core.lmdb_store``; values stored as BMP by default, which BasicSR's
+``meta_info.txt`` (written by ``mrnet_arch.dataprep.lmdb_store``; values stored as BMP by default, which BasicSR's
 loaders read unchanged and which decodes far faster than BasicSR's PNG level 1:
 ``benchmarks/results/lmdb_codecs_cpu_20261202.md``)::
 
@@ -28,11 +28,11 @@ MATLAB evaluation scripts), not PSNR on the raw gray values (which would be 20*l
 lower).
 
 Re-running skips finished work: each source image is logged in ``OUTPUT/.mrnet_prepare/`` once all
-its tiles are written, every file is written atomically (``mrnet_arch.core.files``), and an LMDB is built in
+its tiles are written, every file is written atomically (``mrnet_arch.storage.files``), and an LMDB is built in
 a temporary folder that is renamed only once complete (``lmdb_store.build_lmdb``).
 
 The helpers ``read_image``, ``mod_crop``, ``bicubic_downscale`` and ``build_lmdb`` are public. Images are
-read and written with ``mrnet_arch.core.images`` (8-bit only: a 16-bit image is refused by name).
+read and written with ``mrnet_arch.storage.images`` (8-bit only: a 16-bit image is refused by name).
 """
 import json
 import math
@@ -46,11 +46,12 @@ from tqdm import tqdm
 
 import mrnet_arch  # noqa: F401  (compat fixes before basicsr)
 from basicsr.utils.matlab_functions import imresize
-from mrnet_arch.core import images, lmdb_store
-from mrnet_arch.core.files import write_json
-from mrnet_arch.core.images import IMAGE_EXTENSIONS
-from mrnet_arch.core.lmdb_store import DEFAULT_CODEC, LMDB_DONE  # noqa: F401  (LMDB_DONE: public here too)
+from mrnet_arch.dataprep import lmdb_store
+from mrnet_arch.dataprep.lmdb_store import DEFAULT_CODEC, LMDB_DONE  # noqa: F401  (LMDB_DONE: public here too)
 from mrnet_arch.errors import InputError
+from mrnet_arch.storage import images
+from mrnet_arch.storage.files import write_json
+from mrnet_arch.storage.images import IMAGE_EXTENSIONS
 
 PNG_COMPRESSION = 3
 MIN_TASKS_PER_WORKER = 4  # fewer source images per worker process: cut them in this process
@@ -65,7 +66,7 @@ class PrepareError(InputError, RuntimeError):
 # Helpers (public).
 # ----------------------------------------------------------------------------------------------------
 def read_image(path, dtypes=images.PIXEL_TYPES):
-    """Read an image as stored (BGR(A) or gray, its bit depth) with ``mrnet_arch.core.images.read_image``.
+    """Read an image as stored (BGR(A) or gray, its bit depth) with ``mrnet_arch.storage.images.read_image``.
 
     Args:
         path (str): Image file.
@@ -166,7 +167,7 @@ def tile_stem(stem):
 
 
 def build_lmdb(folder, lmdb_path, workers=1, codec=DEFAULT_CODEC):
-    """``mrnet_arch.core.lmdb_store.build_lmdb`` (an LMDB of every image of ``folder``, atomically and only when
+    """``mrnet_arch.dataprep.lmdb_store.build_lmdb`` (an LMDB of every image of ``folder``, atomically and only when
     needed; its docstring has the details), with its errors raised as ``PrepareError``.
 
     Args:
@@ -195,7 +196,7 @@ def _read_uint8(path):
 
 
 def _write_png(path, img):
-    """Write ``img`` as PNG atomically (``mrnet_arch.core.images.write_image``): an existing file is complete."""
+    """Write ``img`` as PNG atomically (``mrnet_arch.storage.images.write_image``): an existing file is complete."""
     try:
         images.write_image(path, img, png_compression=PNG_COMPRESSION)
     except images.ImageError as err:

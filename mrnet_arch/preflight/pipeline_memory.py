@@ -7,8 +7,8 @@ created, a set whose largest image would not fit in the memory available; ``mrne
 tiles and assembles its output in the final 8- or 16-bit type. The forward itself runs in tiles within the memory
 budget in ``MRNetModel.test()`` (``mrnet_arch/models/mrnet_tiling.py``).
 """
-from mrnet_arch.core import memory
-from mrnet_arch.core.check_report import CheckError
+from mrnet_arch.inference import memory
+from mrnet_arch.preflight.check_report import CheckError
 
 # Host memory that BasicSR's evaluation holds per output (GT) pixel of one image, beside the forward, with PSNR
 # and SSIM on Y and the image saved: the peak RSS rose by 146 bytes per GT pixel on a 3600x3600 photo and by 145

@@ -38,9 +38,9 @@ def cpu_features():
 
 def machine_info(device):
     """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC), and whether the CPU computes
-    bfloat16 natively (``native_bf16_cpu``: AMX or AVX512-BF16, ``mrnet_arch.core.precision.native_bf16``) and
+    bfloat16 natively (``native_bf16_cpu``: AMX or AVX512-BF16, ``mrnet_arch.inference.precision.native_bf16``) and
     torch's CPU capability."""
-    from mrnet_arch.core.precision import native_bf16
+    from mrnet_arch.inference.precision import native_bf16
     info = {
         'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S'),
         'cpu_model': cpu_model(),

@@ -28,8 +28,8 @@ import json
 from mrnet_arch.archs import mrnet_config
 from mrnet_arch.archs.mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.archs.mrnet_config import MRM_KEYS  # noqa: F401  (re-exported)
-from mrnet_arch.core.files import json_object, write_bytes
 from mrnet_arch.models.mrnet_checkpoint import WeightsError, read_state_dict  # noqa: F401  (re-exported)
+from mrnet_arch.storage.files import json_object, write_bytes
 
 CONFIG_METADATA_KEY = 'mrnet_config'
 ARCH_TYPES = {'MRNet': MRNet, 'MultiScaleMRNet': MultiScaleMRNet}

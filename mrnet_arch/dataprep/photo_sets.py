@@ -1,5 +1,5 @@
 """Real-photo training and held-out sets (``mrnet prepare photos``): scikit-image's bundled photos or the Debian
-photo set (``mrnet_arch.core.debian_photos``), cut into training LMDBs and a held-out Set5 layout.
+photo set (``mrnet_arch.dataprep.debian_photos``), cut into training LMDBs and a held-out Set5 layout.
 
 Sources:
 
@@ -21,9 +21,9 @@ import os.path as osp
 
 import cv2
 
-from mrnet_arch.core.debian_photos import PhotoSetError, read_holdout, write_debian_hr
-from mrnet_arch.core.files import write_json
-from mrnet_arch.core.prepare import DEFAULT_CODEC, prepare_benchmark, prepare_div2k
+from mrnet_arch.dataprep.debian_photos import PhotoSetError, read_holdout, write_debian_hr
+from mrnet_arch.dataprep.prepare import DEFAULT_CODEC, prepare_benchmark, prepare_div2k
+from mrnet_arch.storage.files import write_json
 
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'hubble_deep_field', 'retina', 'immunohistochemistry')
 HOLDOUT_PHOTOS = read_holdout()[1]  # coffee, chelsea

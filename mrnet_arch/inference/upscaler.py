@@ -1,5 +1,5 @@
 """``Upscaler``: an SR network applied to numpy images and image files, within a memory budget (tiles chosen
-from ``mrnet_arch.core.memory``), in a precision (``mrnet_arch.core.precision``), keeping gray, alpha and 16 bits.
+from ``mrnet_arch.inference.memory``), in a precision (``mrnet_arch.inference.precision``), keeping gray, alpha and 16 bits.
 
 Image kinds are kept:
 
@@ -17,11 +17,12 @@ import cv2
 import numpy as np
 import torch
 
-from mrnet_arch.core import images, memory
 from mrnet_arch.core.arch_info import receptive_radius
-from mrnet_arch.core.fast import FastSR, prepare_fast
-from mrnet_arch.core.precision import resolve_precision
-from mrnet_arch.core.tiling import tiled_upscale
+from mrnet_arch.inference import memory
+from mrnet_arch.inference.fast import FastSR, prepare_fast
+from mrnet_arch.inference.precision import resolve_precision
+from mrnet_arch.inference.tiling import tiled_upscale
+from mrnet_arch.storage import images
 
 MEMORY_TILES = (512, 256, 128, 64, 32)  # tried in turn when a forward runs out of memory anyway
 OTHER_PAD = 32  # the default overlap of a network without an MRNet config (approximate)
@@ -87,12 +88,12 @@ class Upscaler:
 
     Args:
         net (torch.nn.Module | callable): The network (NCHW RGB in [0, 1] -> ``scale`` times larger). A module
-            is prepared in place by ``mrnet_arch.core.fast.prepare_fast`` (eval mode, moved to ``device``; in
+            is prepared in place by ``mrnet_arch.inference.fast.prepare_fast`` (eval mode, moved to ``device``; in
             bf16/fp16 its output head runs in float32); a ``FastSR`` or another callable is used as it is.
-        config (dict | None): The MRNet config (``mrnet_arch.core.weights.infer_config``): scale, channels,
+        config (dict | None): The MRNet config (``mrnet_arch.modelfiles.weights.infer_config``): scale, channels,
             overlap and memory model come from it. None for other networks (then give ``scale``).
         device (torch.device | str): Device to run on. Default: 'cpu'.
-        precision (str): 'auto', 'fp32', 'bf16' or 'fp16' (``mrnet_arch.core.precision.resolve_precision``).
+        precision (str): 'auto', 'fp32', 'bf16' or 'fp16' (``mrnet_arch.inference.precision.resolve_precision``).
             Default: 'fp32'.
         tile (int | None): Tile size in input pixels, always used; None: chosen per image from the budget
             (whole when it fits). Default: None.
@@ -100,7 +101,7 @@ class Upscaler:
             to untiled up to float rounding), else ``OTHER_PAD``. Default: None.
         scale (int | None): The scale; default the config's.
         max_memory (int | str | None): Budget of one forward (bytes or a size such as '2G'); None: a share of
-            the memory available now (``mrnet_arch.core.memory.memory_budget``). Default: None.
+            the memory available now (``mrnet_arch.inference.memory.memory_budget``). Default: None.
         channels_last (bool): Prepare a module in channels_last. Default: False.
         bytes_per_pixel (float | None): Memory of a forward per input pixel; default from ``config`` or, for a
             module, its widest convolution; unknown for other callables (then whole images, smaller tiles only
@@ -156,11 +157,11 @@ class Upscaler:
             Upscaler: Ready to run.
 
         Raises:
-            mrnet_arch.core.weights.WeightsError: Unreadable or not MRNet weights.
+            mrnet_arch.modelfiles.weights.WeightsError: Unreadable or not MRNet weights.
             ValueError: A bad device, precision or ``max_memory``.
         """
-        from mrnet_arch.core.device import resolve_device
-        from mrnet_arch.core.weights import load_model
+        from mrnet_arch.inference.device import resolve_device
+        from mrnet_arch.modelfiles.weights import load_model
         device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         net, config = load_model(path, scale=scale, device=device, prefer_ema=prefer_ema)
         return cls(net, config, device, precision, **kwargs)
@@ -189,12 +190,12 @@ class Upscaler:
 
         Raises:
             ImportError: A repo id without huggingface_hub (the message names the ``hf`` extra).
-            mrnet_arch.core.weights.WeightsError: No weights in the folder or repo, or weights that do not fit
+            mrnet_arch.modelfiles.weights.WeightsError: No weights in the folder or repo, or weights that do not fit
                 ``config.json``.
         """
-        from mrnet_arch.core.device import resolve_device
-        from mrnet_arch.core.hf_repo import pretrained_files
-        from mrnet_arch.core.weights import load_model
+        from mrnet_arch.inference.device import resolve_device
+        from mrnet_arch.modelfiles.hf_repo import pretrained_files
+        from mrnet_arch.modelfiles.weights import load_model
         weights, config = pretrained_files(repo_id_or_folder, revision)
         device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         net, config = load_model(weights, scale=scale, device=device, overrides=config)
@@ -235,7 +236,7 @@ class Upscaler:
         """The tile size of an ``h`` x ``w`` image: ``tile`` when set, else from the budget (0: whole).
 
         Raises:
-            mrnet_arch.core.memory.MemoryBudgetError: The budget is too small for the smallest tile.
+            mrnet_arch.inference.memory.MemoryBudgetError: The budget is too small for the smallest tile.
         """
         if self.tile:
             return self.tile
@@ -261,7 +262,7 @@ class Upscaler:
 
         Raises:
             ValueError: Another pixel type or channel count.
-            mrnet_arch.core.memory.MemoryBudgetError: The budget is too small for the smallest tile.
+            mrnet_arch.inference.memory.MemoryBudgetError: The budget is too small for the smallest tile.
         """
         if img.ndim == 2:
             img = img[:, :, None]
@@ -305,7 +306,7 @@ class Upscaler:
             np.ndarray: The output pixels.
 
         Raises:
-            mrnet_arch.core.images.ImageError: The input cannot be read (or is too large) or the output written.
+            mrnet_arch.storage.images.ImageError: The input cannot be read (or is too large) or the output written.
         """
         img = images.read_image(src, max_pixels=max_pixels)
         out = self.upscale(img)

@@ -22,12 +22,12 @@ import inspect
 import os
 from os import path as osp
 
-from mrnet_arch.core.check_report import CheckError, is_int, is_number, listed, raise_problems, registered
-from mrnet_arch.core.dataset_checks import check_datasets
-from mrnet_arch.core.pipeline_memory import check_evaluation_memory
 from mrnet_arch.models.mrnet_model import train_option_problems
 from mrnet_arch.models.mrnet_options import OPTIONS, PHASE, unknown_options, unknown_options_message
 from mrnet_arch.models.mrnet_tiling import tile_option_problems
+from mrnet_arch.preflight.check_report import CheckError, is_int, is_number, listed, raise_problems, registered
+from mrnet_arch.preflight.dataset_checks import check_datasets
+from mrnet_arch.preflight.pipeline_memory import check_evaluation_memory
 
 __all__ = [
     'CheckError', 'check_datasets', 'check_force_yml', 'check_network', 'check_option_keys', 'check_options',
@@ -351,7 +351,7 @@ def check_pretrained(opt, nets):
             from the configured arch (expected vs found), or, with ``strict_load_*`` (default true),
             missing or unexpected tensors.
     """
-    from mrnet_arch.core.weights import WeightsError, read_state_dict
+    from mrnet_arch.modelfiles.weights import WeightsError, read_state_dict
     for option, weights in (opt.get('path') or {}).items():
         if not option.startswith('pretrain_network_') or not weights:
             continue

@@ -22,9 +22,9 @@ import cv2
 import lmdb
 import numpy as np
 
-from mrnet_arch.core import images
-from mrnet_arch.core.files import DiskFullError, free_bytes, is_disk_full, write_json, write_text
 from mrnet_arch.errors import InputError
+from mrnet_arch.storage import images
+from mrnet_arch.storage.files import DiskFullError, free_bytes, is_disk_full, write_json, write_text
 
 LMDB_DONE = 'mrnet_done.json'
 DEFAULT_CODEC = 'bmp'

@@ -5,7 +5,7 @@ on CUDA when asked, ``torch.compile``.
 batch (any device, values in [0, 1]); it returns a float32 NCHW batch on ``device``. It is used by
 ``mrnet bench``, ``mrnet infer`` (with ``channels_last=False`` and fp32, bf16 or fp16) and the benchmarks.
 
-Precisions (the table is ``mrnet_arch.core.precision.PRECISIONS``):
+Precisions (the table is ``mrnet_arch.inference.precision.PRECISIONS``):
 
 - ``fp32``: plain float32 (TF32 stays as the global ``torch.backends`` settings say).
 - ``bf16`` / ``fp16``: ``torch.autocast`` (weights stay float32, convolutions run in the low
@@ -25,9 +25,9 @@ import contextlib
 import torch
 from torch import nn
 
-from mrnet_arch.core.precision import PRECISION_NAMES, dtype_and_mode
+from mrnet_arch.inference.precision import PRECISION_NAMES, dtype_and_mode
 
-PRECISIONS = PRECISION_NAMES  # the names ``prepare_fast`` accepts (``mrnet_arch.core.precision``)
+PRECISIONS = PRECISION_NAMES  # the names ``prepare_fast`` accepts (``mrnet_arch.inference.precision``)
 
 
 class Fp32Module(nn.Module):

@@ -19,8 +19,8 @@ import os
 import re
 from os import path as osp
 
-from mrnet_arch.core.check_report import CheckError, is_int, listed, raise_problems, registered
-from mrnet_arch.core.images import IMAGE_EXTENSIONS, image_size
+from mrnet_arch.preflight.check_report import CheckError, is_int, listed, raise_problems, registered
+from mrnet_arch.storage.images import IMAGE_EXTENSIONS, image_size
 
 
 def _size_problem(phase, scale, gt_size, gt, lq):
