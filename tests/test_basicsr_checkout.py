@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from _photos import env, run_mrnet, write_photos
-from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.modelfiles.weights import infer_config, read_state_dict
 
 # BasicSR's lint settings: the [flake8], [yapf] and [isort] sections of setup.cfg in

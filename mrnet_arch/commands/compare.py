@@ -45,19 +45,18 @@ import numpy as np
 import torch
 
 import mrnet_arch  # noqa: F401  (compat fixes + registration)
+from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.commandline.cli_paths import inside
 from mrnet_arch.commandline.plugins import add_import_argument, import_modules
-from mrnet_arch.core.arch_info import receptive_radius
 from mrnet_arch.errors import InputError
-from mrnet_arch.inference import memory
 from mrnet_arch.inference.device import resolve_device
 from mrnet_arch.inference.fast import prepare_fast
-from mrnet_arch.inference.upscaler import (MEMORY_TILES, OTHER_PAD, Upscaler, is_out_of_memory,  # noqa: F401
-                                           mrnet_arch_config, sizing)
+from mrnet_arch.inference.upscaler import OTHER_PAD, Upscaler, mrnet_arch_config, sizing
 from mrnet_arch.measurement import specs as model_specs
 from mrnet_arch.measurement.complexity import count_params
 from mrnet_arch.measurement.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem
 from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.models import mrnet_tiling
 from mrnet_arch.reports import crops, figure, page
 from mrnet_arch.storage.images import MAX_PIXELS, ImageError, image_size, read_image, write_image
 
@@ -273,7 +272,7 @@ def run_models(specs, plan, args, device):
         for item, out in zip(plan, outputs):
             try:
                 out[spec.label] = up.upscale(read_image(item['lr'], color=True, max_pixels=args.max_pixels))
-            except (ImageError, memory.MemoryBudgetError) as err:
+            except (ImageError, mrnet_tiling.MemoryBudgetError) as err:
                 raise CompareError(str(err)) from err
             tiles.append(up.last_tile)
         runs[spec.label] = {'arch': spec.arch, 'kwargs': spec.kwargs, 'source': spec.source,
@@ -348,8 +347,8 @@ def run(argv=None):
     if args.max_pixels < 1:
         raise CompareError(f'--max-pixels must be >= 1, got {args.max_pixels}')
     try:
-        args.max_memory = None if args.max_memory is None else memory.parse_memory(args.max_memory)
-    except memory.MemoryBudgetError as err:
+        args.max_memory = None if args.max_memory is None else mrnet_tiling.parse_memory(args.max_memory)
+    except mrnet_tiling.MemoryBudgetError as err:
         raise CompareError(str(err)) from err
     check_output(args.output, args.overwrite)
     for folder in args.benchmarks + [f for pair in args.pairs for f in pair]:

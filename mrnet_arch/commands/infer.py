@@ -1,4 +1,5 @@
-"""``mrnet infer``: super-resolve your own images (no ground truth needed) with ``mrnet_arch.inference.upscaler.Upscaler``.
+"""``mrnet infer``: super-resolve your own images (no ground truth needed) with
+``mrnet_arch.inference.upscaler.Upscaler``.
 
 Image kinds are kept (8 or 16 bits, gray, alpha: see ``mrnet_arch.inference.upscaler``). In an output folder, each
 output keeps its input's file format (JPEG written at quality 95) and name, plus ``--suffix``. For a single input
@@ -17,14 +18,15 @@ are read and written by ``mrnet_arch.storage.images`` (outputs atomically: an ou
 An image whose header claims more than ``--max-pixels`` pixels is refused before it is decoded.
 
 ``--precision auto`` (default): bf16 on a GPU and on CPUs with native bf16 (AMX, AVX512-BF16), fp32 elsewhere
-(``mrnet_arch.inference.precision.resolve_precision``); bf16 / fp16 run through ``mrnet_arch.inference.fast.prepare_fast``
-(autocast, the output head kept in float32); ``fp16`` needs ``--device cuda``.
+(``mrnet_arch.inference.precision.resolve_precision``); bf16 / fp16 run through
+``mrnet_arch.inference.fast.prepare_fast`` (autocast, the output head kept in float32); ``fp16`` needs
+``--device cuda``.
 
 Memory: the memory of one forward is estimated from the arch and the image size (``mrnet_arch.inference.memory``);
 above the budget (``--max-memory``, default half of the memory available now) the image runs in tiles, and the
 output is assembled in its final 8- or 16-bit type. ``--tile N`` forces N x N tiles. Each tile runs with
 ``--tile-pad P`` extra input pixels on every side and keeps only its own part of the output. The default pad is
-the model's receptive-field radius (``mrnet_arch.core.arch_info.receptive_radius``): every kept output pixel
+the model's receptive-field radius (``mrnet_arch.archs.mrnet_config.receptive_radius``): every kept output pixel
 then sees exactly the input it sees untiled, so tiled and untiled outputs agree up to float rounding (far below
 1/255). A smaller pad is faster but only approximately equal.
 """
@@ -37,11 +39,11 @@ from mrnet_arch.commandline.arguments import add_weights_arguments
 from mrnet_arch.commandline.cli_paths import same_file
 from mrnet_arch.errors import InputError
 from mrnet_arch.inference.device import resolve_device
-from mrnet_arch.inference.memory import MemoryBudgetError, parse_memory
 from mrnet_arch.inference.precision import AUTO
 from mrnet_arch.inference.precision import AUTOCAST_PRECISIONS as PRECISIONS
 from mrnet_arch.inference.upscaler import Upscaler
 from mrnet_arch.modelfiles.weights import load_model
+from mrnet_arch.models.mrnet_tiling import MemoryBudgetError, parse_memory
 from mrnet_arch.storage import images
 from mrnet_arch.storage.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError
 
