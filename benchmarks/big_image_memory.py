@@ -81,8 +81,8 @@ def tiled_vs_untiled(size, weights, max_memory):
 
 
 def main():
-    from mrnet_arch.inference.memory import parse_memory
     from mrnet_arch.measurement.machine import machine_info
+    from mrnet_arch.models.mrnet_tiling import parse_memory
     from mrnet_arch.project import package_dir
     from mrnet_arch.storage.files import write_json
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])

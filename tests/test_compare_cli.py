@@ -27,9 +27,9 @@ from mrnet_arch.commands.bench.command import run as bench_run
 from mrnet_arch.dataprep.prepare import prepare_benchmark
 from mrnet_arch.errors import InputError
 from mrnet_arch.inference.fast import prepare_fast
-from mrnet_arch.inference.tiling import tiled_forward
 from mrnet_arch.measurement import specs
 from mrnet_arch.measurement.evaluation import upscale_image, y_metrics
+from mrnet_arch.models.mrnet_tiling import tiled_forward
 
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
 DEMO_MODEL = 'MRNet:num_feat=32,num_block=4,num_recursion=3'

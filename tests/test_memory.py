@@ -18,11 +18,12 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from _scripts import benchmark_script
 from mrnet_arch import MRNet
+from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.core.arch_info import receptive_radius
 from mrnet_arch.inference import memory
 from mrnet_arch.inference.upscaler import Upscaler
 from mrnet_arch.modelfiles.weights import infer_config
+from mrnet_arch.models import mrnet_tiling
 
 
 def infer_main(argv):
@@ -48,30 +49,30 @@ def net():
 @pytest.mark.parametrize('text, expected', [('2G', 2 * 2**30), ('512M', 512 * 2**20), ('1.5GiB', int(1.5 * 2**30)),
                                             ('100000', 100000), ('64 kb', 64 * 1024)])
 def test_memory_sizes_parse(text, expected):
-    assert memory.parse_memory(text) == expected
+    assert mrnet_tiling.parse_memory(text) == expected
 
 
 @pytest.mark.parametrize('text', ['', 'lots', '-1G', '0', '2X', '1e9'])
 def test_bad_memory_sizes_are_refused_by_name(text):
-    with pytest.raises(memory.MemoryBudgetError, match='--max-memory.*expected a positive size'):
-        memory.parse_memory(text)
+    with pytest.raises(mrnet_tiling.MemoryBudgetError, match='--max-memory.*expected a positive size'):
+        mrnet_tiling.parse_memory(text)
 
 
 def test_default_budget_is_half_of_what_is_available():
-    available = memory.available_memory('cpu')
+    available = mrnet_tiling.available_memory('cpu')
     assert available is not None and available > 0
-    assert memory.memory_budget('cpu') == pytest.approx(available * memory.BUDGET_SHARE, rel=0.05)
-    assert memory.memory_budget('cpu', '1G') == 2**30
+    assert mrnet_tiling.memory_budget('cpu') == pytest.approx(available * mrnet_tiling.BUDGET_SHARE, rel=0.05)
+    assert mrnet_tiling.memory_budget('cpu', '1G') == 2**30
 
 
 def test_tile_choice_fits_the_budget():
     per_pixel, pad = 5000., 32
-    assert memory.choose_tile(per_pixel, 100, 100, 10**9, pad) == 0  # fits whole
-    tile = memory.choose_tile(per_pixel, 4000, 4000, 2**30, pad)
-    assert tile % 8 == 0 and tile >= memory.MIN_TILE
+    assert mrnet_tiling.choose_tile(per_pixel, 100, 100, 10**9, pad) == 0  # fits whole
+    tile = mrnet_tiling.choose_tile(per_pixel, 4000, 4000, 2**30, pad)
+    assert tile % 8 == 0 and tile >= mrnet_tiling.MIN_TILE
     assert per_pixel * (tile + 2 * pad)**2 <= 2**30 < per_pixel * (tile + 8 + 2 * pad)**2 * 1.2
-    with pytest.raises(memory.MemoryBudgetError, match='--max-memory.*too small'):
-        memory.choose_tile(per_pixel, 4000, 4000, 10**6, pad)
+    with pytest.raises(mrnet_tiling.MemoryBudgetError, match='--max-memory.*too small'):
+        mrnet_tiling.choose_tile(per_pixel, 4000, 4000, 10**6, pad)
 
 
 def test_memory_model_is_above_every_measured_forward():
@@ -95,7 +96,7 @@ def test_budget_tiles_equal_untiled_output(net, kind):
            'bgra8': np.dstack([bgr, np.tile(np.linspace(0, 255, 76).astype(np.uint8), (60, 1))])}[kind]
     whole = Upscaler(net, config, 'cpu', 'fp32', max_memory='1G').upscale(img)
     messages = []
-    budget = int(memory.mrnet_bytes_per_pixel(config) * (24 + 2 * receptive_radius(config))**2)  # tiles of 24
+    budget = int(mrnet_tiling.mrnet_bytes_per_pixel(config) * (24 + 2 * receptive_radius(config))**2)  # tiles of 24
     small = Upscaler(net, config, 'cpu', 'fp32', max_memory=budget, log=messages.append)
     tiled = small.upscale(img)
     assert small.last_tile == 24
@@ -109,7 +110,7 @@ def test_tiled_output_has_no_full_size_float_copy(net):
     one tile's float arrays, far less than a float32 copy of the output (4 bytes per value)."""
     config = infer_config(net.state_dict())
     img = cv2.resize(_photo(200, 240), (480, 400), interpolation=cv2.INTER_CUBIC)
-    budget = int(memory.mrnet_bytes_per_pixel(config) * (48 + 2 * receptive_radius(config))**2)  # tiles of 48
+    budget = int(mrnet_tiling.mrnet_bytes_per_pixel(config) * (48 + 2 * receptive_radius(config))**2)  # tiles of 48
     up = Upscaler(net, config, 'cpu', 'fp32', max_memory=budget)
     tracemalloc.start()
     try:
@@ -183,12 +184,12 @@ def test_model_test_tiles_within_the_budget_and_leaves_the_network_alone(net, mo
     x = torch.from_numpy(_photo(64, 80)[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         whole = net(x)
-    budget = int(memory.mrnet_bytes_per_pixel(config) * 40**2)
+    budget = int(mrnet_tiling.mrnet_bytes_per_pixel(config) * 40**2)
     model, messages = _tested(MRNetModel, _model_options({'tile': {'max_memory': budget}}), net, x)
     assert 'forward' not in vars(model.net_g)  # the class's forward
     assert messages and 'in tiles of' in messages[0] and f'overlap {receptive_radius(config)} px' in messages[0]
-    assert model.last_tile == memory.choose_tile(memory.mrnet_bytes_per_pixel(config), 64, 80, budget,
-                                                 receptive_radius(config)) > 0
+    per_pixel = mrnet_tiling.mrnet_bytes_per_pixel(config)
+    assert model.last_tile == mrnet_tiling.choose_tile(per_pixel, 64, 80, budget, receptive_radius(config)) > 0
     assert (model.output - whole).abs().max().item() <= 1e-5
 
     monkeypatch.setenv('MRNET_MAX_MEMORY', str(budget))
@@ -310,7 +311,7 @@ def test_evaluation_memory_check_names_the_set_and_image():
         check_evaluation_memory(largest, available=needed - 1)
     message = str(err.value)
     assert message.startswith('datasets:test_1: pano.png is 24000x12000 at the output size')
-    assert memory.format_bytes(needed) in message and memory.format_bytes(needed - 1) in message
+    assert mrnet_tiling.format_bytes(needed) in message and mrnet_tiling.format_bytes(needed - 1) in message
     assert 'mrnet infer' in message
 
 
@@ -363,8 +364,8 @@ def test_mrnet_train_tiles_its_validation_forwards(tmp_path):
     opt = train_options('valtiles', train, val, total_iter=2, save_freq=2, val_freq=2)
     config = infer_config(MRNet(**{k: v for k, v in opt['network_g'].items() if k != 'type'}).state_dict())
     pad = receptive_radius(config, 2)
-    budget = int(memory.mrnet_bytes_per_pixel(config, 2) * (16 + 2 * pad)**2)  # room for tiles of 16 px
-    tile = memory.choose_tile(memory.mrnet_bytes_per_pixel(config, 2), 60, 60, budget, pad)
+    budget = int(mrnet_tiling.mrnet_bytes_per_pixel(config, 2) * (16 + 2 * pad)**2)  # room for tiles of 16 px
+    tile = mrnet_tiling.choose_tile(mrnet_tiling.mrnet_bytes_per_pixel(config, 2), 60, 60, budget, pad)
     assert 16 <= tile < 60
     proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'train', '-opt',
                            write_yml(opt, osp.join(root, 'train.yml'))], cwd=root,

@@ -1,15 +1,15 @@
-"""Running an SR network tile by tile, for inputs too large to run whole: the tile boxes, the tensor forward
-``tiled_forward`` (both in ``mrnet_arch/models/mrnet_tiling.py``, torch-only, shared with ``MRNetModel.test()``,
-and imported here) and ``tiled_upscale``, which writes each tile straight into the output image in its final
-pixel type (no full-size float buffer).
+"""Running an SR network tile by tile on a numpy image, for inputs too large to run whole: ``tiled_upscale`` writes
+each tile straight into the output image in its final pixel type (no full-size float buffer). The tile boxes
+(``tile_boxes``) and the tensor forward (``tiled_forward``) are in ``mrnet_arch/models/mrnet_tiling.py``
+(torch-only, shared with ``MRNetModel.test()``).
 
-With ``tile_pad`` at least the network's receptive-field radius (``mrnet_arch.core.arch_info.receptive_radius``
+With ``tile_pad`` at least the network's receptive-field radius (``mrnet_arch.archs.mrnet_config.receptive_radius``
 for MRNet), every kept output pixel sees exactly the input it sees untiled, so tiled and untiled outputs
 agree up to float rounding. A smaller pad is faster but only approximately equal.
 """
 import numpy as np
 
-from mrnet_arch.models.mrnet_tiling import tile_boxes, tiled_forward  # noqa: F401
+from mrnet_arch.models.mrnet_tiling import tile_boxes
 
 
 def tiled_upscale(run, img, scale, tile, tile_pad, out_channels=None, out_dtype=None):

@@ -1,5 +1,6 @@
 """``Upscaler``: an SR network applied to numpy images and image files, within a memory budget (tiles chosen
-from ``mrnet_arch.inference.memory``), in a precision (``mrnet_arch.inference.precision``), keeping gray, alpha and 16 bits.
+from the memory model of ``mrnet_arch/models/mrnet_tiling.py`` and ``mrnet_arch.inference.memory``), in a precision
+(``mrnet_arch.inference.precision``), keeping gray, alpha and 16 bits.
 
 Image kinds are kept:
 
@@ -17,11 +18,12 @@ import cv2
 import numpy as np
 import torch
 
-from mrnet_arch.core.arch_info import receptive_radius
+from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.inference import memory
 from mrnet_arch.inference.fast import FastSR, prepare_fast
 from mrnet_arch.inference.precision import resolve_precision
 from mrnet_arch.inference.tiling import tiled_upscale
+from mrnet_arch.models import mrnet_tiling
 from mrnet_arch.storage import images
 
 MEMORY_TILES = (512, 256, 128, 64, 32)  # tried in turn when a forward runs out of memory anyway
@@ -68,7 +70,7 @@ def sizing(net, scale, config=None):
         tuple[int, float | None]: ``(tile_pad, bytes_per_pixel)``.
     """
     if config is not None:
-        return receptive_radius(config, scale), memory.mrnet_bytes_per_pixel(config, scale)
+        return receptive_radius(config, scale), mrnet_tiling.mrnet_bytes_per_pixel(config, scale)
     return OTHER_PAD, memory.generic_bytes_per_pixel(net, scale)
 
 
@@ -101,7 +103,7 @@ class Upscaler:
             to untiled up to float rounding), else ``OTHER_PAD``. Default: None.
         scale (int | None): The scale; default the config's.
         max_memory (int | str | None): Budget of one forward (bytes or a size such as '2G'); None: a share of
-            the memory available now (``mrnet_arch.inference.memory.memory_budget``). Default: None.
+            the memory available now (``mrnet_arch.models.mrnet_tiling.memory_budget``). Default: None.
         channels_last (bool): Prepare a module in channels_last. Default: False.
         bytes_per_pixel (float | None): Memory of a forward per input pixel; default from ``config`` or, for a
             module, its widest convolution; unknown for other callables (then whole images, smaller tiles only
@@ -135,9 +137,9 @@ class Upscaler:
             raise ValueError(f'tile_pad must be >= 0, got {tile_pad}')
         self.tile_pad = int(tile_pad)
         if bytes_per_pixel is None and config is not None:
-            bytes_per_pixel = memory.mrnet_bytes_per_pixel(config, self.scale)
+            bytes_per_pixel = mrnet_tiling.mrnet_bytes_per_pixel(config, self.scale)
         self.bytes_per_pixel = bytes_per_pixel
-        self.budget = memory.memory_budget(self.device, max_memory)
+        self.budget = mrnet_tiling.memory_budget(self.device, max_memory)
         self.log = _stderr if log is None else log
         self.last_tile = 0
 
@@ -236,19 +238,19 @@ class Upscaler:
         """The tile size of an ``h`` x ``w`` image: ``tile`` when set, else from the budget (0: whole).
 
         Raises:
-            mrnet_arch.inference.memory.MemoryBudgetError: The budget is too small for the smallest tile.
+            mrnet_arch.models.mrnet_tiling.MemoryBudgetError: The budget is too small for the smallest tile.
         """
         if self.tile:
             return self.tile
         batch = channels if self.in_ch == 1 and channels > 1 else 1
-        return memory.choose_tile(self.bytes_per_pixel, h, w, self.budget, self.tile_pad, batch)
+        return mrnet_tiling.choose_tile(self.bytes_per_pixel, h, w, self.budget, self.tile_pad, batch)
 
     def check_budget(self):
         """Raise ``MemoryBudgetError`` (naming --max-memory) when the budget cannot hold the smallest tile."""
         if self.tile or not self.bytes_per_pixel or self.budget is None:
             return
-        side = memory.MIN_TILE + 2 * self.tile_pad + 1
-        memory.choose_tile(self.bytes_per_pixel, side, side, self.budget, self.tile_pad)
+        side = mrnet_tiling.MIN_TILE + 2 * self.tile_pad + 1
+        mrnet_tiling.choose_tile(self.bytes_per_pixel, side, side, self.budget, self.tile_pad)
 
     def upscale(self, img):
         """Super-resolve one image.
@@ -262,7 +264,7 @@ class Upscaler:
 
         Raises:
             ValueError: Another pixel type or channel count.
-            mrnet_arch.inference.memory.MemoryBudgetError: The budget is too small for the smallest tile.
+            mrnet_arch.models.mrnet_tiling.MemoryBudgetError: The budget is too small for the smallest tile.
         """
         if img.ndim == 2:
             img = img[:, :, None]
@@ -273,8 +275,8 @@ class Upscaler:
         h, w, c = img.shape
         tile = self.tile_for(h, w, c)
         reason = 'asked for' if self.tile else (
-            f'a whole forward needs about {memory.format_bytes(self.bytes_per_pixel * h * w)}, more than the budget '
-            f'of {memory.format_bytes(self.budget)}' if tile else '')
+            f'a whole forward needs about {mrnet_tiling.format_bytes(self.bytes_per_pixel * h * w)}, more than the '
+            f'budget of {mrnet_tiling.format_bytes(self.budget)}' if tile else '')
         while True:
             pad = max(self.tile_pad, _ALPHA_PAD) if c == 4 else self.tile_pad
             if tile:

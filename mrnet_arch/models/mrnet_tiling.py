@@ -5,7 +5,7 @@ tile boxes and ``tiled_forward``, and the ``val: tile`` option that ``MRNetModel
 The MRNet memory model (``mrnet_bytes_per_pixel``) counts, per input pixel, the float32 feature maps alive at the
 peak of a forward: the T recursion outputs kept for the fusion and their stacked copy (2 T num_feat), the fused
 maps at the output resolution before and after PixelShuffle and after the HR conv (3 s^2 num_feat), and the
-working maps of a recursion (``_WORKING_MAPS`` num_feat). It is then multiplied by ``SAFETY``. The factors were
+working maps of a recursion (``WORKING_MAPS`` num_feat). It is then multiplied by ``SAFETY``. The factors were
 checked against the peak RSS rise of real forwards on the CPU (``benchmarks/activation_memory.py`` of the MRNet
 plugin, whose ``docs/inference.md`` quotes them): the model is at or above every measurement.
 
@@ -14,7 +14,7 @@ beside the arch), every kept output pixel sees exactly the input it sees untiled
 agree up to float rounding. A smaller pad is faster but only approximately equal.
 
 This file imports only torch, the standard library and its sibling ``mrnet_options.py`` (the option schema, for the
-keys of ``val: tile``), so it works in the plugin (where ``mrnet_arch.core`` imports it) and copied beside
+keys of ``val: tile``), so it works in the plugin (where ``mrnet_arch.inference`` imports it) and copied beside
 ``mrnet_model.py`` into a BasicSR checkout's ``basicsr/models/``.
 """
 import importlib
@@ -26,8 +26,8 @@ from .mrnet_options import section_keys
 
 SAFETY = 1.5
 BUDGET_SHARE = 0.5  # the share of the memory available now that a forward may use by default
-_WORKING_MAPS = 8
-_FLOAT = 4  # bytes; reduced precisions are counted as float32 (autocast keeps float32 copies too)
+WORKING_MAPS = 8
+FLOAT_BYTES = 4  # bytes; reduced precisions are counted as float32 (autocast keeps float32 copies too)
 MIN_TILE = 16
 _UNITS = {
     '': 1,
@@ -159,9 +159,9 @@ def mrnet_bytes_per_pixel(config, scale=None):
     else:
         scale, t = int(config['upscale']), int(config['num_recursion'])
     feat = int(config['num_feat'])
-    maps = feat * (2 * t + 3 * scale**2 + _WORKING_MAPS)
+    maps = feat * (2 * t + 3 * scale**2 + WORKING_MAPS)
     maps += int(config.get('num_in_ch', 3)) + 2 * int(config.get('num_out_ch', 3)) * scale**2  # input, output
-    return _FLOAT * maps * SAFETY
+    return FLOAT_BYTES * maps * SAFETY
 
 
 def choose_tile(bytes_per_pixel, h, w, budget, tile_pad, batch=1, option='--max-memory'):

@@ -7,7 +7,7 @@ created, a set whose largest image would not fit in the memory available; ``mrne
 tiles and assembles its output in the final 8- or 16-bit type. The forward itself runs in tiles within the memory
 budget in ``MRNetModel.test()`` (``mrnet_arch/models/mrnet_tiling.py``).
 """
-from mrnet_arch.inference import memory
+from mrnet_arch.models import mrnet_tiling
 from mrnet_arch.preflight.check_report import CheckError
 
 # Host memory that BasicSR's evaluation holds per output (GT) pixel of one image, beside the forward, with PSNR
@@ -23,13 +23,13 @@ def check_evaluation_memory(largest, available=None):
     Args:
         largest (dict): ``{phase key: (name, h, w)}``, the largest image at the output size of each set (as
             returned by ``dataset_checks.check_datasets``).
-        available (int | None): Bytes; default: the host memory available now (``memory.available_memory``),
+        available (int | None): Bytes; default: the host memory available now (``mrnet_tiling.available_memory``),
             unknown means no check.
 
     Raises:
         CheckError: Naming the set, the image, the memory needed and the memory available.
     """
-    available = memory.available_memory('cpu') if available is None else available
+    available = mrnet_tiling.available_memory('cpu') if available is None else available
     if available is None:
         return
     for phase_key, (name, h, w) in largest.items():
@@ -37,6 +37,6 @@ def check_evaluation_memory(largest, available=None):
         if needed > available:
             raise CheckError(
                 f'datasets:{phase_key}: {name} is {w}x{h} at the output size; BasicSR\'s evaluation holds it '
-                f'whole as float copies (about {memory.format_bytes(needed)} with the metrics), more than the '
-                f'{memory.format_bytes(available)} of memory available. Leave it out of the set, or upscale it '
+                f'whole as float copies (about {mrnet_tiling.format_bytes(needed)} with the metrics), more than the '
+                f'{mrnet_tiling.format_bytes(available)} of memory available. Leave it out of the set, or upscale it '
                 'with mrnet infer, which tiles it within the memory budget (--max-memory).')

@@ -41,13 +41,13 @@ from mrnet_arch.commands.bench.score import load_benchmarks, score_model
 from mrnet_arch.errors import InputError
 from mrnet_arch.inference.device import resolve_device
 from mrnet_arch.inference.fast import prepare_fast
-from mrnet_arch.inference.memory import MemoryBudgetError, parse_memory
 from mrnet_arch.inference.precision import PRECISION_NAMES
 from mrnet_arch.inference.upscaler import mrnet_arch_config, sizing
 from mrnet_arch.measurement import specs as model_specs
 from mrnet_arch.measurement.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
 from mrnet_arch.measurement.machine import machine_info
 from mrnet_arch.measurement.specs import PRESET_NAMES, PadCrop, parse_model_spec
+from mrnet_arch.models.mrnet_tiling import MemoryBudgetError, parse_memory
 from mrnet_arch.project import project_root
 from mrnet_arch.storage.files import write_json, write_text
 from mrnet_arch.storage.images import MAX_PIXELS

@@ -2,9 +2,9 @@
 evaluation (``mrnet_arch.measurement.evaluation``: BasicSR's metrics, crop border = scale) through
 ``mrnet_arch.inference.upscaler.Upscaler`` (tiles when a forward would exceed the memory budget)."""
 from mrnet_arch.errors import InputError
-from mrnet_arch.inference.memory import MemoryBudgetError
 from mrnet_arch.inference.upscaler import OTHER_PAD, Upscaler
 from mrnet_arch.measurement.evaluation import dataset_name, evaluate, find_pairs
+from mrnet_arch.models.mrnet_tiling import MemoryBudgetError
 from mrnet_arch.storage.images import ImageError
 
 
