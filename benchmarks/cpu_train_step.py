@@ -29,9 +29,8 @@ import time
 import torch
 from torch import nn
 
-from mrnet_arch.inference.precision import native_bf16
 from mrnet_arch.measurement.complexity import count_macs
-from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.measurement.machine import machine_info, native_bf16
 from mrnet_arch.measurement.specs import parse_model_spec
 from mrnet_arch.storage.files import write_json, write_text
 

@@ -11,10 +11,10 @@ import torch
 
 import mrnet_arch  # noqa: F401
 from mrnet_arch.dataprep.prepare import bicubic_downscale
-from mrnet_arch.inference.precision import AUTO_BF16_TOLERANCE_DB, native_bf16
+from mrnet_arch.inference.precision import AUTO_BF16_TOLERANCE_DB
 from mrnet_arch.inference.upscaler import Upscaler
 from mrnet_arch.measurement.evaluation import y_metrics
-from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.measurement.machine import machine_info, native_bf16
 from mrnet_arch.project import package_dir
 from mrnet_arch.storage.files import write_json
 

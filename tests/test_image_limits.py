@@ -15,7 +15,8 @@ import torch
 import mrnet_arch
 from mrnet_arch.cli import main as mrnet
 from mrnet_arch.inference import precision
-from mrnet_arch.measurement.machine import machine_info
+from mrnet_arch.measurement.machine import machine_info, native_bf16
+from mrnet_arch.models.mrnet_model import AMP_DTYPES
 from mrnet_arch.storage import images
 
 
@@ -151,7 +152,7 @@ def test_16_bit_png_with_a_profile_stays_16_bit(tmp_path, channels):
 def test_precision_auto_follows_native_bf16_and_the_measurement():
     flags = open('/proc/cpuinfo', encoding='utf-8').read()
     native = ('amx_bf16' in flags or 'avx512_bf16' in flags) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    assert precision.native_bf16() == native
+    assert native_bf16() == native
     expected = 'bf16' if precision.AUTO_BF16 and native else 'fp32'
     assert precision.resolve_precision('auto', 'cpu') == expected
     assert precision.resolve_precision('fp32', 'cpu') == 'fp32'
@@ -166,6 +167,14 @@ def test_precision_auto_follows_native_bf16_and_the_measurement():
     assert result['bf16_within_tolerance'] == precision.AUTO_BF16
     assert result['bf16_within_tolerance'] == (max(abs(d) for d in result['bf16_minus_fp32_db'].values())
                                                <= result['tolerance_db'])
+
+
+def test_inference_precisions_have_the_dtypes_of_training_amp():
+    """``mrnet infer --precision`` and ``train: amp`` name the same dtypes (two tables, one in the drop-in model)."""
+    for name in ('fp32', 'bf16', 'fp16'):
+        assert precision.dtype_and_mode(name)[0] is AMP_DTYPES[name], name
+    assert precision.dtype_and_mode('bf16-cast') == (torch.bfloat16, 'cast')
+    assert precision.PRECISION_NAMES == ('fp32', 'bf16', 'fp16', 'bf16-cast', 'fp16-cast')
 
 
 def test_public_upscaler_from_weights(tmp_path):

@@ -3,18 +3,17 @@
 
 Modes: None (plain float32), 'autocast' (``torch.autocast``: weights stay float32, convolutions run in the
 low precision) and 'cast' (weights and input cast to the low precision). The dtypes of 'fp32', 'bf16' and
-'fp16' are those of training (``train: amp`` of ``MRNetModel``: ``mrnet_arch.models.mrnet_model.AMP_DTYPES``).
+'fp16' are those of training (``train: amp`` of ``MRNetModel``; ``tests/test_image_limits.py`` checks that the two
+tables agree).
 """
 import torch
 
-from mrnet_arch.measurement.machine import cpu_flags
-from mrnet_arch.models.mrnet_model import AMP_DTYPES
+from mrnet_arch.measurement.machine import native_bf16
 
-PRECISIONS = {
-    name: (AMP_DTYPES[name], None if AMP_DTYPES[name] is None else 'autocast')
-    for name in ('fp32', 'bf16', 'fp16')
-}
-PRECISIONS.update({f'{name}-cast': (AMP_DTYPES[name], 'cast') for name in ('bf16', 'fp16')})
+LOW_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+PRECISIONS = {'fp32': (None, None)}
+PRECISIONS.update({name: (dtype, 'autocast') for name, dtype in LOW_DTYPES.items()})
+PRECISIONS.update({f'{name}-cast': (dtype, 'cast') for name, dtype in LOW_DTYPES.items()})
 PRECISION_NAMES = tuple(PRECISIONS)  # fp32, bf16, fp16, bf16-cast, fp16-cast
 AUTOCAST_PRECISIONS = tuple(name for name, (_, mode) in PRECISIONS.items() if mode != 'cast')  # fp32, bf16, fp16
 
@@ -43,22 +42,6 @@ def dtype_and_mode(precision):
 AUTO_BF16 = True
 AUTO_BF16_TOLERANCE_DB = 0.05
 AUTO = 'auto'
-
-
-def native_bf16():
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16) and torch's oneDNN uses it.
-
-    The CPU flags come from ``/proc/cpuinfo`` (``amx_bf16``, ``avx512_bf16``); torch must also report oneDNN
-    bf16 support (``torch.ops.mkldnn._is_mkldnn_bf16_supported``, true on any AVX-512 CPU, so not enough alone).
-
-    Returns:
-        bool: True for native bf16.
-    """
-    try:
-        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        supported = False
-    return supported and bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
 
 
 def resolve_precision(precision, device):

@@ -36,11 +36,25 @@ def cpu_features():
     return [f for f in CPU_FEATURES if f in flags]
 
 
+def native_bf16():
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16) and torch's oneDNN uses it.
+
+    The CPU flags come from ``/proc/cpuinfo`` (``amx_bf16``, ``avx512_bf16``); torch must also report oneDNN
+    bf16 support (``torch.ops.mkldnn._is_mkldnn_bf16_supported``, true on any AVX-512 CPU, so not enough alone).
+
+    Returns:
+        bool: True for native bf16.
+    """
+    try:
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        supported = False
+    return supported and bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
+
+
 def machine_info(device):
     """CPU, cores, load, torch/CUDA versions and the GPU name, with the date (UTC), and whether the CPU computes
-    bfloat16 natively (``native_bf16_cpu``: AMX or AVX512-BF16, ``mrnet_arch.inference.precision.native_bf16``) and
-    torch's CPU capability."""
-    from mrnet_arch.inference.precision import native_bf16
+    bfloat16 natively (``native_bf16_cpu``: AMX or AVX512-BF16, ``native_bf16``) and torch's CPU capability."""
     info = {
         'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S'),
         'cpu_model': cpu_model(),
