@@ -292,7 +292,7 @@ def copy_opt_file(opt_file, experiments_root):
 
     from basicsr.utils.dist_util import get_dist_info
     from basicsr.utils.misc import get_time_str
-    from mrnet_arch.models.mrnet_checkpoint import atomic_write
+    from mrnet_arch.storage.files import atomic_write
     if get_dist_info()[0] != 0:
         return None
     stem, ext = os.path.splitext(os.path.basename(opt_file))

@@ -46,7 +46,7 @@ def _kill():
 
 def _cut_writes():
     """Make the next atomic write stop halfway through with SIGKILL."""
-    atomic_write = mrnet_checkpoint.atomic_write
+    atomic_write = mrnet_checkpoint._atomic_write
 
     def half_write(path, write, binary=True, **kwargs):
         def cut(f):
@@ -57,7 +57,7 @@ def _cut_writes():
             _kill()
         return atomic_write(path, cut, binary, **kwargs)
 
-    mrnet_checkpoint.atomic_write = half_write
+    mrnet_checkpoint._atomic_write = half_write
 
 
 def _record_samples(folder):

@@ -18,7 +18,8 @@ import torch
 import _tiny
 from mrnet_arch.commands import pipelines as entry
 from mrnet_arch.dataprep import lmdb_store
-from mrnet_arch.models import mrnet_model
+from mrnet_arch.errors import exit_status
+from mrnet_arch.models import mrnet_checkpoint, mrnet_model
 from mrnet_arch.models.mrnet_checkpoint import DiskFullError, atomic_torch_save
 from mrnet_arch.storage import files, images
 
@@ -77,14 +78,74 @@ def test_torch_checkpoint_on_a_full_disk_names_the_folder_and_keeps_the_old_file
     assert _no_temp_files(small_disk)
 
 
+@pytest.mark.parametrize('needed, free, what', [
+    (4096, 0, 'nothing was lost'),
+    (None, 5 << 20, 'the previous a is unchanged'),
+    (3 << 30, None, 'nothing complete was lost'),
+])
+def test_checkpoints_and_other_files_name_a_full_disk_in_the_same_words(needed, free, what):
+    """The drop-in's private copy (checkpoints) and ``storage/files.py`` (every other file) say the same."""
+    ours, drop_in = files.DiskFullError('/d', 'a', needed, free, what), DiskFullError('/d', 'a', needed, free, what)
+    assert str(ours) == str(drop_in) and ours.errno == drop_in.errno == errno.ENOSPC
+    assert str(ours).startswith('/d: the disk is full (No space left on device) while writing a')
+    assert files.size_text(needed or 0) == mrnet_checkpoint._size_text(needed or 0)
+    assert isinstance(ours, OSError) and exit_status(ours) == exit_status(drop_in) == 1
+
+
+COPIED = ('DISK_FULL_ERRNOS', '_MIB', 'DiskFullError', '_disk_full_error', 'size_text', 'free_bytes', 'is_disk_full',
+          'atomic_write', '_kept')
+
+
+def _copied_definitions(path):
+    """The definitions of ``COPIED`` in a file, as ``ast.dump`` text without docstrings or class bases, with the
+    drop-in's private names (``_size_text``) read as the public ones (``size_text``)."""
+    import ast
+    public = {f'_{name}': name for name in COPIED if not name.startswith('_')}
+
+    class Normalise(ast.NodeTransformer):
+        def visit_Name(self, node):
+            node.id = public.get(node.id, node.id)
+            return node
+
+        def _named(self, node):
+            node.name = public.get(node.name, node.name)
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            node.body = [self.visit(child) for child in body]
+            return node
+
+        visit_FunctionDef = _named
+
+        def visit_ClassDef(self, node):
+            node.bases = []
+            return self._named(node)
+
+    tree = ast.parse(open(path, encoding='utf-8').read())
+    found = {}
+    for node in tree.body:
+        node = Normalise().visit(node)
+        name = getattr(node, 'name', None) or (node.targets[0].id if isinstance(node, ast.Assign) else None)
+        if name in COPIED:
+            found[name] = ast.dump(node)
+    return found
+
+
+def test_the_checkpoints_copy_of_the_atomic_write_is_verbatim():
+    """``models/mrnet_checkpoint.py`` (a drop-in: it must not import the plugin) carries a private copy of the atomic
+    write of ``storage/files.py``; a change to one that is not made to the other fails here."""
+    ours, drop_in = _copied_definitions(files.__file__), _copied_definitions(mrnet_checkpoint.__file__)
+    assert sorted(ours) == sorted(drop_in) == sorted(COPIED)
+    different = [name for name in COPIED if ours[name] != drop_in[name]]
+    assert not different, different
+
+
 def test_text_images_and_results_files_on_a_full_disk(small_disk):
     fill(small_disk)
     results = {'a': '1'}
     needed = len(json.dumps(results))
     expected = rf'the disk is full .* while writing results\.json; it needs about {needed} bytes, 0 bytes free'
-    with pytest.raises(DiskFullError, match=expected):
+    with pytest.raises(files.DiskFullError, match=expected):
         files.write_json(osp.join(small_disk, 'results.json'), results)
-    with pytest.raises(DiskFullError, match=r'while writing out\.png; it needs about'):
+    with pytest.raises(files.DiskFullError, match=r'while writing out\.png; it needs about'):
         images.write_image(osp.join(small_disk, 'out.png'), np.random.default_rng(0).integers(0, 255, (64, 64, 3),
                                                                                               dtype=np.uint8))
     assert sorted(os.listdir(small_disk)) == ['filler']
@@ -93,7 +154,7 @@ def test_text_images_and_results_files_on_a_full_disk(small_disk):
 def test_lmdb_on_a_full_disk_is_named_and_removed(tmp_path, small_disk):
     lq, _ = _tiny.make_pairs(str(tmp_path / 'data'), n=6, size=200)
     fill(small_disk, leave=200 << 10)  # room for a part of the 6 x 30 KB BMP values and LMDB's pages
-    with pytest.raises(DiskFullError) as info:
+    with pytest.raises(files.DiskFullError) as info:
         lmdb_store.build_lmdb(lq, osp.join(small_disk, 'LR.lmdb'))
     assert str(info.value).startswith(f'{small_disk}: the disk is full (No space left on device) while writing the '
                                       'LMDB LR.lmdb; it needs about')

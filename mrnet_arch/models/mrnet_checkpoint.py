@@ -1,6 +1,10 @@
 """Checkpoint files of MRNetModel: atomic writes, reading a state dict without running code from the file, and
 the random number generators' states kept in a training state.
 
+The atomic write and the full-disk error are a private copy of those of ``mrnet_arch/storage/files.py`` (the
+plugin's writer of every other file), kept here because this file must not import the plugin;
+``tests/test_disk_full.py`` checks that both name a full disk in the same words.
+
 This file imports only torch, numpy and the standard library (safetensors when a ``.safetensors`` file is read). The
 model file imports it with a relative import, so both work in the plugin and when copied together into a
 BasicSR checkout's ``basicsr/models/``.
@@ -16,7 +20,7 @@ import torch
 import zipfile
 from collections import OrderedDict
 
-DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _MIB = 1 << 20
 
 
@@ -29,8 +33,8 @@ class DiskFullError(OSError):
 
     def __init__(self, folder, name, needed=None, free=None, what='nothing complete was lost'):
         self.folder, self.needed, self.free = folder, needed, free
-        need = f'; it needs about {size_text(needed)}' if needed else ''
-        has = f', {size_text(free)} free' if free is not None else ''
+        need = f'; it needs about {_size_text(needed)}' if needed else ''
+        has = f', {_size_text(free)} free' if free is not None else ''
         super().__init__(
             errno.ENOSPC, f'{folder}: the disk is full (No space left on device) while writing {name}'
             f'{need}{has}. The unfinished file was removed and {what}: free some space, then run '
@@ -49,7 +53,7 @@ def _disk_full_error(message, folder, needed, free):
     return err
 
 
-def size_text(n):
+def _size_text(n):
     """``n`` bytes as text: '12.3 MiB (12901234 bytes)'."""
     for unit, factor in (('GiB', 1 << 30), ('MiB', _MIB), ('KiB', 1 << 10)):
         if n >= factor:
@@ -57,7 +61,7 @@ def size_text(n):
     return f'{n} bytes'
 
 
-def free_bytes(folder):
+def _free_bytes(folder):
     """Bytes free for this user on the file system of ``folder`` (its nearest existing parent), or None."""
     folder = os.path.abspath(folder)
     while not os.path.exists(folder) and os.path.dirname(folder) != folder:
@@ -68,7 +72,7 @@ def free_bytes(folder):
         return None
 
 
-def is_disk_full(err, folder, missing=None, kinds=(OSError, RuntimeError)):
+def _is_disk_full(err, folder, missing=None, kinds=(OSError, RuntimeError)):
     """Whether the failed write ``err`` in ``folder`` failed for want of space.
 
     True when ``ENOSPC``/``EDQUOT`` is in the exception's chain (torch's serializer turns a failed write into
@@ -89,16 +93,16 @@ def is_disk_full(err, folder, missing=None, kinds=(OSError, RuntimeError)):
     seen, chained = set(), err
     while chained is not None and id(chained) not in seen:
         seen.add(id(chained))
-        if isinstance(chained, OSError) and chained.errno in DISK_FULL_ERRNOS:
+        if isinstance(chained, OSError) and chained.errno in _DISK_FULL_ERRNOS:
             return True
         chained = chained.__cause__ or chained.__context__
     if not isinstance(err, kinds):
         return False
-    free = free_bytes(folder)
+    free = _free_bytes(folder)
     return free is not None and free < max(missing or 0, _MIB)
 
 
-def atomic_write(path, write, binary=True, size=None):
+def _atomic_write(path, write, binary=True, size=None):
     """Write ``path`` through a temporary file in the same folder, fsync, then ``os.replace``: a kill or a
     full disk at any moment leaves either the old file or the complete new one, never a cut-short file.
 
@@ -117,8 +121,8 @@ def atomic_write(path, write, binary=True, size=None):
     try:
         fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=folder)
     except OSError as err:
-        if err.errno in DISK_FULL_ERRNOS:
-            raise DiskFullError(folder, name, size, free_bytes(folder), _kept(path)) from err
+        if err.errno in _DISK_FULL_ERRNOS:
+            raise DiskFullError(folder, name, size, _free_bytes(folder), _kept(path)) from err
         raise
     try:
         with (os.fdopen(fd, 'wb') if binary else os.fdopen(fd, 'w', encoding='utf-8')) as f:
@@ -128,11 +132,11 @@ def atomic_write(path, write, binary=True, size=None):
         os.replace(tmp, path)
     except BaseException as err:
         written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
-        full = isinstance(err, Exception) and is_disk_full(err, folder, size - written if size else None)
+        full = isinstance(err, Exception) and _is_disk_full(err, folder, size - written if size else None)
         if os.path.exists(tmp):
             os.remove(tmp)
         if full and not isinstance(err, DiskFullError):
-            raise DiskFullError(folder, name, size, free_bytes(folder), _kept(path)) from err
+            raise DiskFullError(folder, name, size, _free_bytes(folder), _kept(path)) from err
         raise
 
 
@@ -140,20 +144,20 @@ def _kept(path):
     return f'the previous {os.path.basename(path)} is unchanged' if os.path.exists(path) else 'nothing was lost'
 
 
-def tensor_bytes(obj):
+def _tensor_bytes(obj):
     """Bytes of the tensors in ``obj`` (nested dicts, lists and tuples), about the size ``torch.save`` writes."""
     if torch.is_tensor(obj):
         return obj.numel() * obj.element_size()
     if isinstance(obj, dict):
-        return sum(tensor_bytes(v) for v in obj.values())
+        return sum(_tensor_bytes(v) for v in obj.values())
     if isinstance(obj, (list, tuple)):
-        return sum(tensor_bytes(v) for v in obj)
+        return sum(_tensor_bytes(v) for v in obj)
     return 0
 
 
 def atomic_torch_save(obj, path):
-    """``torch.save`` through ``atomic_write``."""
-    atomic_write(path, lambda f: torch.save(obj, f), size=tensor_bytes(obj) + 4096)
+    """``torch.save`` through ``_atomic_write``."""
+    _atomic_write(path, lambda f: torch.save(obj, f), size=_tensor_bytes(obj) + 4096)
 
 
 class WeightsError(ValueError):

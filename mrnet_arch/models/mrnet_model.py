@@ -28,8 +28,8 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
-from .mrnet_checkpoint import (DiskFullError, atomic_torch_save, free_bytes, read_state_dict, rng_state, set_rng_state,
-                               size_text)
+from .mrnet_checkpoint import (DiskFullError, _free_bytes, _size_text, atomic_torch_save, read_state_dict, rng_state,
+                               set_rng_state)
 from .mrnet_options import unknown_options, unknown_options_message
 from .mrnet_tiling import choose_tile, memory_budget, mrnet_bytes_per_pixel, mrnet_facts, tile_option, tiled_forward
 
@@ -219,11 +219,11 @@ class MRNetModel(SRModel):
         need = checkpoint_bytes(
             self.get_bare_model(self.net_g), getattr(self, 'optimizers', []), hasattr(self, 'net_g_ema'))
         folder = paths.get('models') or paths.get('experiments_root')
-        free = free_bytes(folder) if folder else None
+        free = _free_bytes(folder) if folder else None
         if free is not None and free < need:
             get_root_logger().warning(
-                f'[mrnet] only {size_text(free)} free in {folder}, but each save (checkpoint and training state) '
-                f'needs about {size_text(need)}: free some space before the first save at iteration '
+                f'[mrnet] only {_size_text(free)} free in {folder}, but each save (checkpoint and training state) '
+                f'needs about {_size_text(need)}: free some space before the first save at iteration '
                 f"{(self.opt.get('logger') or {}).get('save_checkpoint_freq')}.")
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
