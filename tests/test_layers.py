@@ -1,9 +1,14 @@
 """The package's layers, read from the source with ``ast`` (nothing is imported but ``mrnet_arch.cli``).
 
 - Commands (the modules behind ``mrnet --help``, ``mrnet_arch.cli.COMMANDS``, and every module of their
-  packages, all under ``mrnet_arch.commands``) depend downwards only: on the shared layer (``mrnet_arch.core``),
-  ``archs``/``models``/``data`` and ``project``; never on another command.
+  packages, all under ``mrnet_arch.commands``) depend downwards only: on the shared layer (the job packages
+  ``preflight``, ``commandline``, ``storage``, ``dataprep``, ``inference``, ``modelfiles``, ``measurement`` and
+  ``reports``), ``archs``/``models``/``data`` and ``project``; never on another command.
 - The shared layer imports no command.
+- No folder of the package holds more than ``MAX_MODULES`` modules, and no module imports itself back through
+  others, whether the imports are at module level or inside functions.
+- Outside ``archs/``, ``models/`` and ``data/``, no module imports a private (``_name``) name of theirs: the general
+  helpers the drop-ins need for themselves are private, and the plugin has its own.
 - The modules of ``archs/``, ``models/`` and ``data/`` (the drop-ins ``*_arch.py``, ``*_model.py``,
   ``*_dataset.py`` and their torch-only siblings) import only torch, numpy, basicsr, the standard library (and
   safetensors, inside the function that reads a ``.safetensors`` file) and, relatively, a sibling of their own
@@ -22,6 +27,10 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = osp.join(REPO, 'mrnet_arch')
 COMMANDS_PACKAGE = 'mrnet_arch.commands'
 DROP_IN_ROOTS = {'torch', 'numpy', 'basicsr', 'safetensors'}
+DROP_IN_FOLDERS = ('archs', 'models', 'data')
+SHARED_PACKAGES = ('preflight', 'commandline', 'storage', 'dataprep', 'inference', 'modelfiles', 'measurement',
+                   'reports')
+MAX_MODULES = 12
 
 
 def _module_name(path):
@@ -101,7 +110,8 @@ def test_commands_import_no_other_command(command):
 
 def test_shared_layer_imports_no_command():
     units = set(command_units().values())
-    paths = glob.glob(osp.join(PACKAGE, 'core', '**', '*.py'), recursive=True)
+    paths = [p for name in SHARED_PACKAGES for p in glob.glob(osp.join(PACKAGE, name, '**', '*.py'), recursive=True)]
+    assert len(paths) > 2 * len(SHARED_PACKAGES)
     problems = [
         f'{osp.relpath(path, REPO)} imports {imported}' for path in sorted(paths)
         for imported in sorted(imports_of(path))
@@ -158,7 +168,7 @@ def test_drop_in_rule_catches_what_it_must(tmp_path):
     (folder / 'other_arch.py').write_text('')
     (folder / 'helper.py').write_text('')
     bad = folder / 'x_arch.py'
-    bad.write_text('import cv2\nfrom mrnet_arch.core import files\nfrom .other_arch import A\nfrom .. import b\n'
+    bad.write_text('import cv2\nfrom mrnet_arch.storage import files\nfrom .other_arch import A\nfrom .. import b\n'
                    'from .helper import ok\nimport torch\n')
     problems = drop_in_import_problems(str(bad))
     assert len(problems) == 4, problems
@@ -171,3 +181,100 @@ def test_the_import_reader_sees_what_it_must():
     assert 'mrnet_arch.measurement.specs' in found and 'mrnet_arch.commands.bench.measure.measure_latency' in found
     demo = imports_of(osp.join(PACKAGE, 'commands', 'demo.py'))
     assert 'mrnet_arch.dataprep.prepare' in demo and 'mrnet_arch.commands.prepare' not in demo
+
+
+def _package_modules():
+    """Module name -> file of every module of the package (``__init__.py`` as the package itself)."""
+    paths = glob.glob(osp.join(PACKAGE, '**', '*.py'), recursive=True)
+    return {_module_name(p): p for p in paths}
+
+
+def test_the_shared_packages_are_every_other_package():
+    folders = {osp.basename(osp.dirname(p)) for p in glob.glob(osp.join(PACKAGE, '*', '__init__.py'))}
+    assert folders == set(SHARED_PACKAGES) | set(DROP_IN_FOLDERS) | {'commands'}
+
+
+def test_no_folder_holds_more_than_twelve_modules():
+    counts = {}
+    for path in glob.glob(osp.join(PACKAGE, '**', '*.py'), recursive=True):
+        if osp.basename(path) != '__init__.py':
+            folder = osp.relpath(osp.dirname(path), REPO)
+            counts[folder] = counts.get(folder, 0) + 1
+    assert counts['mrnet_arch'] >= 5 and counts['mrnet_arch/commands'] >= 5
+    crowded = {folder: n for folder, n in counts.items() if n > MAX_MODULES}
+    assert not crowded, crowded
+
+
+def import_graph():
+    """Module -> the package's modules it imports (``from X import y``: X.y where that is a module, else X)."""
+    modules = _package_modules()
+    graph = {}
+    for module, path in modules.items():
+        targets = set()
+        for name in imports_of(path):
+            while name and name not in modules:
+                name = name.rpartition('.')[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph):
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle_through_three_modules():
+    assert cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
+    assert cycles({'a': {'b'}, 'b': set()}) == []
+
+
+def test_no_import_cycles():
+    """Package ``__init__`` files that import their modules (``mrnet_arch``, ``archs``, ...) are left out as
+    targets of imports by their own modules: a module of a package always runs its package's ``__init__`` first,
+    so that edge is not a dependency the module chose."""
+    graph = import_graph()
+    assert 'mrnet_arch.measurement.machine' in graph['mrnet_arch.inference.precision']
+    for module in graph:
+        graph[module] = {t for t in graph[module] if not (_is_package(t) and _within(module, t))}
+    found = cycles(graph)
+    assert not found, found
+
+
+def test_drop_in_private_names_stay_in_their_folders():
+    prefixes = tuple(f'mrnet_arch.{folder}.' for folder in DROP_IN_FOLDERS)
+    problems = []
+    for module, path in sorted(_package_modules().items()):
+        if module.startswith(prefixes):
+            continue
+        for name in imports_of(path):
+            if name.startswith(prefixes) and name.rpartition('.')[2].startswith('_'):
+                problems.append(f'{osp.relpath(path, REPO)} imports {name}')
+    assert not problems, '\n'.join(problems)
