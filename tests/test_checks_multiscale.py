@@ -1,5 +1,5 @@
-"""``mrnet_arch.preflight.checks`` on ``MultiScalePairedImageDataset``: every scale's LR root and files are checked like a
-``PairedImageDataset`` of that scale, and errors name ``dataroots_lq[i]`` and the file."""
+"""``mrnet_arch.preflight.checks`` on ``MultiScalePairedImageDataset``: every scale's LR root and files are checked
+like a ``PairedImageDataset`` of that scale, and errors name ``dataroots_lq[i]`` and the file."""
 import os
 import shutil
 from os import path as osp

@@ -1,4 +1,4 @@
-"""Crop choice, scores, figures and the static page of ``mrnet_arch.core`` (crops, figure, page), on real photos.
+"""Crop choice, scores, figures and the static page of ``mrnet_arch.reports`` (crops, figure, page), on real photos.
 
 The "model outputs" are stand-ins made from scikit-image's photos (bicubic, nearest-neighbour and a
 sharpened bicubic upsampling of the MATLAB-bicubic x2 downscale), not trained networks: the tests are

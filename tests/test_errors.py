@@ -47,7 +47,8 @@ def test_every_exception_class_of_the_plugin_is_in_the_family():
     classes = _exception_classes()
     # the walk finds the classes of every layer: shared, commands, drop-ins, the family itself
     for name in ('mrnet_arch.preflight.check_report.CheckError', 'mrnet_arch.commands.compare.CompareError',
-                 'mrnet_arch.commandline.optional.MissingPackageError', 'mrnet_arch.errors.MRNetError', *DROP_IN_ERRORS):
+                 'mrnet_arch.commandline.optional.MissingPackageError', 'mrnet_arch.errors.MRNetError',
+                 *DROP_IN_ERRORS):
         assert name in classes, name
     problems = []
     for name, cls in sorted(classes.items()):

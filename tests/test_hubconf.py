@@ -1,6 +1,7 @@
 """``hubconf.py``: torch.hub's entry points ``mrnet`` and ``multiscale_mrnet``, loaded with ``source='local'`` (no
-network): weights from a path or a (file://) URL give the network ``modelfiles/weights.load_model`` gives, without weights
-the paper's network; from a copy of the repository it imports the copy and needs no package but torch and basicsr."""
+network): weights from a path or a (file://) URL give the network ``modelfiles/weights.load_model`` gives,
+without weights the paper's network; from a copy of the repository it imports the copy and needs no package but
+torch and basicsr."""
 import ast
 import hashlib
 import json

@@ -1,5 +1,5 @@
-"""``mrnet prepare photos --source debian`` (``mrnet_arch.dataprep.photo_sets``, ``dataprep.debian_photos``): real photos from
-a Debian package -> LMDBs + held-out set; the command's own checks.
+"""``mrnet prepare photos --source debian`` (``mrnet_arch.dataprep.photo_sets``, ``dataprep.debian_photos``): real
+photos from a Debian package -> LMDBs + held-out set; the command's own checks.
 
 The end-to-end test fetches ONE small package (scribus-template, 1.8 MB, 7 photos) with ``apt-get download``.
 It is skipped, with the reason, only when apt-get is missing or the download is refused (no network, no

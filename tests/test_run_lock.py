@@ -13,7 +13,7 @@ import _tiny
 from mrnet_arch.commandline import run_lock
 
 LAUNCHER = osp.join(_tiny.REPO, 'tests', 'launch_train.py')
-HOLD = ('import sys, time; from mrnet_arch.core import run_lock; run_lock.acquire(sys.argv[1], "held"); '
+HOLD = ('import sys, time; from mrnet_arch.commandline import run_lock; run_lock.acquire(sys.argv[1], "held"); '
         'print("locked", flush=True); time.sleep(120)')
 
 

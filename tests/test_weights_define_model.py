@@ -1,6 +1,6 @@
-"""Weights define the network in ``mrnet bench`` and ``mrnet compare`` (``mrnet_arch.measurement.specs.ModelSpec.resolve``),
-as in ``mrnet infer``: with the shipped demo weights (``num_feat`` 32, ``num_block`` 4, T = 3), which are smaller
-than the paper-size ``MRNet`` preset.
+"""Weights define the network in ``mrnet bench`` and ``mrnet compare``
+(``mrnet_arch.measurement.specs.ModelSpec.resolve``), as in ``mrnet infer``: with the shipped demo weights
+(``num_feat`` 32, ``num_block`` 4, T = 3), which are smaller than the paper-size ``MRNet`` preset.
 
 - ``--models LABEL=FILE.pth`` / ``.safetensors`` builds the network from the file;
 - the ``MRNet`` preset given the demo weights takes their size and says so in one line;

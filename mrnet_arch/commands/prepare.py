@@ -11,8 +11,8 @@ Four subcommands::
 writes BasicSR's Set5 layout (``GTmod12/`` + ``LRbicx{s}/``); ``photos`` builds a real-photo training set
 (LMDBs) and held-out set from scikit-image's photos, the Debian photo set or both; ``verify`` reads every key of
 LMDBs and every file of image folders and lists the bad ones (exit status 1 when any is bad). The work is done by
-the libraries ``mrnet_arch.dataprep.prepare``, ``dataprep.lmdb_store``, ``dataprep.photo_sets``, ``dataprep.debian_photos`` and
-``dataprep.store_check`` (their docstrings have the details); this module parses the arguments.
+the modules of ``mrnet_arch.dataprep`` (``prepare``, ``lmdb_store``, ``photo_sets``, ``debian_photos`` and
+``store_check``; their docstrings have the details); this module parses the arguments.
 
 Paths given on the command line are relative to the working directory, as in any shell tool; an ``--output``
 (and ``--cache``) left out is the default under the project root, where the shipped option files read

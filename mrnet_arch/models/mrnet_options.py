@@ -27,11 +27,12 @@ import re
 # The option schema: every key that BasicSR 1.4.2 or the plugin reads, as
 # Option(section, key, type, default, meaning, reader, check, required).
 # - section: its place in the option file ('' for the top level, 'train:optim_g', 'datasets:<phase>', ...);
-# - type, default, meaning: for the reader (docs/options.md is made from this table, by mrnet_arch/reports/options_doc.py);
+# - type, default, meaning: for the reader (docs/options.md is made from this table, by
+#   mrnet_arch/reports/options_doc.py);
 # - reader: who reads it: basicsr files or functions, the plugin's modules, or the dataset and model classes (their
 #   files are in READERS); a class name also puts the key in DATASET_KEYS or MODEL_KEYS;
-# - check: the type that the plugin's option checks (mrnet_arch/preflight/checks.py check_types) require: 'int', 'number',
-#   'int or auto', 'int list'; None: not checked there (some have their own check, named in meaning);
+# - check: the type that the plugin's option checks (mrnet_arch/preflight/checks.py check_types) require: 'int',
+#   'number', 'int or auto', 'int list'; None: not checked there (some have their own check, named in meaning);
 # - required: the runs ('train', 'test') that need the key: BasicSR reads it without a default, and the option checks
 #   (check_structure) list it when missing. Under datasets:<phase>, 'train' means the training set; under val:, in
 #   training, when val: is given. network_g:type has its own check (check_network).
