@@ -7,7 +7,7 @@
 torch.hub puts the clone on ``sys.path``, so ``mrnet_arch`` is imported from it without ``pip install``; it needs
 torch and basicsr (and basicsr's own requirements: numpy, opencv-python, ...), which ``dependencies`` names;
 ``.safetensors`` weights also need the safetensors package. Weights are read as ``mrnet infer`` reads them
-(``mrnet_arch.modelfiles.weights.load_model``: ``torch.load(weights_only=True)`` or safetensors), and the network is
+(``mrnet_arch.storage.weights.load_model``: ``torch.load(weights_only=True)`` or safetensors), and the network is
 built from what they say. A URL is downloaded once into torch.hub's cache (``<hub dir>/checkpoints``) with
 ``torch.hub.download_url_to_file``, checking the hash prefix in its file name with ``check_hash=True``.
 """
@@ -34,7 +34,7 @@ def _weights_file(weights, progress=True, check_hash=False):
 
 
 def _load(weights, arch, scale=None, progress=True, check_hash=False, prefer_ema=True, **overrides):
-    from mrnet_arch.modelfiles.weights import load_model
+    from mrnet_arch.storage.weights import load_model
     net, config = load_model(_weights_file(weights, progress, check_hash), scale=scale, prefer_ema=prefer_ema,
                              overrides=overrides or None)
     if config['type'] != arch:

@@ -12,8 +12,8 @@ import torch
 import mrnet_arch  # noqa: F401
 from mrnet_arch.inference.memory import estimate_forward_bytes
 from mrnet_arch.measurement.machine import machine_info
-from mrnet_arch.modelfiles.weights import build_network
 from mrnet_arch.storage.files import write_json
+from mrnet_arch.storage.weights import build_network
 
 CONFIGS = {
     'demo_x2': dict(num_feat=32, num_block=4, upscale=2, num_recursion=3),

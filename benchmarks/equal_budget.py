@@ -202,7 +202,7 @@ def train_one(spec, data, args, device, pairs, progress=None):
 
 def save_weights(folder, net, record, data, data_dir, settings, machine):
     """``folder/<label>.safetensors`` and ``folder/<label>.json`` (provenance, with the weights' sha256)."""
-    from mrnet_arch.modelfiles.weights import save_safetensors
+    from mrnet_arch.storage.weights import save_safetensors
     os.makedirs(folder, exist_ok=True)
     label = record['label']
     path = osp.join(folder, f'{label}.safetensors')

@@ -16,12 +16,12 @@ the config inferred from the tensors are ``mrnet_arch/archs/mrnet_config.py``'s.
 descriptor runs its default scale: its smallest (x2 for the paper's model; spandrel does not read the ``upscale`` that
 ``mrnet export --scale`` stores in safetensors metadata); for another scale, set
 ``descriptor.model.upscale`` and ``descriptor.scale`` together, or load with
-``mrnet_arch.modelfiles.weights.load_model(path, scale=...)``.
+``mrnet_arch.storage.weights.load_model(path, scale=...)``.
 
 spandrel reads safetensors without their metadata, so the ``mrnet_config`` written by ``mrnet
 export`` does not reach it: ``res_scale``, ``img_range`` and ``rgb_mean`` take their defaults, and weights of
 the 'baseline' recursive module saved without its marker buffer load as 'residual' (see
-``mrnet_arch.modelfiles.weights``).
+``mrnet_arch.storage.weights``).
 
 The architectures are ``mrnet_arch/spandrel_arch.py``'s, the same code ``mrnet contribute spandrel`` and ``mrnet
 contribute comfyui`` write into their hosts: one definition of detection, name, purpose, tags and size

@@ -25,7 +25,7 @@ import yaml
 
 from _photos import env, run_mrnet, write_photos
 from mrnet_arch.archs.mrnet_config import receptive_radius
-from mrnet_arch.modelfiles.weights import infer_config, read_state_dict
+from mrnet_arch.storage.weights import infer_config, read_state_dict
 
 # BasicSR's lint settings: the [flake8], [yapf] and [isort] sections of setup.cfg in
 # https://github.com/XPixelGroup/BasicSR at commit 8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a (master, 2024-05-17).

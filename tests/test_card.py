@@ -9,7 +9,7 @@ import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.cli import main as mrnet
 from mrnet_arch.measurement.complexity import count_macs, count_params, lr_size_for_output
-from mrnet_arch.modelfiles.model_card import parse_log
+from mrnet_arch.publishing.model_card import parse_log
 
 
 def main(argv):
@@ -95,7 +95,7 @@ def test_bad_results_file_is_an_error(tmp_path, capsys):
 
 
 def test_results_grouped_by_scale(tmp_path):
-    from mrnet_arch.modelfiles.model_card import read_results, results_table
+    from mrnet_arch.publishing.model_card import read_results, results_table
     results = tmp_path / 'r.json'
     results.write_text(json.dumps({'x4': {'Set5': {'psnr': 32.1}}, 'x2': {'Set5': {'psnr': 38.0, 'ssim': 0.96}}}))
     table = results_table(read_results(str(results))).splitlines()

@@ -94,7 +94,7 @@ def checkout(tmp_path_factory):
 def test_the_node_loads_mrnet_weights_as_comfyui_does_with_mrnet_infers_output(checkout, tmp_path):
     from safetensors.torch import save_file
 
-    from mrnet_arch.modelfiles.weights import load_model
+    from mrnet_arch.storage.weights import load_model
     weights = tmp_path / 'upscale_models'
     weights.mkdir()
     sd = torch.load(DEMO, map_location='cpu', weights_only=True)['params']

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.modelfiles.weights import load_model
 from mrnet_arch.project import package_dir
 from mrnet_arch.storage.files import sha256_of
+from mrnet_arch.storage.weights import load_model
 
 
 def main(argv):

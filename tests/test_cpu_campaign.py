@@ -8,7 +8,7 @@ import torch
 
 from _scripts import tool_script
 from mrnet_arch.archs.mrnet_arch import MRNet
-from mrnet_arch.modelfiles.weights import load_model
+from mrnet_arch.storage.weights import load_model
 
 BUDGET = 4 * 2**20  # what the campaign may add to the repository per session
 

@@ -8,7 +8,7 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.modelfiles.weights import load_model
+from mrnet_arch.storage.weights import load_model
 
 
 def main(argv):

@@ -11,7 +11,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.commands.export import main as export_main
 from mrnet_arch.commands.infer import main as infer_main
-from mrnet_arch.modelfiles.weights import WeightsError, build_from_state_dict, infer_config, load_model
+from mrnet_arch.storage.weights import WeightsError, build_from_state_dict, infer_config, load_model
 
 SMALL = dict(num_feat=8, num_block=1, num_recursion=2)
 

@@ -16,8 +16,8 @@ import yaml
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MultiScaleMRNet, Upscaler
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.modelfiles.weights import WeightsError, load_model
 from mrnet_arch.project import package_dir
+from mrnet_arch.storage.weights import WeightsError, load_model
 
 
 def main(argv):

@@ -1,5 +1,5 @@
 """``hubconf.py``: torch.hub's entry points ``mrnet`` and ``multiscale_mrnet``, loaded with ``source='local'`` (no
-network): weights from a path or a (file://) URL give the network ``modelfiles/weights.load_model`` gives,
+network): weights from a path or a (file://) URL give the network ``storage/weights.load_model`` gives,
 without weights the paper's network; from a copy of the repository it imports the copy and needs no package but
 torch and basicsr."""
 import ast
@@ -17,8 +17,8 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MultiScaleMRNet
 from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
-from mrnet_arch.modelfiles.weights import infer_config, load_model
 from mrnet_arch.project import package_dir
+from mrnet_arch.storage.weights import infer_config, load_model
 
 REPO = osp.dirname(package_dir())
 WEIGHTS = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')

@@ -10,8 +10,8 @@ import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import
 from mrnet_arch import MRNet
 from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.cli import main as mrnet
-from mrnet_arch.modelfiles.weights import infer_config
 from mrnet_arch.models.mrnet_tiling import tiled_forward
+from mrnet_arch.storage.weights import infer_config
 
 
 def main(argv):

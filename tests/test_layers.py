@@ -2,11 +2,12 @@
 
 - Commands (the modules behind ``mrnet --help``, ``mrnet_arch.cli.COMMANDS``, and every module of their
   packages, all under ``mrnet_arch.commands``) depend downwards only: on the shared layer (the job packages
-  ``preflight``, ``commandline``, ``storage``, ``dataprep``, ``inference``, ``modelfiles``, ``measurement`` and
+  ``preflight``, ``commandline``, ``storage``, ``dataprep``, ``inference``, ``publishing``, ``measurement`` and
   ``reports``), ``archs``/``models``/``data`` and ``project``; never on another command.
 - The shared layer imports no command.
 - No folder of the package holds more than ``MAX_MODULES`` modules, and no module imports itself back through
-  others, whether the imports are at module level or inside functions.
+  others, whether the imports are at module level or inside functions; nor does a shared package through
+  other packages.
 - Outside ``archs/``, ``models/`` and ``data/``, no module imports a private (``_name``) name of theirs: the general
   helpers the drop-ins need for themselves are private, and the plugin has its own.
 - The modules of ``archs/``, ``models/`` and ``data/`` (the drop-ins ``*_arch.py``, ``*_model.py``,
@@ -28,7 +29,7 @@ PACKAGE = osp.join(REPO, 'mrnet_arch')
 COMMANDS_PACKAGE = 'mrnet_arch.commands'
 DROP_IN_ROOTS = {'torch', 'numpy', 'basicsr', 'safetensors'}
 DROP_IN_FOLDERS = ('archs', 'models', 'data')
-SHARED_PACKAGES = ('preflight', 'commandline', 'storage', 'dataprep', 'inference', 'modelfiles', 'measurement',
+SHARED_PACKAGES = ('preflight', 'commandline', 'storage', 'dataprep', 'inference', 'publishing', 'measurement',
                    'reports')
 MAX_MODULES = 12
 
@@ -278,3 +279,21 @@ def test_drop_in_private_names_stay_in_their_folders():
             if name.startswith(prefixes) and name.rpartition('.')[2].startswith('_'):
                 problems.append(f'{osp.relpath(path, REPO)} imports {name}')
     assert not problems, '\n'.join(problems)
+
+
+def test_the_shared_packages_import_each_other_without_cycles():
+    """Package by package: a module of one shared package that imports a module of another draws an edge."""
+    shared = {f'mrnet_arch.{name}' for name in SHARED_PACKAGES}
+
+    def package(module):
+        return next((p for p in shared if _within(module, p)), None)
+
+    edges = {p: set() for p in shared}
+    for module, targets in import_graph().items():
+        source = package(module)
+        for target in targets:
+            if source and package(target) not in (None, source):
+                edges[source].add(package(target))
+    assert 'mrnet_arch.storage' in edges['mrnet_arch.measurement']  # specs reads weight files
+    found = cycles(edges)
+    assert not found, found

@@ -48,8 +48,8 @@ def test_zero_init_of_a_model_without_conv_blocks_is_refused():
 
 
 def test_equal_budget_saves_weights_with_provenance(tmp_path, photos):
-    from mrnet_arch.modelfiles.weights import load_model
     from mrnet_arch.storage.files import sha256_of
+    from mrnet_arch.storage.weights import load_model
     weights = tmp_path / 'weights'
     result = equal_budget.main(['--data', photos, '--models', f'tiny={TINY}', 'edsr=EDSR:num_feat=8,num_block=1',
                                 '--budget-iters', '3', '--eval-every-iters', '2', '--grad-clip', '0.2',

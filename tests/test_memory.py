@@ -22,8 +22,8 @@ from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.cli import main as mrnet
 from mrnet_arch.inference import memory
 from mrnet_arch.inference.upscaler import Upscaler
-from mrnet_arch.modelfiles.weights import infer_config
 from mrnet_arch.models import mrnet_tiling
+from mrnet_arch.storage.weights import infer_config
 
 
 def infer_main(argv):

@@ -8,8 +8,8 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.archs.mrnet_config import BASELINE_MARKER_KEY, RECURSIVE_MODULES
-from mrnet_arch.modelfiles.weights import infer_config, save_safetensors
 from mrnet_arch.spandrel_support import ARCH_IDS, register
+from mrnet_arch.storage.weights import infer_config, save_safetensors
 
 spandrel = pytest.importorskip('spandrel')
 spandrel_arch = pytest.importorskip('mrnet_arch.spandrel_arch')

@@ -9,7 +9,7 @@ import torch
 import mrnet_arch  # noqa: F401  (basicsr compat fixes before any basicsr import)
 from mrnet_arch import MRNet, MultiScaleMRNet
 from mrnet_arch.archs.mrnet_config import receptive_radius
-from mrnet_arch.modelfiles.weights import WeightsError, infer_config, load_model, read_state_dict
+from mrnet_arch.storage.weights import WeightsError, infer_config, load_model, read_state_dict
 
 SMALL = dict(num_feat=8, num_block=1)
 

@@ -25,7 +25,7 @@ from mrnet_arch.commands.bench.command import run as bench_run
 from mrnet_arch.dataprep.prepare import prepare_benchmark
 from mrnet_arch.measurement import specs
 from mrnet_arch.measurement.complexity import count_params
-from mrnet_arch.modelfiles.weights import infer_config, read_state_dict, save_safetensors
+from mrnet_arch.storage.weights import infer_config, read_state_dict, save_safetensors
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_WEIGHTS = osp.join(REPO, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')

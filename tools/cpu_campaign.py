@@ -131,8 +131,8 @@ def baselines():
     if cached is not None:
         return cached
     from mrnet_arch.archs.bicubic_arch import Bicubic
-    from mrnet_arch.modelfiles.weights import load_model
     from mrnet_arch.storage.files import sha256_of, write_json
+    from mrnet_arch.storage.weights import load_model
     demo, _ = load_model(DEMO_WEIGHTS)
     result = {'bicubic': score(Bicubic(upscale=2)), 'demo_weights': score(demo),
               'demo_weights_sha256': sha256_of(DEMO_WEIGHTS)}
@@ -145,7 +145,7 @@ def append_curve_row(iteration, weights, totals):
     """Score ``weights``, append a curve row and redraw the plot; returns the row."""
     import datetime
 
-    from mrnet_arch.modelfiles.weights import load_model
+    from mrnet_arch.storage.weights import load_model
     net, _ = load_model(weights)
     scores, base = score(net), baselines()
     row = {'iteration': iteration, 'cpu_seconds': round(sum(totals['cpu_seconds'].values()), 1),

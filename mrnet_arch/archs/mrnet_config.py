@@ -3,7 +3,7 @@ back from a state dict (``infer_config``) and the receptive radius of a config.
 
 It imports only the standard library, so ``mrnet_arch.py`` imports it relatively (in the plugin, in a BasicSR
 checkout's ``basicsr/archs/`` and in spandrel's ``architectures/MRNet/__arch/``) and every user reads the same
-facts: ``mrnet_arch.modelfiles.weights``, ``mrnet_arch.inference.upscaler``, ``mrnet_arch.spandrel_support`` and the
+facts: ``mrnet_arch.storage.weights``, ``mrnet_arch.inference.upscaler``, ``mrnet_arch.spandrel_support`` and the
 spandrel contribution.
 """
 import re

@@ -4,5 +4,6 @@ experiment lock (``run_lock``).
 
 Part of the shared layer under the ``mrnet`` commands, the benchmarks and the tools. Import the modules directly;
 this package imports nothing. The layer may import ``mrnet_arch.archs``, ``models``, ``data``, ``errors`` and
-``project``; it never imports a command (``tests/test_layers.py``).
+``project``, and its packages import each other without cycles; it never imports a command
+(``tests/test_layers.py``).
 """

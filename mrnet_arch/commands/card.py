@@ -1,6 +1,6 @@
 """``mrnet card``: a Markdown model card for a weight file, for model-zoo submissions.
 
-What the card holds and where its parts come from: ``mrnet_arch.modelfiles.model_card``.
+What the card holds and where its parts come from: ``mrnet_arch.publishing.model_card``.
 """
 import argparse
 import sys
@@ -11,7 +11,7 @@ import yaml
 from mrnet_arch.commandline.arguments import add_weights_arguments
 from mrnet_arch.commandline.cli_paths import overwritten_inputs
 from mrnet_arch.errors import InputError
-from mrnet_arch.modelfiles.model_card import make_card
+from mrnet_arch.publishing.model_card import make_card
 from mrnet_arch.storage.files import write_text
 
 

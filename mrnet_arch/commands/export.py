@@ -3,13 +3,13 @@ Hub model repository.
 
 - safetensors: the full network's state dict (all scales of a MultiScaleMRNet); the metadata holds
   ``format: pt`` and ``mrnet_config``, the arch config as JSON (BasicSR ``network_g`` options), which
-  ``mrnet_arch.modelfiles.weights.load_model`` reads back (it also settles what the tensors cannot tell, such as
+  ``mrnet_arch.storage.weights.load_model`` reads back (it also settles what the tensors cannot tell, such as
   'baseline' versus 'residual'). ``--scale`` sets the default scale of a MultiScaleMRNet.
 - ONNX: one scale (``--scale``, default the weights' first), input ``input`` [N, C, H, W] float32 in
   [0, 1], output ``output`` [N, C, H*s, W*s], batch, height and width dynamic. Exported with the
   TorchScript-based exporter (``dynamo=False``), which handles the model's Python loop over the
   recursions by unrolling it.
-- hf: ``--output`` is a folder, written as a Hub model repository (``mrnet_arch.modelfiles.hf_repo``):
+- hf: ``--output`` is a folder, written as a Hub model repository (``mrnet_arch.publishing.hf_repo``):
   ``model.safetensors`` (as above), ``config.json`` and ``README.md``, the model card with the Hub's metadata
   (licence, ``pipeline_tag: image-to-image``, tags, ``model-index`` from ``--results``). The licence comes from
   ``--license`` or the weights' provenance. ``Upscaler.from_pretrained`` loads the folder or the uploaded repo.
@@ -27,11 +27,11 @@ from mrnet_arch.commandline.arguments import add_weights_arguments
 from mrnet_arch.commandline.cli_paths import same_file
 from mrnet_arch.commandline.optional import require
 from mrnet_arch.errors import InputError
-from mrnet_arch.modelfiles.hf_repo import REPO_FILES, write_repo
-from mrnet_arch.modelfiles.model_card import read_results
-from mrnet_arch.modelfiles.provenance import read_provenance
-from mrnet_arch.modelfiles.weights import load_model, save_safetensors
+from mrnet_arch.publishing.hf_repo import REPO_FILES, write_repo
+from mrnet_arch.publishing.model_card import read_results
+from mrnet_arch.publishing.provenance import read_provenance
 from mrnet_arch.storage.files import write_bytes
+from mrnet_arch.storage.weights import load_model, save_safetensors
 
 DEFAULT_OPSET = 17
 

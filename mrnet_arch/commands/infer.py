@@ -42,10 +42,10 @@ from mrnet_arch.inference.device import resolve_device
 from mrnet_arch.inference.precision import AUTO
 from mrnet_arch.inference.precision import AUTOCAST_PRECISIONS as PRECISIONS
 from mrnet_arch.inference.upscaler import Upscaler
-from mrnet_arch.modelfiles.weights import load_model
 from mrnet_arch.models.mrnet_tiling import MemoryBudgetError, parse_memory
 from mrnet_arch.storage import images
 from mrnet_arch.storage.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError
+from mrnet_arch.storage.weights import load_model
 
 __all__ = ['build_parser', 'main', 'plan_outputs']
 

@@ -92,7 +92,7 @@ class Upscaler:
         net (torch.nn.Module | callable): The network (NCHW RGB in [0, 1] -> ``scale`` times larger). A module
             is prepared in place by ``mrnet_arch.inference.fast.prepare_fast`` (eval mode, moved to ``device``; in
             bf16/fp16 its output head runs in float32); a ``FastSR`` or another callable is used as it is.
-        config (dict | None): The MRNet config (``mrnet_arch.modelfiles.weights.infer_config``): scale, channels,
+        config (dict | None): The MRNet config (``mrnet_arch.storage.weights.infer_config``): scale, channels,
             overlap and memory model come from it. None for other networks (then give ``scale``).
         device (torch.device | str): Device to run on. Default: 'cpu'.
         precision (str): 'auto', 'fp32', 'bf16' or 'fp16' (``mrnet_arch.inference.precision.resolve_precision``).
@@ -159,11 +159,11 @@ class Upscaler:
             Upscaler: Ready to run.
 
         Raises:
-            mrnet_arch.modelfiles.weights.WeightsError: Unreadable or not MRNet weights.
+            mrnet_arch.storage.weights.WeightsError: Unreadable or not MRNet weights.
             ValueError: A bad device, precision or ``max_memory``.
         """
         from mrnet_arch.inference.device import resolve_device
-        from mrnet_arch.modelfiles.weights import load_model
+        from mrnet_arch.storage.weights import load_model
         device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         net, config = load_model(path, scale=scale, device=device, prefer_ema=prefer_ema)
         return cls(net, config, device, precision, **kwargs)
@@ -192,12 +192,12 @@ class Upscaler:
 
         Raises:
             ImportError: A repo id without huggingface_hub (the message names the ``hf`` extra).
-            mrnet_arch.modelfiles.weights.WeightsError: No weights in the folder or repo, or weights that do not fit
+            mrnet_arch.storage.weights.WeightsError: No weights in the folder or repo, or weights that do not fit
                 ``config.json``.
         """
         from mrnet_arch.inference.device import resolve_device
-        from mrnet_arch.modelfiles.hf_repo import pretrained_files
-        from mrnet_arch.modelfiles.weights import load_model
+        from mrnet_arch.publishing.hf_repo import pretrained_files
+        from mrnet_arch.storage.weights import load_model
         weights, config = pretrained_files(repo_id_or_folder, revision)
         device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         net, config = load_model(weights, scale=scale, device=device, overrides=config)

@@ -12,7 +12,7 @@ A spec is one of:
   ``path: pretrain_network_g`` is used as weights, a relative path being relative to the project root
   as in ``mrnet train``/``mrnet test``);
 - a weight file, ``.pth``, ``.pt`` or ``.safetensors`` (BasicSR checkpoint, plain state dict): the network is built
-  from it, as ``mrnet infer`` builds it (MRNet and MultiScaleMRNet weights: ``modelfiles.weights.infer_config``; a
+  from it, as ``mrnet infer`` builds it (MRNet and MultiScaleMRNet weights: ``storage.weights.infer_config``; a
   safetensors file of another arch: the ``network_g`` of its metadata); labelled by its file name;
 - any of these with a label: ``small=MRNet:num_feat=32``, ``demo=MRNet_demo_x2.pth``.
 
@@ -23,7 +23,7 @@ option file whose ``network_g`` differs from its weights) stop the command with 
 differ: the first few of each kind, with their counts.
 
 ``parse_model_spec(text, scale)`` returns a ``ModelSpec``; ``ModelSpec.build()`` builds the network from
-BasicSR's ``ARCH_REGISTRY`` and loads its weights (``mrnet_arch.modelfiles.weights.read_state_dict``: BasicSR
+BasicSR's ``ARCH_REGISTRY`` and loads its weights (``mrnet_arch.storage.weights.read_state_dict``: BasicSR
 checkpoints, plain state dicts, safetensors; nothing that runs code). ``PadCrop`` runs a network whose input
 must be a multiple of a window size (SwinIR) on any input. Errors are ``SpecError``, an ``InputError`` of
 ``mrnet_arch.errors``: the ``mrnet`` command prints its message after the command's name (exit status 2).
@@ -39,8 +39,8 @@ from torch import nn
 
 from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
 from mrnet_arch.errors import InputError
-from mrnet_arch.modelfiles.weights import WeightsError, config_from_metadata, infer_config, read_state_dict
 from mrnet_arch.project import project_root
+from mrnet_arch.storage.weights import WeightsError, config_from_metadata, infer_config, read_state_dict
 
 OPTION_FILE_SUFFIXES = ('.yml', '.yaml')
 WEIGHT_FILE_SUFFIXES = ('.pth', '.pt', '.safetensors')
@@ -422,7 +422,7 @@ def misfit(expected, found, shown=SHOWN_TENSORS):
 
 def load_weights(net, path, label=None):
     """Load BasicSR weights (``params_ema`` / ``params`` / a bare state dict; ``.pth`` or ``.safetensors``) into
-    ``net`` with ``mrnet_arch.modelfiles.weights.read_state_dict``, strictly.
+    ``net`` with ``mrnet_arch.storage.weights.read_state_dict``, strictly.
 
     Raises:
         SpecError: The file is refused (its ``WeightsError`` message), or its tensors do not fit ``net`` (one

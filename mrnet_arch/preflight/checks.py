@@ -351,7 +351,7 @@ def check_pretrained(opt, nets):
             from the configured arch (expected vs found), or, with ``strict_load_*`` (default true),
             missing or unexpected tensors.
     """
-    from mrnet_arch.modelfiles.weights import WeightsError, read_state_dict
+    from mrnet_arch.storage.weights import WeightsError, read_state_dict
     for option, weights in (opt.get('path') or {}).items():
         if not option.startswith('pretrain_network_') or not weights:
             continue

@@ -180,8 +180,8 @@ def weight_files(weights, options, test_option=None, prefer_ema=True):
         ContributeError: The weights cannot be read, or do not fit the test option file's network.
     """
     from basicsr.archs import build_network
-    from mrnet_arch.modelfiles.model_card import make_card
-    from mrnet_arch.modelfiles.weights import WeightsError, build_from_state_dict, read_state_dict
+    from mrnet_arch.publishing.model_card import make_card
+    from mrnet_arch.storage.weights import WeightsError, build_from_state_dict, read_state_dict
     try:
         state_dict, metadata = read_state_dict(weights, prefer_ema=prefer_ema)
         net, config = build_from_state_dict(state_dict, weights, metadata)

@@ -4,9 +4,9 @@ What it writes into the checkout at DIR (a clone of https://github.com/OpenModel
 holding ``data/models/``, ``data/architectures.json``, ``data/tags.json`` and ``data/users.json``):
 
 - ``data/models/<scale>x-<name>.json``: the model in OpenModelDB's schema (``src/lib/schema.ts``), its keys in the
-  order OpenModelDB's own writer uses. From the weights (``modelfiles/weights``, ``archs/mrnet_config.infer_config``):
+  order OpenModelDB's own writer uses. From the weights (``storage/weights``, ``archs/mrnet_config.infer_config``):
   scale, input and output channels, size (``<num_feat>nf``, ``<num_block>nb``, ``<T>nr``), the file's sha256
-  and byte size; from their provenance (``modelfiles/provenance``: ``PROVENANCE.md`` beside them, else the BasicSR
+  and byte size; from their provenance (``publishing/provenance``: ``PROVENANCE.md`` beside them, else the BasicSR
   experiment's option file): dataset, dataset size, iterations, batch size, HR patch size, licence and date;
   options override each;
 - when missing: the ``mrnet`` architecture in ``data/architectures.json``, its tag ``arch:mrnet`` in
@@ -24,9 +24,9 @@ from os import path as osp
 from urllib.parse import urlparse
 
 from mrnet_arch.measurement.complexity import count_params
-from mrnet_arch.modelfiles.provenance import file_date, read_provenance
-from mrnet_arch.modelfiles.weights import WeightsError, load_model
+from mrnet_arch.publishing.provenance import file_date, read_provenance
 from mrnet_arch.storage.files import sha256_of
+from mrnet_arch.storage.weights import WeightsError, load_model
 
 from . import DEFAULT_TAGS
 from .common import ContributeError, check_folder, license_text, read, report, write

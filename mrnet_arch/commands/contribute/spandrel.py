@@ -116,7 +116,7 @@ def snapshot_images(checkout, weights):
     import numpy as np
     import torch
 
-    from mrnet_arch.modelfiles.weights import load_model
+    from mrnet_arch.storage.weights import load_model
     net, _ = load_model(weights)
     files = {}
     for name in IMAGE_FILES.values():
@@ -145,7 +145,7 @@ def snapshot_images(checkout, weights):
 
 def plan(checkout, weights_url=None):
     """``{checkout path: text or bytes}`` of everything the contribution writes into ``checkout``."""
-    from mrnet_arch.modelfiles.weights import infer_config, read_state_dict
+    from mrnet_arch.storage.weights import infer_config, read_state_dict
     cmd = ruff_command(checkout)
     weights = osp.join(package_dir(), DEMO_WEIGHTS)
     python = {

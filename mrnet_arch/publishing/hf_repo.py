@@ -4,12 +4,12 @@
 A repository folder holds
 
 - ``model.safetensors``: the network's state dict with its arch config in the ``mrnet_config`` metadata
-  (``modelfiles/weights.save_safetensors``, as ``mrnet export --format safetensors`` writes it);
+  (``storage/weights.save_safetensors``, as ``mrnet export --format safetensors`` writes it);
 - ``config.json``: the same arch config (BasicSR ``network_g`` options, with ``type``);
 - ``README.md``: the model card. Its YAML front matter holds what the Hub reads: ``license``,
   ``pipeline_tag: image-to-image``, ``tags``, and, when test results are given, a ``model-index`` with one entry
-  per test set (and scale) and metric; the body is ``mrnet card``'s (``modelfiles/model_card``) with the weights'
-  provenance (``modelfiles/provenance``), the files of the repository and how to load them, and the paper.
+  per test set (and scale) and metric; the body is ``mrnet card``'s (``publishing/model_card``) with the weights'
+  provenance (``publishing/provenance``), the files of the repository and how to load them, and the paper.
 
 The paper is cited by title and venue only: the paper text this project has carries no DOI and the paper has no
 arXiv version.
@@ -21,10 +21,10 @@ from os import path as osp
 
 import yaml
 
-from mrnet_arch.modelfiles.model_card import make_card, read_results
-from mrnet_arch.modelfiles.provenance import read_provenance
-from mrnet_arch.modelfiles.weights import WeightsError, save_safetensors
+from mrnet_arch.publishing.model_card import make_card, read_results
+from mrnet_arch.publishing.provenance import read_provenance
 from mrnet_arch.storage.files import sha256_of, write_text
+from mrnet_arch.storage.weights import WeightsError, save_safetensors
 
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = 'model.safetensors', 'config.json', 'README.md'
 REPO_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
@@ -42,7 +42,7 @@ def hub_license(spdx):
 
 
 def model_index(name, config, by_scale):
-    """The ``model-index`` front matter of ``modelfiles/model_card.read_results`` output (``[]`` without results).
+    """The ``model-index`` front matter of ``publishing/model_card.read_results`` output (``[]`` without results).
 
     Each test set (and scale) is one result of task ``image-to-image``; the scale is the dataset's ``config``
     (``x2``), the model's own for results without one.

@@ -7,7 +7,7 @@ Two sources, the first that applies:
   ``batch B``, ``LR patch P``), ``dataset``, ``dataset size`` (``N images``), ``licence`` (an SPDX id first)
   and ``written`` (the date);
 - the training option file of a BasicSR experiment (``experiments/<name>/*.yml`` beside ``models/``, as
-  ``mrnet_arch.modelfiles.model_card.find_options`` finds it): ``train.total_iter``, the train set's ``name``,
+  ``mrnet_arch.publishing.model_card.find_options`` finds it): ``train.total_iter``, the train set's ``name``,
   ``batch_size_per_gpu`` and ``gt_size``.
 
 Every key is absent when its source does not say it; the caller's options fill the rest.
@@ -18,7 +18,7 @@ from os import path as osp
 
 import yaml
 
-from mrnet_arch.modelfiles.model_card import find_options
+from mrnet_arch.publishing.model_card import find_options
 from mrnet_arch.storage.files import sha256_of
 
 PROVENANCE_FILE = 'PROVENANCE.md'

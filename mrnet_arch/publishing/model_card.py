@@ -1,7 +1,7 @@
 """Markdown model cards for weight files (``mrnet card``, ``mrnet contribute --weights``).
 
 The card holds the architecture and its config (inferred from the weights, see
-``mrnet_arch.modelfiles.weights``), the parameter count, the MACs for a 1280x720 output per scale
+``mrnet_arch.storage.weights``), the parameter count, the MACs for a 1280x720 output per scale
 (``mrnet_arch.measurement.complexity``), the training options, the PSNR/SSIM table of a test run and the sha256
 of the weight file.
 
@@ -29,8 +29,8 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.measurement.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
-from mrnet_arch.modelfiles.weights import load_model, scales_of
 from mrnet_arch.storage.files import json_object, sha256_of
+from mrnet_arch.storage.weights import load_model, scales_of
 
 _LOG_SET = re.compile(r'Validation (\S+)')
 _LOG_METRIC = re.compile(r'# (\w+): ([-+0-9.eE]+|nan|inf)')
@@ -162,6 +162,6 @@ def make_card(weights, results=None, options=None, prefer_ema=True):
     lines += ['', '## Results', '']
     lines.append(results_table(read_results(results)) if results else 'No test results given (--results).')
     lines += ['', '## Weights', '', f'- file: `{osp.basename(weights)}` ({os.path.getsize(weights):,} bytes)',
-              f'- sha256: `{sha256_of(weights)}`', '- load: `mrnet_arch.modelfiles.weights.load_model(path)`, '
+              f'- sha256: `{sha256_of(weights)}`', '- load: `mrnet_arch.storage.weights.load_model(path)`, '
               '`mrnet infer --weights ...`, or spandrel after `mrnet_arch.spandrel_support.register()`', '']
     return '\n'.join(lines)
