@@ -312,8 +312,11 @@ def run_chunk(session, stop):
         args += [f"path:pretrain_network_g={session['pretrain']}", f'train:warmup_iter={WARMUP_ITERS}']
     log(f"chunk: iterations {newest_state()} -> {end} ({'resume' if resume else 'start'})")
     start = time.time()
+    # this checkout's code and project root, wherever an editable install of mrnet_arch points
+    env = dict(os.environ, MRNET_ROOT=ROOT,
+               PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p))
     with open(DRIVER_LOG + '.train', 'a') as err:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=env)
     asked = False
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
