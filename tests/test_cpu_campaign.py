@@ -75,8 +75,8 @@ def test_a_session_that_goes_on_after_a_stop_counts_its_time_once(campaign):
     open(os.path.join(campaign.EXP, 'training_states', '15.state'), 'wb').close()
     session.update(cpu_seconds=130.0, wall_seconds=190.0, chunks=3)  # one more chunk: 30 CPU-s, 40 wall-s
     campaign.write_session(session)
-    assert campaign.session_totals(session, 'test CPU') == {'cpu_seconds': {'test CPU': 130.0},
-                                                             'wall_seconds': {'test CPU': 190.0}}
+    expected = {'cpu_seconds': {'test CPU': 130.0}, 'wall_seconds': {'test CPU': 190.0}}
+    assert campaign.session_totals(session, 'test CPU') == expected
     campaign.pack()
     with open(campaign.CARRIED_STATE, encoding='utf-8') as f:
         state = json.load(f)
