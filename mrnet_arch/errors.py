@@ -9,7 +9,8 @@ Every error the plugin raises derives from ``MRNetError``, in one of two kinds:
 
 ``mrnet_arch.cli.run_command`` is the one place that turns them into ``mrnet <command>: error: <message>`` on
 stderr and the exit status, with no traceback. An error class that must also be caught as a built-in type keeps
-that type as a second base (``class CheckError(InputError, ValueError)``).
+that type as a second base (``class CheckError(InputError, ValueError)``, ``InvalidValueError``). A function called
+wrongly by the plugin's own code (a bug, not bad input) raises a built-in error and keeps its traceback.
 
 The BasicSR drop-ins (``archs/``, ``models/``, ``data/``) are copied into a BasicSR checkout and import nothing of
 the plugin outside their own folder, so their errors cannot derive from ``MRNetError``. They keep a built-in base
@@ -35,6 +36,11 @@ class RunError(MRNetError):
     """A failed run: the input was fine but the command could not complete (exit status 1)."""
 
     exit_status = 1
+
+
+class InvalidValueError(InputError, ValueError):
+    """A value the user gave (an option such as ``--device``, an argument of a public function such as
+    ``Upscaler(tile=...)``) that is not what is expected; also a ``ValueError`` for callers that catch that."""
 
 
 # The drop-ins' errors (module.qualname) -> their kind.

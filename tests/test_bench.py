@@ -254,11 +254,13 @@ def test_unsafe_weights_stop_with_the_weights_error(tmp_path):
 
 
 def test_device_errors_are_infers(monkeypatch):
-    from mrnet_arch.commands.bench.command import _resolve_device
+    from mrnet_arch.commands import infer
+    from mrnet_arch.commands.bench import command
+    assert command.resolve_device is infer.resolve_device  # one function, its errors already InputErrors
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    assert _resolve_device('auto') == torch.device('cpu')
+    assert command.resolve_device('auto') == torch.device('cpu')
     with pytest.raises(InputError, match='--device cuda:1: CUDA is not available'):
-        _resolve_device('cuda:1')
+        command.resolve_device('cuda:1')
 
 
 # --------------------------------------------------------------------------------------------------

@@ -141,3 +141,21 @@ def test_on_the_command_line_one_line_and_no_traceback(weights, tmp_path):
     assert proc.stderr.strip().splitlines() == [
         f'mrnet infer: error: --input {tmp_path / "nowhere"}: no such file or folder']
     assert not os.path.exists(tmp_path / 'out')
+
+
+def test_values_the_user_gives_are_input_errors_that_are_also_value_errors(capsys):
+    """``--device``, precisions, ``Upscaler`` arguments, ``--crop`` and ``--results``: ``InvalidValueError``."""
+    from mrnet_arch.errors import InvalidValueError
+    from mrnet_arch.inference.device import resolve_device
+    from mrnet_arch.inference.precision import resolve_precision
+    from mrnet_arch.reports.crops import parse_crop
+    for call, message in ((lambda: resolve_device('nodevice'), '--device nodevice: not a device'),
+                          (lambda: resolve_precision('fp8', 'cpu'), 'precision must be one of'),
+                          (lambda: parse_crop('1,2,3', (64, 64)), '--crop: expected x,y,w,h')):
+        with pytest.raises(InvalidValueError, match=message) as info:
+            call()
+        assert isinstance(info.value, ValueError) and exit_status(info.value) == 2
+    if not torch.cuda.is_available():  # mrnet infer ends on it in one line, status 2, with no conversion of its own
+        assert mrnet(['infer', '--weights', 'w.pth', '--input', '.', '--output', 'out', '--device', 'cuda']) == 2
+        assert capsys.readouterr().err == ('mrnet infer: error: --device cuda: CUDA is not available (use --device cpu '
+                                           'or auto)\n')

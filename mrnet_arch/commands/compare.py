@@ -355,10 +355,7 @@ def run(argv=None):
         if inside(folder, args.output):
             raise CompareError(f'--output {args.output} is or holds the input folder {folder}: choose a folder '
                                'outside the inputs, they are never overwritten')
-    try:
-        device = resolve_device(args.device)
-    except ValueError as err:
-        raise CompareError(str(err)) from err
+    device = resolve_device(args.device)
     specs = load_specs(args)
     plan = plan_images(load_inputs(args), args.scale, args.crop, args.max_pixels)
     print(f'[compare] {len(specs)} models ({", ".join(s.label for s in specs)}) on {len(plan)} image(s), '

@@ -181,10 +181,7 @@ def main(argv=None):
     if args.max_pixels < 1:
         raise InputError(f'--max-pixels must be >= 1, got {args.max_pixels}')
     max_memory = None if args.max_memory is None else parse_memory(args.max_memory)
-    try:
-        device = resolve_device(args.device)
-    except ValueError as err:
-        raise InputError(str(err)) from err
+    device = resolve_device(args.device)
     if args.precision == 'fp16' and device.type != 'cuda':
         raise InputError(f'--precision fp16 needs CUDA (the device is {device}): use --device cuda, or '
                          '--precision bf16 or fp32 on the CPU')

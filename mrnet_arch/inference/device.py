@@ -1,6 +1,8 @@
 """Devices: resolving a ``--device`` value and waiting for queued GPU work."""
 import torch
 
+from mrnet_arch.errors import InvalidValueError
+
 
 def resolve_device(name):
     """Turn a ``--device`` value into a ``torch.device``.
@@ -12,16 +14,16 @@ def resolve_device(name):
         torch.device: The device.
 
     Raises:
-        ValueError: ``name`` is no device, or names CUDA on a machine without it.
+        InvalidValueError: ``name`` is no device, or names CUDA on a machine without it.
     """
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f'--device {name}: not a device ({err})') from err
+        raise InvalidValueError(f'--device {name}: not a device ({err})') from err
     if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {name}: CUDA is not available (use --device cpu or auto)')
+        raise InvalidValueError(f'--device {name}: CUDA is not available (use --device cpu or auto)')
     return device
 
 

@@ -25,6 +25,7 @@ import contextlib
 import torch
 from torch import nn
 
+from mrnet_arch.errors import InvalidValueError
 from mrnet_arch.inference.precision import PRECISION_NAMES, dtype_and_mode
 
 PRECISIONS = PRECISION_NAMES  # the names ``prepare_fast`` accepts (``mrnet_arch.inference.precision``)
@@ -115,9 +116,9 @@ def prepare_fast(net, device='cpu', precision='fp32', channels_last=True, compil
     device = torch.device(device)
     dtype, mode = dtype_and_mode(precision)
     if dtype == torch.float16 and device.type != 'cuda':
-        raise ValueError(f'precision {precision!r} needs a CUDA device, got {device}')
+        raise InvalidValueError(f'precision {precision!r} needs a CUDA device, got {device}')
     if compile and device.type != 'cuda':
-        raise ValueError(f'compile=True is supported on CUDA only, got device {device}')
+        raise InvalidValueError(f'compile=True is supported on CUDA only, got device {device}')
     net = net.eval().to(device)
     if mode == 'cast':
         net = net.to(dtype)

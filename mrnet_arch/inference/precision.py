@@ -8,6 +8,7 @@ tables agree).
 """
 import torch
 
+from mrnet_arch.errors import InvalidValueError
 from mrnet_arch.measurement.machine import native_bf16
 
 LOW_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -29,10 +30,10 @@ def dtype_and_mode(precision):
         'autocast' or 'cast'.
 
     Raises:
-        ValueError: An unknown name.
+        InvalidValueError: An unknown name.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {PRECISION_NAMES}, got {precision!r}')
+        raise InvalidValueError(f'precision must be one of {PRECISION_NAMES}, got {precision!r}')
     return PRECISIONS[precision]
 
 
@@ -56,7 +57,7 @@ def resolve_precision(precision, device):
         str: One of ``PRECISION_NAMES``.
 
     Raises:
-        ValueError: An unknown name.
+        InvalidValueError: An unknown name.
     """
     if precision != AUTO:
         dtype_and_mode(precision)

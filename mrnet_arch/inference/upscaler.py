@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mrnet_arch.archs.mrnet_config import receptive_radius
+from mrnet_arch.errors import InvalidValueError
 from mrnet_arch.inference import memory
 from mrnet_arch.inference.fast import FastSR, prepare_fast
 from mrnet_arch.inference.precision import resolve_precision
@@ -111,7 +112,8 @@ class Upscaler:
         log (callable | None): Receives the message of each tiled run. Default: print to stderr.
 
     Raises:
-        ValueError: An unknown precision, fp16 off CUDA, no scale, or a bad ``max_memory`` (named).
+        InvalidValueError: An unknown precision, fp16 off CUDA, no scale, or a negative tile or tile_pad.
+        mrnet_arch.models.mrnet_tiling.MemoryBudgetError: A bad ``max_memory`` (named).
     """
 
     def __init__(self, net, config=None, device='cpu', precision='fp32', tile=None, tile_pad=None, *, scale=None,
@@ -120,7 +122,7 @@ class Upscaler:
         self.config = config
         self.scale = int(scale or (config and (config.get('upscale') or config.get('upscales', [None])[0])) or 0)
         if self.scale < 1:
-            raise ValueError('Upscaler needs a scale: give config or scale')
+            raise InvalidValueError('Upscaler needs a scale: give config or scale')
         self.precision = resolve_precision(precision, self.device)
         if isinstance(net, torch.nn.Module) and not isinstance(net, FastSR):
             if bytes_per_pixel is None and config is None:
@@ -129,12 +131,12 @@ class Upscaler:
         self.net = net
         self.in_ch = int(config['num_in_ch']) if config else 3
         if tile is not None and tile < 0:
-            raise ValueError(f'tile must be >= 0, got {tile}')
+            raise InvalidValueError(f'tile must be >= 0, got {tile}')
         self.tile = tile or None
         if tile_pad is None:
             tile_pad = receptive_radius(config, self.scale) if config else OTHER_PAD
         if tile_pad < 0:
-            raise ValueError(f'tile_pad must be >= 0, got {tile_pad}')
+            raise InvalidValueError(f'tile_pad must be >= 0, got {tile_pad}')
         self.tile_pad = int(tile_pad)
         if bytes_per_pixel is None and config is not None:
             bytes_per_pixel = mrnet_tiling.mrnet_bytes_per_pixel(config, self.scale)
@@ -160,7 +162,8 @@ class Upscaler:
 
         Raises:
             mrnet_arch.storage.weights.WeightsError: Unreadable or not MRNet weights.
-            ValueError: A bad device, precision or ``max_memory``.
+            InvalidValueError: A bad device or precision.
+            mrnet_arch.models.mrnet_tiling.MemoryBudgetError: A bad ``max_memory``.
         """
         from mrnet_arch.inference.device import resolve_device
         from mrnet_arch.storage.weights import load_model
@@ -263,15 +266,15 @@ class Upscaler:
             np.ndarray: ``scale`` times larger, same channels (a 2-D input gives ``(H, W, 1)``) and type.
 
         Raises:
-            ValueError: Another pixel type or channel count.
+            InvalidValueError: Another pixel type or channel count.
             mrnet_arch.models.mrnet_tiling.MemoryBudgetError: The budget is too small for the smallest tile.
         """
         if img.ndim == 2:
             img = img[:, :, None]
         if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
-            raise ValueError(f'expected an (H, W) or (H, W, C) image with C 1, 3 or 4, got shape {img.shape}')
+            raise InvalidValueError(f'expected an (H, W) or (H, W, C) image with C 1, 3 or 4, got shape {img.shape}')
         if img.dtype not in images.MAX_VALUES and img.dtype != np.float32:
-            raise ValueError(f'expected uint8, uint16 or float32 pixels, got {img.dtype}')
+            raise InvalidValueError(f'expected uint8, uint16 or float32 pixels, got {img.dtype}')
         h, w, c = img.shape
         tile = self.tile_for(h, w, c)
         reason = 'asked for' if self.tile else (

@@ -28,6 +28,7 @@ from os import path as osp
 
 import yaml
 
+from mrnet_arch.errors import InvalidValueError
 from mrnet_arch.measurement.complexity import HD_OUTPUT, count_macs, count_params, lr_size_for_output
 from mrnet_arch.storage.files import json_object, sha256_of
 from mrnet_arch.storage.weights import load_model, scales_of
@@ -68,14 +69,14 @@ def read_results(path):
     """Results file -> ``{scale or None: {set: {metric: value}}}``.
 
     Raises:
-        ValueError: The file does not follow the documented format (the message names it).
+        InvalidValueError: The file does not follow the documented format (the message names it).
     """
     with open(path, encoding='utf-8') as f:
         text = f.read()
     if path.lower().endswith('.log'):
         results = parse_log(text)
         if not results:
-            raise ValueError(f'--results {path}: no "Validation <set>" blocks with "# <metric>: <value>" lines')
+            raise InvalidValueError(f'--results {path}: no "Validation <set>" blocks with "# <metric>: <value>" lines')
         return {None: results}
     data = json_object(text, f'--results {path}')
     by_scale = {}
@@ -84,8 +85,8 @@ def read_results(path):
         sets = value if scale is not None else {key: value}
         for name, metrics in sets.items():
             if not isinstance(metrics, dict) or not all(isinstance(v, (int, float)) for v in metrics.values()):
-                raise ValueError(f'--results {path}: entry {name!r} must map metric names to numbers, '
-                                 f'e.g. {{"psnr": 38.0, "ssim": 0.96}}; found {metrics!r}')
+                raise InvalidValueError(f'--results {path}: entry {name!r} must map metric names to numbers, '
+                                        f'e.g. {{"psnr": 38.0, "ssim": 0.96}}; found {metrics!r}')
             by_scale.setdefault(scale, {})[name] = metrics
     return by_scale
 

@@ -23,6 +23,8 @@ import re
 
 import numpy as np
 
+from mrnet_arch.errors import InvalidValueError
+
 MIN_CROP = 11  # SSIM's 11x11 Gaussian window needs at least this many pixels per side
 
 _BOX_RE = re.compile(r'^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$')
@@ -46,21 +48,21 @@ def validate_crop(box, image, option='--crop'):
         tuple[int, int, int, int]: The box as plain ints.
 
     Raises:
-        ValueError: The box is not four integers, is smaller than ``MIN_CROP`` pixels a side or
+        InvalidValueError: The box is not four integers, is smaller than ``MIN_CROP`` pixels a side or
             reaches outside the image; the message names ``option`` and the image size.
     """
     height, width = _size(image)
     try:
         x, y, w, h = (int(v) for v in box)
     except (TypeError, ValueError):
-        raise ValueError(f'{option}: expected four integers x,y,w,h, got {box!r}') from None
+        raise InvalidValueError(f'{option}: expected four integers x,y,w,h, got {box!r}') from None
     where = f'{option} {x},{y},{w},{h}'
     size = f'the image is {width}x{height} (width x height)'
     if w < MIN_CROP or h < MIN_CROP:
-        raise ValueError(f'{where}: width and height must be at least {MIN_CROP} pixels ({size})')
+        raise InvalidValueError(f'{where}: width and height must be at least {MIN_CROP} pixels ({size})')
     if x < 0 or y < 0 or x + w > width or y + h > height:
-        raise ValueError(f'{where} reaches outside the image: {size}, so x+w must be <= {width} and '
-                         f'y+h <= {height} with x, y >= 0')
+        raise InvalidValueError(f'{where} reaches outside the image: {size}, so x+w must be <= {width} and '
+                                f'y+h <= {height} with x, y >= 0')
     return x, y, w, h
 
 
@@ -76,13 +78,13 @@ def parse_crop(text, image, option='--crop'):
         tuple[int, int, int, int]: ``(x, y, w, h)``.
 
     Raises:
-        ValueError: Not four comma-separated integers, or see :func:`validate_crop`.
+        InvalidValueError: Not four comma-separated integers, or see :func:`validate_crop`.
     """
     match = _BOX_RE.match(str(text))
     if not match:
         height, width = _size(image)
-        raise ValueError(f'{option}: expected x,y,w,h (four integers, e.g. 40,30,64,64), got {text!r} '
-                         f'(the image is {width}x{height}, width x height)')
+        raise InvalidValueError(f'{option}: expected x,y,w,h (four integers, e.g. 40,30,64,64), got {text!r} '
+                                f'(the image is {width}x{height}, width x height)')
     return validate_crop(tuple(int(g) for g in match.groups()), image, option)
 
 

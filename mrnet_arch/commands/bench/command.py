@@ -110,13 +110,6 @@ def build_parser():
     return p
 
 
-def _resolve_device(name):
-    try:
-        return resolve_device(name)
-    except ValueError as err:
-        raise InputError(str(err)) from err
-
-
 def bench_model(spec, args, device, lr_size, pairs):
     """All measurements of one model.
 
@@ -194,7 +187,7 @@ def run(argv=None):
     if not args.output_dir:
         print(f'[bench] project root: {project_root()}', file=sys.stderr)
     import_modules(args.imports)
-    device = _resolve_device(args.device)
+    device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == 'cuda':
