@@ -47,13 +47,13 @@ def path_without(tool):
 
 @pytest.mark.parametrize('missing,args,for_what,pip_name,extra', [
     ('matplotlib', ['bench', '--plot', '--models', 'Bicubic', '--device', 'cpu', '--output-dir', 'out'],
-     'mrnet bench --plot', 'matplotlib', 'bench'),
+     '--plot', 'matplotlib', 'bench'),
     ('onnx', ['export', '--weights', DEMO_WEIGHTS, '--format', 'onnx', '--output', 'out/demo.onnx'],
-     'mrnet export --format onnx', 'onnx', 'export'),
-    ('skimage', ['prepare', 'photos', '--output', 'out', '--workers', '1'], 'mrnet prepare photos', 'scikit-image',
+     '--format onnx', 'onnx', 'export'),
+    ('skimage', ['prepare', 'photos', '--output', 'out', '--workers', '1'], 'the photos subcommand', 'scikit-image',
      'photos'),
-    ('skimage', ['demo', '--iters', '1'], 'mrnet demo', 'scikit-image', 'photos'),
-    ('ruff', ['contribute', 'spandrel', 'out'], 'mrnet contribute spandrel', 'ruff', 'contribute'),
+    ('skimage', ['demo', '--iters', '1'], 'the demo', 'scikit-image', 'photos'),
+    ('ruff', ['contribute', 'spandrel', 'out'], 'the spandrel contribution', 'ruff', 'contribute'),
 ])
 def test_a_missing_optional_package_stops_the_command_at_once(tmp_path, missing, args, for_what, pip_name, extra):
     """One line naming the extra, exit status 1, no traceback, and nothing written: no output folder, nothing

@@ -1,10 +1,10 @@
 """Optional packages: which pip extra of ``mrnet_arch`` (``setup.py``'s ``extras_require``) brings each one, and
 the check every command runs, given its arguments, before it starts any work.
 
-``require(['matplotlib'], 'mrnet bench --plot')`` returns when the package imports, and otherwise stops with one
-line naming the extra to install::
+``require(['matplotlib'], '--plot')`` returns when the package imports, and otherwise stops with one line naming
+the extra to install; the command prints it after its own name::
 
-    mrnet bench --plot needs matplotlib, which is not installed: pip install "mrnet_arch[bench]"
+    mrnet bench: error: --plot needs matplotlib, which is not installed: pip install "mrnet_arch[bench]"
 
 What each command needs: ``mrnet bench --plot`` matplotlib; ``mrnet export --format onnx`` onnx;
 ``mrnet prepare photos`` (``--source skimage``) and ``mrnet demo`` scikit-image; ``mrnet contribute spandrel`` ruff
@@ -57,7 +57,8 @@ def require(packages, for_what):
 
     Args:
         packages (Iterable[str]): Import names (keys of ``EXTRAS``).
-        for_what (str): What needs them, as the user typed it (``'mrnet bench --plot'``); starts the message.
+        for_what (str): What needs them, without the command's name, which the message already starts with
+            (``'--plot'``, ``'the demo'``).
 
     Raises:
         MissingPackageError: Some are missing; one line: what needs them and the ``pip install`` that brings

@@ -178,7 +178,7 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    require(['skimage'], 'mrnet demo')  # its photos; before anything is written
+    require(['skimage'], 'the demo')  # its photos; before anything is written
     start = time.time()
     root = project_root()
     for path in (TRAIN_YML, TEST_YML) + (() if args.from_scratch else (DEMO_WEIGHTS, )):

@@ -124,7 +124,7 @@ def main(argv=None):
     disk ``DiskFullError``: ``mrnet_arch.cli`` turns them into a message and exit status 2 or 1."""
     args = build_parser().parse_args(argv)
     if args.format == 'onnx':
-        require(['onnx'], 'mrnet export --format onnx')  # before the weights are read
+        require(['onnx'], '--format onnx')  # before the weights are read
     (check_hf_output if args.format == 'hf' else check_other_output)(args)
     net, config = load_model(args.weights, scale=args.scale, prefer_ema=not args.no_ema)
     if args.format == 'hf':

@@ -152,7 +152,7 @@ def main(argv=None):
     if any(s < 1 for s in scales):
         raise InputError(f'--scale(s) must be positive, got {scales}')
     if args.dataset == 'photos' and args.source != 'debian':  # skimage and all use scikit-image's photos
-        require(['skimage'], 'mrnet prepare photos')
+        require(['skimage'], 'the photos subcommand')
     resolve_paths(args)
     if args.dataset == 'div2k':
         paths = prepare_div2k(args.hr, args.output, args.scales, args.lr_root, args.workers, args.crop_size,

@@ -180,7 +180,7 @@ def run(argv=None):
     """
     args = build_parser().parse_args(argv)
     if args.plot:
-        require(['matplotlib'], f'{PROG} --plot')  # before any model runs
+        require(['matplotlib'], '--plot')  # before any model runs
     out_dir = args.output_dir or osp.join(project_root(), 'benchmarks', 'results')
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise InputError(f'--output-dir {out_dir} is a file, not a folder')

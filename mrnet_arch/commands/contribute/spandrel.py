@@ -54,7 +54,7 @@ def check_checkout(folder):
 def ruff_command(checkout):
     """The ruff to format with (the Python package, else a ``ruff`` on PATH; ``commandline.optional.require`` stops when
     there is neither): its version must be the one the checkout's ``requirements-dev.txt`` pins."""
-    require(['ruff'], PROG)
+    require(['ruff'], 'the spandrel contribution')
     cmd = [sys.executable, '-m', 'ruff'] if importlib.util.find_spec('ruff') is not None else [shutil.which('ruff')]
     requirements = osp.join(checkout, 'requirements-dev.txt')
     pinned = re.search(r'^ruff==(\S+)', read(requirements), re.M) if osp.isfile(requirements) else None
@@ -199,7 +199,7 @@ def pr_body(files, weights_url=None):
 
 def run(args):
     """``mrnet contribute spandrel``: plan, write, report. Returns the exit code."""
-    require(['ruff'], PROG)  # before anything is read or written
+    require(['ruff'], 'the spandrel contribution')  # before anything is read or written
     checkout = osp.abspath(args.dir)
     check_checkout(checkout)
     check_pr_body(args.pr_body)
