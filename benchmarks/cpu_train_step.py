@@ -13,8 +13,9 @@ Variants: ``fp32`` (NCHW, what ``mrnet train`` runs by default: ShuffleConv's gr
 ``channels_last``, ``multiply_add`` (NCHW, MRNet's ShuffleConv computed as the T multiply-adds it runs at
 inference, ``cpu_bench.py``'s ``ForcedShuffleConv``; EDSR-baseline has no ShuffleConv and runs as ``fp32``),
 ``bf16`` (autocast, channels_last; only where the CPU computes bfloat16 natively, else skipped with the
-reason) and ``compile`` (``torch.compile`` of the channels_last network, inductor; its compile time is in the
-warm-up time).
+reason) and ``compile`` (``torch.compile`` of the NCHW network, inductor, the training step's forward and
+backward; NCHW, the faster layout of the training step on the AMD EPYC; its compile time is in the warm-up
+time).
 
 Writes ``<name>.json`` and ``<name>.md`` (default ``cpu_train_step_<cpu>_<date>``) in ``--output-dir``.
 """
@@ -56,7 +57,7 @@ class Step:
         self.net = parse_model_spec(model, 2).build().train()
         if variant == 'multiply_add':
             _cpu_bench().force_shuffle_convs(self.net, 'multiply_add')
-        self.channels_last = variant not in ('fp32', 'multiply_add')
+        self.channels_last = variant in ('channels_last', 'bf16')
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), 1e-4)
