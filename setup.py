@@ -33,7 +33,7 @@ setup(
         'Topic :: Scientific/Engineering :: Image Processing',
     ],
     packages=find_packages(include=['mrnet_arch', 'mrnet_arch.*']),
-    package_data={'mrnet_arch': ['demo_weights/*', 'photo_data/*']},
+    package_data={'mrnet_arch': ['demo_weights/*', 'photo_data/*', 'pretrained/*']},
     python_requires='>=3.9',
     install_requires=[
         'basicsr==1.4.2',
