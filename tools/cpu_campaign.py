@@ -7,6 +7,7 @@ state carried in the repository from one session (and machine) to the next.
     python tools/cpu_campaign.py pause     # SIGSTOP the training (before timing anything) ...
     python tools/cpu_campaign.py resume    # ... and SIGCONT it
     python tools/cpu_campaign.py stop      # newest complete state kept, carried state written: commit it
+    python tools/cpu_campaign.py ship      # when the shipping rule holds: weights, card, provenance into the package
 
 ``start`` builds ``datasets/campaign_x2`` with ``mrnet prepare photos --source all`` (the Debian photos and
 scikit-image's; the held-out photos are those of ``mrnet_arch/photo_data/holdout.txt``) when it is missing, then
@@ -25,6 +26,9 @@ The carried state (``tools/campaign/state/``): the weights as fp16 safetensors (
 (iterations, CPU-seconds and wall-seconds per CPU kind, the chunks). The optimizer state (7 MB) is not
 carried: a session that starts from the carried weights restarts Adam with a linear warm-up of ``WARMUP_ITERS``.
 A session that stops and starts again on the same machine resumes its own training state instead.
+
+``ship`` puts the weights of the newest curve row into ``mrnet_arch/pretrained/`` (float32 safetensors, their
+``PROVENANCE.md`` and ``MODEL_CARD.md``) once ``shipping_decision`` says the shipping rule holds.
 """
 import argparse
 import csv
@@ -62,6 +66,11 @@ WARMUP_ITERS = 20
 GROUPS = {'skimage': ('chelsea', 'coffee')}  # the held-out photos scored apart; the rest are the Debian ones
 CURVE_COLUMNS = ('iteration', 'cpu_seconds', 'wall_seconds', 'cpu_kind', 'date_utc', 'psnr_debian', 'ssim_debian',
                  'gain_debian', 'psnr_skimage', 'ssim_skimage', 'gain_skimage')
+PRETRAINED = osp.join(ROOT, 'mrnet_arch', 'pretrained')  # where ``ship`` writes the weights, card and provenance
+SHIPPED_WEIGHTS = 'MRNet-S_x2_bicubic-skip.safetensors'  # named for the skip, an addition to the paper's arch
+PLATEAU_CPU_SECONDS = 4 * 3600  # the shipping rule's window: the last 4 CPU-hours of training ...
+PLATEAU_DB = 0.05  # ... that added less than this on both held-out sets
+GROUP_NAMES = {'skimage': 'chelsea+coffee', 'debian': 'Debian held-out'}
 
 
 def log(message):
@@ -387,6 +396,236 @@ def session_totals(session, kind):
     return totals
 
 
+# ------------------------------------------------------------------------------------------------ shipping
+class ShipError(ValueError):
+    """``ship`` cannot go on: the message says what is missing or wrong (nothing has been written)."""
+
+
+def demo_gain(base, group):
+    """The demo weights' held-out gain over bicubic on ``group`` ('debian' or 'skimage'), from baselines.json."""
+    return base['demo_weights'][group]['psnr'] - base['bicubic'][group]['psnr']
+
+
+def shipping_decision(rows, base):
+    """Whether the campaign's newest weights are ready to ship, by the project's rule (whichever holds first).
+
+    1. The gain bar: on both held-out sets (chelsea+coffee, and the Debian photos) the newest row's gain over
+       bicubic is at least twice the demo weights' gain there. Where the demo weights' gain is negative (on the
+       Debian held-out photos they score below bicubic), twice it would be a bar below bicubic; the bar is
+       ``2 * max(demo gain, 0)``, so there any gain of at least 0 dB meets it.
+    2. The plateau: the last ``PLATEAU_CPU_SECONDS`` (4 CPU-hours) of training added less than ``PLATEAU_DB``
+       (0.05 dB) on both sets: the newest row's gain minus that of the newest row at least 4 CPU-hours older
+       (``cpu_seconds`` is cumulative over all sessions and CPU kinds). Not met while no row is that much older.
+
+    Args:
+        rows (list[dict]): The curve rows as ``read_curve`` returns them (values as strings), oldest first.
+        base (dict): baselines.json's dict: ``bicubic`` and ``demo_weights``, each ``{group: {'psnr': ...}}``.
+
+    Returns:
+        tuple[bool, str]: Ready or not, and the reason in one line with the figures that decided it.
+    """
+    if not rows:
+        return False, f'no curve rows yet ({osp.relpath(CURVE, ROOT)} is empty or missing)'
+    groups = ('skimage', 'debian')
+    newest = rows[-1]
+    gains = {g: float(newest[f'gain_{g}']) for g in groups}
+    bars = {g: 2 * max(demo_gain(base, g), 0.0) for g in groups}
+    at = f"iteration {int(newest['iteration'])} ({float(newest['cpu_seconds']) / 3600:.2f} CPU-hours)"
+    bar_text = ', '.join(f'{GROUP_NAMES[g]} {gains[g]:+.3f} dB against {bars[g]:+.3f} dB '
+                         f'(2 x max(demo {demo_gain(base, g):+.3f}, 0))' for g in groups)
+    if all(gains[g] >= bars[g] for g in groups):
+        return True, f'{at}: the gain bar is met: {bar_text}'
+    cut = float(newest['cpu_seconds']) - PLATEAU_CPU_SECONDS
+    older = [r for r in rows[:-1] if float(r['cpu_seconds']) <= cut]
+    window = f'{PLATEAU_CPU_SECONDS / 3600:g} CPU-hours'
+    if not older:
+        first = float(rows[0]['cpu_seconds'])
+        return False, (f'{at}: not ready: gain bar not met ({bar_text}); the curve spans '
+                       f"{(float(newest['cpu_seconds']) - first) / 3600:.2f} CPU-hours, under the plateau's {window}")
+    ref = older[-1]
+    added = {g: gains[g] - float(ref[f'gain_{g}']) for g in groups}
+    added_text = ', '.join(f'{added[g]:+.3f} dB on {GROUP_NAMES[g]}' for g in groups)
+    since = (f"the last {(float(newest['cpu_seconds']) - float(ref['cpu_seconds'])) / 3600:.2f} CPU-hours "
+             f"(since iteration {int(ref['iteration'])}) added {added_text}")
+    if all(added[g] < PLATEAU_DB for g in groups):
+        return True, f'{at}: plateau: {since}, under {PLATEAU_DB} dB on both'
+    return False, f'{at}: not ready: gain bar not met ({bar_text}); {since}, not under {PLATEAU_DB} dB on both'
+
+
+def shown(path):
+    """``path`` relative to the project root when inside it (for the provenance), else as it is."""
+    rel = osp.relpath(path, ROOT)
+    return path if rel.startswith('..') else rel
+
+
+def shipped_source(iteration):
+    """The weights of curve iteration ``iteration`` and the CPU-seconds per CPU kind that trained them.
+
+    The session's fp32 checkpoint ``experiments/<NAME>/models/net_g_<N>.pth`` when it is there (N counts from the
+    session's start), else the carried fp16 weights when the carried state is at that iteration (and its sha256 is
+    state.json's).
+
+    Returns:
+        tuple[str, str, dict]: The file, its description for the provenance, ``{cpu kind: CPU-seconds}``.
+
+    Raises:
+        ShipError: Neither holds the weights of that iteration.
+    """
+    from mrnet_arch.storage.files import sha256_of
+    session, carried = read_json(SESSION), carried_state()
+    tried = []
+    if session is not None:
+        local = iteration - session['base_iteration']
+        fp32 = osp.join(EXP, 'models', f'net_g_{local}.pth')
+        if local > 0 and osp.isfile(fp32):
+            totals = session_totals(session, session['cpu_kind'])['cpu_seconds']
+            return fp32, f'`{shown(fp32)}`: fp32, the checkpoint the curve row scored', totals
+        tried.append(shown(fp32))
+    if osp.isfile(CARRIED_WEIGHTS) and carried['iterations'] == iteration:
+        if sha256_of(CARRIED_WEIGHTS) != carried.get('weights_sha256'):
+            raise ShipError(f'{CARRIED_WEIGHTS}: its sha256 is not the one {CARRIED_STATE} records; '
+                            'the carried state is inconsistent')
+        return (CARRIED_WEIGHTS, f'`{shown(CARRIED_WEIGHTS)}`: the carried fp16 weights (the curve row scored '
+                'them in fp32 before they were halved), widened to fp32', dict(carried['cpu_seconds']))
+    tried.append(f"{shown(CARRIED_WEIGHTS)} (carried state at iteration {carried['iterations']})")
+    raise ShipError(f'no weights of iteration {iteration}, the newest curve row: tried {", ".join(tried)}')
+
+
+def dataset_text():
+    """The provenance's ``dataset`` and ``dataset size`` rows, from the data set's ``paths.json`` when present."""
+    paths = read_json(osp.join(DATA, 'paths.json'))
+    if paths is None:
+        return ('the Debian photos and scikit-image\'s, built by `mrnet prepare photos --source all` (no '
+                f'{shown(osp.join(DATA, "paths.json"))} here to count them)'), 'not counted here'
+    return (f"CampaignPhotos: the Debian photos and scikit-image's (`mrnet prepare photos --source all`), "
+            f"{len(paths['train_photos'])} training photos cut into {paths['tiles']:,} tiles of 192 px; the "
+            f"{len(paths['holdout_photos'])} held-out photos of `mrnet_arch/photo_data/holdout.txt` never trained "
+            'on'), f"{len(paths['train_photos'])} images"
+
+
+def provenance_text(row, base, reason, source, cpu_seconds, sha, opt, config, params):
+    """``PROVENANCE.md`` of the shipped weights (the rows ``mrnet_arch.publishing.provenance`` reads, and more)."""
+    import datetime
+    data, train = opt['datasets']['train'], opt['train']
+    iteration = int(row['iteration'])
+    dataset, size = dataset_text()
+    per_kind = '; '.join(f'{kind}: {s / 3600:.2f}' for kind, s in sorted(cpu_seconds.items()))
+    scores = ['| held-out set | photos | these weights: Y-PSNR / SSIM | gain over bicubic | bicubic: Y-PSNR / SSIM '
+              '| demo weights: Y-PSNR / SSIM (gain) |', '|---|---|---|---|---|---|']
+    for group in ('skimage', 'debian'):
+        b, d = base['bicubic'][group], base['demo_weights'][group]
+        scores.append(f"| {GROUP_NAMES[group]} | {b.get('images', '?')} | {float(row[f'psnr_{group}']):.4f} dB / "
+                      f"{float(row[f'ssim_{group}']):.4f} | {float(row[f'gain_{group}']):+.4f} dB | "
+                      f"{b['psnr']:.4f} dB / {b['ssim']:.4f} | {d['psnr']:.4f} dB / {d['ssim']:.4f} "
+                      f"({demo_gain(base, group):+.4f} dB) |")
+    lr, loss = train['optim_g']['lr'], train['pixel_opt']['type']
+    skip = config.get('global_skip')
+    table = [
+        ('model', f"{config['type']} x{config['upscale']}, num_feat {config['num_feat']}, num_block "
+                  f"{config['num_block']}, T = {config['num_recursion']}, global skip {skip} ({params:,} parameters)"),
+        ('architecture', f'the paper\'s MRNet plus a bicubic global skip (`global_skip: {skip}`): not the paper\'s '
+                         'architecture'),
+        ('recipe', f'`{shown(OPTION_FILE)}`: bicubic global skip, Adam lr {lr} constant after a {WARMUP_ITERS}-'
+                   f'iteration linear warm-up at each restart from the carried weights, {loss}'),
+        ('training', f"{iteration} iterations, batch {data['batch_size_per_gpu']}, LR patch "
+                     f"{data['gt_size'] // opt['scale']}, Adam lr {lr}, {loss}, bicubic global skip"),
+        ('dataset', dataset),
+        ('dataset size', size),
+        ('CPU-hours per CPU kind', per_kind),
+        ('CPU-hours in all', f"{float(row['cpu_seconds']) / 3600:.2f} (the curve row's, all sessions and CPU kinds)"),
+        ('weights from', source),
+        ('shipping rule', reason),
+        ('held-out scores', f"fp32, Y channel, crop border 2, BasicSR's metrics; the curve row of {row['date_utc']} "
+                            f"UTC on {row['cpu_kind']} (table below)"),
+        ("photos' licences", 'Debian photos: mixed (GPL-2+, BSD-2-clause, CC-BY(-SA), CC0, public domain), per photo '
+                             'in `mrnet_arch/photo_data/debian_manifest.tsv`, see `mrnet_arch/photo_data/'
+                             "DEBIAN_PHOTOS.md`; scikit-image's photos: scikit-image's licence (BSD-3-Clause) and "
+                             'the credits in its `skimage/data/README.txt`'),
+        ('file', f'`{SHIPPED_WEIGHTS}`: float32 safetensors, the arch config in the `mrnet_config` metadata'),
+        ('sha256', f'`{sha}`'),
+        ('licence', "MIT (the plugin's `LICENSE`); the training photos keep their own licences (above)"),
+        ('written', f'{datetime.date.today().isoformat()} by `tools/cpu_campaign.py ship`'),
+    ]
+    lines = [f'# Provenance of {SHIPPED_WEIGHTS}', '',
+             'MRNet-S x2 trained by the CPU campaign (`tools/cpu_campaign.py`, `tools/campaign/README.md`) with a '
+             "**bicubic global skip**: an addition to the paper's architecture. The network learns the residual to "
+             "a bicubic upscale of its input, which the paper's MRNet does not have; the parameter count is the "
+             "paper's. Shipped by `python tools/cpu_campaign.py ship`.", '', '| | |', '|---|---|']
+    lines += [f'| {key} | {value} |' for key, value in table]
+    lines += ['', 'Held-out scores (`benchmarks/results/campaign_x2/curve.tsv`, `baselines.json`):', ''] + scores
+    return '\n'.join(lines) + '\n'
+
+
+def card_text(weights, row, base, opt_text, folder):
+    """``MODEL_CARD.md``: ``make_card`` with the held-out scores as results and the option file at the shipped
+    iteration, plus the architecture change in words and the comparison with bicubic and the demo weights."""
+    from mrnet_arch.publishing.model_card import make_card
+    from mrnet_arch.storage.files import write_json, write_text
+    results = osp.join(folder, 'holdout_results.json')
+    write_json(results, {f"{GROUP_NAMES[g]} ({base['bicubic'][g].get('images', '?')} photos)":
+                         {'psnr': float(row[f'psnr_{g}']), 'ssim': float(row[f'ssim_{g}'])}
+                         for g in ('skimage', 'debian')})
+    options = osp.join(folder, osp.basename(OPTION_FILE))
+    write_text(options, re.sub(r'(?m)^(\s*total_iter:\s*)\d+.*$',
+                               rf"\g<1>{int(row['iteration'])}  # the iterations of the shipped weights", opt_text))
+    card = make_card(weights, results=results, options=options)
+    note = ('The training recipe changes the paper\'s architecture: a **bicubic global skip** (`global_skip: '
+            'bicubic`) adds a bicubic upscale of the input to the output, so the network learns the residual to '
+            'bicubic. The paper\'s MRNet has no such skip; the parameter count is the same. Trained on CPUs by '
+            '`tools/cpu_campaign.py` (see `PROVENANCE.md` beside the weights).\n\n')
+    compare = ['## Held-out comparison', '', 'Y-PSNR gain over bicubic (fp32, Y channel, crop border 2) on the '
+               'held-out photos, never trained on:', '', '| held-out set | these weights | demo weights |',
+               '|---|---|---|']
+    compare += [f"| {GROUP_NAMES[g]} | {float(row[f'gain_{g}']):+.4f} dB | {demo_gain(base, g):+.4f} dB |"
+                for g in ('skimage', 'debian')]
+    card = card.replace('## Architecture', note + '## Architecture', 1)
+    return card.replace('## Weights', '\n'.join(compare) + '\n\n## Weights', 1)
+
+
+def ship(args):
+    """Write the newest curve row's weights, their provenance and card into ``PRETRAINED`` (see ``main``)."""
+    import tempfile
+
+    import yaml
+
+    from mrnet_arch.storage.files import sha256_of, write_bytes, write_text
+    from mrnet_arch.storage.weights import WeightsError, load_model, save_safetensors
+    base, rows = read_json(BASELINES), read_curve()
+    if base is None:
+        raise ShipError(f'{BASELINES} is missing: run start once (it scores bicubic and the demo weights)')
+    ready, reason = shipping_decision(rows, base)
+    if not ready and not args.force:
+        raise ShipError(f'{reason} (--force ships anyway)')
+    if not ready:
+        reason = f'shipped with --force before the rule held: {reason}'
+    row = rows[-1]
+    source, described, cpu_seconds = shipped_source(int(row['iteration']))
+    with open(OPTION_FILE, encoding='utf-8') as f:
+        opt_text = f.read()
+    opt = yaml.safe_load(opt_text)
+    network = opt['network_g']
+    try:
+        net, config = load_model(source, overrides=network)
+    except WeightsError as err:
+        raise ShipError(str(err)) from err
+    net = net.float()
+    params = sum(p.numel() for p in net.parameters())
+    with tempfile.TemporaryDirectory() as folder:
+        weights = osp.join(folder, SHIPPED_WEIGHTS)
+        save_safetensors(net, config, weights)
+        sha = sha256_of(weights)
+        provenance = provenance_text(row, base, reason, described, cpu_seconds, sha, opt, config, params)
+        card = card_text(weights, row, base, opt_text, folder)
+        with open(weights, 'rb') as f:
+            data = f.read()
+    os.makedirs(PRETRAINED, exist_ok=True)
+    write_bytes(osp.join(PRETRAINED, SHIPPED_WEIGHTS), data)
+    write_text(osp.join(PRETRAINED, 'PROVENANCE.md'), provenance)
+    write_text(osp.join(PRETRAINED, 'MODEL_CARD.md'), card)
+    log(f"shipped iteration {row['iteration']} into {shown(PRETRAINED)}/ ({SHIPPED_WEIGHTS}, PROVENANCE.md, "
+        f'MODEL_CARD.md): {reason}')
+
+
 # ------------------------------------------------------------------------------------------------ commands
 def driver_pid():
     try:
@@ -516,6 +755,10 @@ def main(argv=None):
     sub.add_parser('status')
     sub.add_parser('pause', help='SIGSTOP the training (before timing benchmarks)')
     sub.add_parser('resume', help='SIGCONT it')
+    h = sub.add_parser('ship', help='when the shipping rule holds: the newest weights, their provenance and card into '
+                       'mrnet_arch/pretrained/')
+    h.add_argument('--force', action='store_true',
+                   help='ship even when the rule does not hold (the provenance says so)')
     sub.add_parser('drive', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.command == 'start':
@@ -526,6 +769,12 @@ def main(argv=None):
         status(args)
     elif args.command == 'pilot':
         pilot(args)
+    elif args.command == 'ship':
+        try:
+            ship(args)
+        except ShipError as err:
+            print(f'cpu_campaign ship: {err}', file=sys.stderr)
+            sys.exit(2)
     elif args.command == 'pause':
         log(f'paused (driver pid {signal_group(signal.SIGSTOP)})')
     elif args.command == 'resume':
