@@ -94,3 +94,148 @@ def test_a_session_packed_before_its_counts_were_kept_takes_them_from_the_carrie
     session.update(cpu_seconds=160.0, wall_seconds=200.0, chunks=3)
     assert campaign.session_totals(session, 'test CPU')['cpu_seconds'] == {'test CPU': 160.0}
     assert campaign.packed_counts(session) == {'cpu_seconds': 100.0, 'wall_seconds': 150.0, 'chunks': 2}
+
+
+# ------------------------------------------------------------------------------------------------ shipping
+DEMO = {'skimage': 0.9, 'debian': -0.5}  # the demo weights' gains over bicubic: positive on one set, negative on one
+BASE = {'bicubic': {g: {'psnr': 30.0, 'ssim': 0.9, 'images': n} for g, n in (('skimage', 2), ('debian', 12))},
+        'demo_weights': {g: {'psnr': 30.0 + DEMO[g], 'ssim': 0.91, 'images': n}
+                         for g, n in (('skimage', 2), ('debian', 12))}}
+TINY = {'num_feat': 8, 'num_block': 1, 'num_recursion': 2, 'global_skip': 'bicubic'}
+
+
+def _rows(points, first_iteration=10):
+    """Curve rows as ``read_curve`` returns them (strings) from (CPU-hours, gain chelsea+coffee, gain Debian)."""
+    rows = []
+    for i, (hours, skimage, debian) in enumerate(points):
+        rows.append({'iteration': str(first_iteration * (i + 1)), 'cpu_seconds': str(hours * 3600),
+                     'wall_seconds': str(hours * 4000), 'cpu_kind': 'test CPU', 'date_utc': '2026-12-06 20:00:00',
+                     'psnr_debian': str(30 + debian), 'ssim_debian': '0.95', 'gain_debian': str(debian),
+                     'psnr_skimage': str(30 + skimage), 'ssim_skimage': '0.91', 'gain_skimage': str(skimage)})
+    return rows
+
+
+def test_not_ready_below_the_bar_and_before_four_cpu_hours(campaign):
+    ready, reason = campaign.shipping_decision(_rows([(0.5, 0.2, 0.3), (1.0, 0.4, 0.5)]), BASE)
+    assert not ready and '+1.800 dB' in reason  # twice the demo weights' +0.9 dB
+    assert not campaign.shipping_decision([], BASE)[0]
+
+
+def test_ready_when_the_gain_bar_is_met_on_both_sets(campaign):
+    ready, reason = campaign.shipping_decision(_rows([(0.5, 0.2, 0.3), (1.0, 1.81, 0.3)]), BASE)
+    assert ready and 'gain bar' in reason
+    assert not campaign.shipping_decision(_rows([(1.0, 1.79, 0.3)]), BASE)[0]  # just under twice +0.9 dB
+
+
+def test_a_negative_demo_gain_makes_the_debian_bar_zero(campaign):
+    """Twice a negative gain would be a bar below bicubic: the Debian half is met by any gain >= 0."""
+    assert campaign.shipping_decision(_rows([(1.0, 1.9, 0.0)]), BASE)[0]
+    assert not campaign.shipping_decision(_rows([(1.0, 1.9, -0.01)]), BASE)[0]  # above -1.0 (2 x -0.5), below 0
+    positive = dict(BASE, demo_weights=dict(BASE['demo_weights'], debian={'psnr': 30.2, 'ssim': 0.9}))
+    assert not campaign.shipping_decision(_rows([(1.0, 1.9, 0.3)]), positive)[0]  # a positive demo gain: bar +0.4
+    assert campaign.shipping_decision(_rows([(1.0, 1.9, 0.4)]), positive)[0]
+
+
+def test_ready_when_the_last_four_cpu_hours_added_less_than_005_db(campaign):
+    flat = [(0.5, 0.3, 0.2), (1.0, 0.5, 0.4), (3.0, 0.52, 0.42), (5.0, 0.54, 0.44)]  # +0.04 dB since 1.0 CPU-hours
+    ready, reason = campaign.shipping_decision(_rows(flat), BASE)
+    assert ready and 'plateau' in reason and 'since iteration 20' in reason
+    rising = flat[:-1] + [(5.0, 0.56, 0.44)]  # +0.06 dB on chelsea+coffee
+    assert not campaign.shipping_decision(_rows(rising), BASE)[0]
+    rising = flat[:-1] + [(5.0, 0.54, 0.46)]  # +0.06 dB on the Debian photos
+    assert not campaign.shipping_decision(_rows(rising), BASE)[0]
+    earlier = flat[:-1] + [(4.9, 0.54, 0.44)]  # 4 CPU-hours back reach the row at 0.5: +0.24 dB since
+    ready, reason = campaign.shipping_decision(_rows(earlier), BASE)
+    assert not ready and 'since iteration 10' in reason
+    too_short = [(1.0, 0.5, 0.4), (4.9, 0.5, 0.4)]  # flat, but over 3.9 CPU-hours only
+    assert not campaign.shipping_decision(_rows(too_short), BASE)[0]
+
+
+@pytest.fixture
+def shipping(campaign, tmp_path, monkeypatch):
+    """The campaign with its curve, baselines, option file (a tiny network), data set and output folder in tmp."""
+    import yaml
+    with open(campaign.OPTION_FILE, encoding='utf-8') as f:
+        opt = yaml.safe_load(f)
+    opt['network_g'].update(TINY)
+    opt['datasets']['train'].update(batch_size_per_gpu=2, gt_size=16)
+    option_file = tmp_path / 'train_tiny_campaign.yml'
+    option_file.write_text(yaml.safe_dump(opt), encoding='utf-8')
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'paths.json').write_text(json.dumps({'train_photos': ['a', 'b', 'c'], 'holdout_photos': ['d'],
+                                                 'tiles': 30}), encoding='utf-8')
+    for name, value in (('CURVE', tmp_path / 'curve.tsv'), ('BASELINES', tmp_path / 'baselines.json'),
+                        ('PRETRAINED', tmp_path / 'pretrained'), ('OPTION_FILE', option_file), ('DATA', data)):
+        monkeypatch.setattr(campaign, name, str(value))
+    with open(campaign.BASELINES, 'w', encoding='utf-8') as f:
+        json.dump(BASE, f)
+    return campaign
+
+
+def _write_curve(cc, rows):
+    with open(cc.CURVE, 'w', encoding='utf-8') as f:
+        f.write('\t'.join(cc.CURVE_COLUMNS) + '\n')
+        for row in rows:
+            f.write('\t'.join(str(row[k]) for k in cc.CURVE_COLUMNS) + '\n')
+
+
+def test_ship_refuses_when_the_rule_does_not_hold(shipping, capsys):
+    torch.manual_seed(0)
+    _session(shipping, 10, MRNet(**TINY), base=100)
+    _write_curve(shipping, _rows([(0.5, 0.2, 0.3)], first_iteration=110))
+    assert shipping.read_curve()[-1]['iteration'] == '110'
+    with pytest.raises(SystemExit) as exit_:
+        shipping.main(['ship'])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'not ready' in err and '--force' in err
+    assert not os.path.exists(shipping.PRETRAINED)
+
+
+def test_ship_force_writes_weights_provenance_and_card(shipping):
+    from mrnet_arch.publishing.provenance import read_provenance
+    from mrnet_arch.storage.files import sha256_of
+    torch.manual_seed(0)
+    net = MRNet(**TINY)
+    _session(shipping, 10, net, base=100)  # the session's fp32 checkpoint net_g_10 is iteration 110 of the campaign
+    _write_curve(shipping, _rows([(0.5, 0.2, 0.3)], first_iteration=110))
+    shipping.main(['ship', '--force'])
+    out = shipping.PRETRAINED
+    assert sorted(os.listdir(out)) == ['MODEL_CARD.md', 'MRNet-S_x2_bicubic-skip.safetensors', 'PROVENANCE.md']
+    weights = os.path.join(out, 'MRNet-S_x2_bicubic-skip.safetensors')
+    loaded, config = load_model(weights)
+    assert {k: config[k] for k in TINY} == TINY and config['upscale'] == 2
+    for key, value in net.state_dict().items():
+        assert loaded.state_dict()[key].dtype == value.dtype
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    found = read_provenance(weights, 2)
+    assert found['iterations'] == 110 and found['license'] == 'MIT'
+    assert found['batch_size'] == 2 and found['hr_size'] == 16 and found['dataset_size'] == 3
+    with open(os.path.join(out, 'PROVENANCE.md'), encoding='utf-8') as f:
+        provenance = f.read()
+    assert f'| sha256 | `{sha256_of(weights)}` |' in provenance
+    assert '--force' in provenance and 'net_g_10.pth`: fp32' in provenance and 'test CPU: 0.03' in provenance
+    assert 'not the paper\'s architecture' in provenance and 'DEBIAN_PHOTOS.md' in provenance
+    with open(os.path.join(out, 'MODEL_CARD.md'), encoding='utf-8') as f:
+        card = f.read()
+    assert card.startswith('# MRNet-S_x2_bicubic-skip') and 'bicubic global skip' in card
+    assert '| chelsea+coffee (2 photos) | 30.2000 | 0.9100 |' in card  # the held-out scores as the card's results
+    assert '| total_iter | 110 |' in card
+
+
+def test_ship_takes_the_carried_fp16_weights_when_the_checkpoint_is_gone(shipping):
+    torch.manual_seed(0)
+    net = MRNet(**TINY)
+    _session(shipping, 10, net, base=100)
+    shipping.pack()  # carried state at iteration 110
+    os.remove(os.path.join(shipping.EXP, 'models', 'net_g_10.pth'))
+    _write_curve(shipping, _rows([(0.5, 0.2, 0.3)], first_iteration=110))
+    shipping.main(['ship', '--force'])
+    loaded, _ = load_model(os.path.join(shipping.PRETRAINED, 'MRNet-S_x2_bicubic-skip.safetensors'))
+    for key, value in net.state_dict().items():
+        assert loaded.state_dict()[key].dtype == value.dtype  # widened back to fp32
+        if value.is_floating_point():
+            torch.testing.assert_close(loaded.state_dict()[key], value.half().float())
+    with open(os.path.join(shipping.PRETRAINED, 'PROVENANCE.md'), encoding='utf-8') as f:
+        assert 'the carried fp16 weights' in f.read()
