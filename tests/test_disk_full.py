@@ -93,7 +93,7 @@ def test_checkpoints_and_other_files_name_a_full_disk_in_the_same_words(needed, 
 
 
 COPIED = ('DISK_FULL_ERRNOS', '_MIB', 'DiskFullError', '_disk_full_error', 'size_text', 'free_bytes', 'is_disk_full',
-          'atomic_write', '_kept')
+          'atomic_write', '_file_mode', '_kept')
 
 
 def _copied_definitions(path):
@@ -249,3 +249,21 @@ def test_infer_and_export_into_a_full_disk_print_one_line(tmp_path, small_disk):
         assert 'Traceback' not in proc.stderr
     assert sorted(os.listdir(small_disk)) == ['filler', 'sr']  # the output folder, with no file cut short in it
     assert os.listdir(osp.join(small_disk, 'sr')) == []
+
+
+@pytest.mark.parametrize('write', ['files', 'checkpoint'])
+def test_written_files_get_the_umask_mode_or_keep_the_replaced_files(tmp_path, write):
+    """Not ``mkstemp``'s 0o600: a new file gets 0o666 less the umask, as ``open`` would give it; a replaced file keeps
+    its mode."""
+    save = ((lambda p: files.write_bytes(p, b'data')) if write == 'files' else
+            (lambda p: atomic_torch_save({'params': {'w': torch.ones(2)}}, p)))
+    old = os.umask(0o022)
+    try:
+        new = str(tmp_path / 'new.bin')
+        save(new)
+        assert os.stat(new).st_mode & 0o777 == 0o644
+        os.chmod(new, 0o640)
+        save(new)
+        assert os.stat(new).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

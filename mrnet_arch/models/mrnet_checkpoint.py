@@ -15,6 +15,7 @@ import os
 import pickle
 import random
 import shutil
+import stat
 import tempfile
 import torch
 import zipfile
@@ -129,6 +130,7 @@ def _atomic_write(path, write, binary=True, size=None):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException as err:
         written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
@@ -138,6 +140,17 @@ def _atomic_write(path, write, binary=True, size=None):
         if full and not isinstance(err, DiskFullError):
             raise DiskFullError(folder, name, size, _free_bytes(folder), _kept(path)) from err
         raise
+
+
+def _file_mode(path):
+    """The permission bits of the written file: those of the file it replaces, else what ``open`` gives a new file
+    (0o666 less the umask) rather than the 0o600 of ``tempfile.mkstemp``."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _kept(path):

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 
 from mrnet_arch.errors import RunError
@@ -128,6 +129,7 @@ def atomic_write(path, write, binary=True, size=None):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException as err:
         written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
@@ -137,6 +139,17 @@ def atomic_write(path, write, binary=True, size=None):
         if full and not isinstance(err, DiskFullError):
             raise DiskFullError(folder, name, size, free_bytes(folder), _kept(path)) from err
         raise
+
+
+def _file_mode(path):
+    """The permission bits of the written file: those of the file it replaces, else what ``open`` gives a new file
+    (0o666 less the umask) rather than the 0o600 of ``tempfile.mkstemp``."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _kept(path):
