@@ -61,7 +61,8 @@ SESSION = osp.join(DRIVER_DIR, 'session.json')
 DEMO_WEIGHTS = osp.join(ROOT, 'mrnet_arch', 'demo_weights', 'MRNet_demo_x2.pth')
 CHUNK_SECONDS = 480  # target length of a chunk (the checkpoint interval) on an idle machine
 CHUNK_MAX_SECONDS = 600  # a longer chunk (a busy machine) is asked to save where it is: SIGUSR1, exit status 75
-SECONDS_PER_ITER = {'avx512': 4.0, 'other': 12.0}  # an idle 2-core Intel Xeon, an idle 2-core AMD EPYC
+# an idle 2-core Intel Xeon; an idle 2-core AMD EPYC (6.0-6.8 s a step in benchmarks/cpu_train_step.py)
+SECONDS_PER_ITER = {'avx512': 4.0, 'other': 7.0}
 WARMUP_ITERS = 20
 GROUPS = {'skimage': ('chelsea', 'coffee')}  # the held-out photos scored apart; the rest are the Debian ones
 CURVE_COLUMNS = ('iteration', 'cpu_seconds', 'wall_seconds', 'cpu_kind', 'date_utc', 'psnr_debian', 'ssim_debian',
