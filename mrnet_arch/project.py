@@ -1,8 +1,12 @@
-"""Where the plugin's files are: the project root of a run, the shipped option files, the package and its
-source checkout; and BasicSR's scan-and-register import of a folder."""
+"""Where the plugin's files are: the project root of a run, the shipped option files and pretrained weights, the
+package and its source checkout; and BasicSR's scan-and-register import of a folder."""
 import importlib
 import os
 from os import path as osp
+
+# The weights ``python tools/cpu_campaign.py ship`` writes into ``mrnet_arch/pretrained/`` (with PROVENANCE.md and
+# MODEL_CARD.md): MRNet-S x2 plus a bicubic global skip, named for the skip, an addition to the paper's arch.
+PRETRAINED_WEIGHTS = 'MRNet-S_x2_bicubic-skip.safetensors'
 
 
 def import_all(package, init_file, suffix):
@@ -17,6 +21,12 @@ def import_all(package, init_file, suffix):
 def package_dir():
     """The folder of the ``mrnet_arch`` package."""
     return osp.dirname(osp.abspath(__file__))
+
+
+def pretrained_weights():
+    """The path of the shipped pretrained weights (``mrnet_arch/pretrained/PRETRAINED_WEIGHTS``); the file
+    exists only once the campaign has shipped them."""
+    return osp.join(package_dir(), 'pretrained', PRETRAINED_WEIGHTS)
 
 
 def source_checkout():
