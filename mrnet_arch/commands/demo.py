@@ -15,6 +15,13 @@
    page with all of them (``mrnet_arch.reports.figure`` and ``page``, the library of ``mrnet compare``), and prints
    where the figures, the page, the SR images and the scores are.
 
+When the package holds the pretrained weights of the CPU campaign (``mrnet_arch/pretrained/``: paper-size
+MRNet-S x2 plus a bicubic global skip, see its ``PROVENANCE.md`` and ``MODEL_CARD.md``), steps 3 and 4 add them
+as a third model, ``PRETRAINED_LABEL``: run on the same LR images by ``Upscaler`` and scored by the same
+``y_metrics``, in the printed table, ``demo_results.json``, the figures and the page. The campaign never trained on
+the demo's held-out photos either (``mrnet_arch/photo_data/holdout.txt``). Without the file the demo compares
+Bicubic and MRNet only.
+
 The option files and weights come with the package (``mrnet_arch.project.shipped_options_dir()``,
 ``package_dir()``), so the demo runs from a wheel install as from a checkout. Its data, ``experiments/`` and
 ``results/`` go under the project root: ``$MRNET_ROOT``, else the source checkout, else the working
@@ -44,7 +51,7 @@ from mrnet_arch.errors import RunError
 from mrnet_arch.inference.device import resolve_device
 from mrnet_arch.measurement.evaluation import pair_by_stem, y_metrics
 from mrnet_arch.measurement.machine import machine_info
-from mrnet_arch.project import package_dir, project_root, shipped_options_dir
+from mrnet_arch.project import package_dir, pretrained_weights, project_root, shipped_options_dir
 from mrnet_arch.reports import crops, figure, page
 from mrnet_arch.storage.files import write_json
 from mrnet_arch.storage.images import read_image
@@ -58,6 +65,8 @@ OPTIONS = shipped_options_dir()
 TRAIN_YML = osp.join(OPTIONS, 'demo', 'train_MRNet_demo_x2.yml')
 TEST_YML = osp.join(OPTIONS, 'demo', 'test_MRNet_demo_x2.yml')
 DEMO_WEIGHTS = osp.join(package_dir(), 'demo_weights', 'MRNet_demo_x2.pth')
+PRETRAINED = pretrained_weights()  # compared as a third model when the package holds them
+PRETRAINED_LABEL = 'MRNet-S x2 (pretrained)'
 DATA_DIR = 'datasets/demo'
 SUB_IMAGE = (120, 60)  # HR sub-image size and step; training crops 64 px HR patches from them
 
@@ -96,20 +105,42 @@ def _run(args, log_hint, root):
         raise RunError(f'{log_hint} failed (exit {proc.returncode}); see the log above.')
 
 
-def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE, images=None):
-    """Y-channel PSNR/SSIM (crop border = scale) of the SR images and of MATLAB bicubic upsampling.
+def load_pretrained(path=None):
+    """An ``Upscaler`` (float32, on the demo's device) of the shipped pretrained weights, or None without them.
+
+    Args:
+        path (str | None): The weights. Default: ``PRETRAINED``.
+
+    Returns:
+        Upscaler | None: Ready to run, or None when the file does not exist.
+
+    Raises:
+        mrnet_arch.storage.weights.WeightsError: The file exists but is not MRNet weights.
+    """
+    from mrnet_arch.inference.upscaler import Upscaler
+    path = PRETRAINED if path is None else path
+    return Upscaler.from_weights(path, device='auto', precision='fp32') if osp.isfile(path) else None
+
+
+def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE, images=None, pretrained=None):
+    """Y-channel PSNR/SSIM (crop border = scale) of the SR images, of MATLAB bicubic upsampling and, if given,
+    of the pretrained weights on the same LR images.
 
     Args:
         sr_dir (str): BasicSR's SR images (``<name>_<NAME>.png``).
         gt_dir (str): GT images.
         lr_dir (str): LR images (same names as the GT).
         scale (int): The scale. Default: ``SCALE``.
-        images (dict | None): If given, filled with ``{photo: {'gt', 'bicubic', 'mrnet'}}``, uint8 BGR arrays.
+        images (dict | None): If given, filled with ``{photo: {'gt', 'bicubic', 'mrnet'[, 'pretrained']}}``,
+            uint8 BGR arrays.
+        pretrained (Upscaler | None): The pretrained weights (``load_pretrained``), scored as ``'pretrained'``.
 
     Returns:
-        dict: Per photo ``{'mrnet': metrics, 'bicubic': metrics, 'sr_image': path}``, and ``'_mean'``.
+        dict: Per photo ``{'mrnet': metrics, 'bicubic': metrics[, 'pretrained': metrics], 'sr_image': path}``,
+        and ``'_mean'``.
     """
     rows = {}
+    methods = ('mrnet', 'bicubic') + (('pretrained', ) if pretrained is not None else ())
     lr_of = dict(pair_by_stem(gt_dir, lr_dir, require_all=True))
     for gt_path, sr_path in pair_by_stem(gt_dir, sr_dir, suffixes=(f'_{NAME}', ), require_all=True):
         gt, lr, sr = (read_image(p, color=True) for p in (gt_path, lr_of[gt_path], sr_path))
@@ -118,7 +149,12 @@ def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE, images=None):
         rows[stem] = {'mrnet': y_metrics(sr, gt, scale), 'bicubic': y_metrics(bic, gt, scale), 'sr_image': sr_path}
         if images is not None:
             images[stem] = {'gt': gt, 'bicubic': bic, 'mrnet': sr[:gt.shape[0], :gt.shape[1]]}
-    for method in ('mrnet', 'bicubic'):
+        if pretrained is not None:
+            out = pretrained.upscale(lr)
+            rows[stem]['pretrained'] = y_metrics(out, gt, scale)
+            if images is not None:
+                images[stem]['pretrained'] = out[:gt.shape[0], :gt.shape[1]]
+    for method in methods:
         rows.setdefault('_mean', {})[method] = {
             k: float(np.mean([r[method][k] for n, r in rows.items() if not n.startswith('_')]))
             for k in ('psnr', 'ssim')
@@ -127,11 +163,13 @@ def evaluate(sr_dir, gt_dir, lr_dir, scale=SCALE, images=None):
 
 
 def show(images, out_dir, scale=SCALE):
-    """Per photo a figure (Bicubic | MRNet | GT crops, where the two differ most, with their scores) and the
-    page with all of them (``index.html`` and ``scores.json``); the scores are those of ``evaluate``.
+    """Per photo a figure (Bicubic | MRNet [| ``PRETRAINED_LABEL``] | GT crops, where the models differ most, with
+    their scores) and the page with all of them (``index.html`` and ``scores.json``); the scores are those of
+    ``evaluate``.
 
     Args:
-        images (dict): ``{photo: {'gt', 'bicubic', 'mrnet'}}`` uint8 BGR arrays, as ``evaluate`` fills them.
+        images (dict): ``{photo: {'gt', 'bicubic', 'mrnet'[, 'pretrained']}}`` uint8 BGR arrays, as ``evaluate``
+            fills them.
         out_dir (str): Folder for ``index.html``, ``scores.json`` and ``figures/<photo>.png``.
         scale (int): The scale (the crop border of the whole-image scores). Default: ``SCALE``.
 
@@ -143,23 +181,34 @@ def show(images, out_dir, scale=SCALE):
         gt = np.ascontiguousarray(imgs['gt'][..., ::-1])
         outputs = {'Bicubic': np.ascontiguousarray(imgs['bicubic'][..., ::-1]),
                    'MRNet': np.ascontiguousarray(imgs['mrnet'][..., ::-1])}
+        if 'pretrained' in imgs:
+            outputs[PRETRAINED_LABEL] = np.ascontiguousarray(imgs['pretrained'][..., ::-1])
         box = crops.choose_crop(gt, outputs)
         scores = crops.score_images(gt, outputs, box, crop_border=scale)
         path = osp.join(out_dir, 'figures', f'{photo}.png')
         os.makedirs(osp.dirname(path), exist_ok=True)
         figure.render_figure(gt, outputs, box, scores, name=photo, path=path)
         entries.append({'name': photo, 'gt': gt, 'outputs': outputs, 'scores': scores, 'crop': box, 'figure': path})
-    paths = page.write_page(out_dir, entries, title=f'mrnet demo: MRNet x{scale} vs bicubic on held-out photos')
+    models = 'MRNet and pretrained MRNet-S' if any('pretrained' in imgs for imgs in images.values()) else 'MRNet'
+    paths = page.write_page(out_dir, entries, title=f'mrnet demo: {models} x{scale} vs bicubic on held-out photos')
     return dict(paths, figures=[e['figure'] for e in entries])
 
 
 def report(rows):
-    lines = [f'{"photo":<12} {"bicubic PSNR/SSIM":>20} {"MRNet PSNR/SSIM":>20} {"gain":>8}']
+    """The printed table of ``evaluate``'s rows: per photo and the mean, PSNR/SSIM of bicubic, MRNet and its gain
+    over bicubic, and, when the rows have them, of the pretrained weights and their gain."""
+    pretrained = 'pretrained' in rows['_mean']
+    head = f'{"photo":<12} {"bicubic PSNR/SSIM":>20} {"MRNet PSNR/SSIM":>20} {"gain":>8}'
+    lines = [head + (f' {"pretrained PSNR/SSIM":>22} {"gain":>8}' if pretrained else '')]
     for name, r in rows.items():
         label = 'mean' if name == '_mean' else name
         b, m = r['bicubic'], r['mrnet']
-        lines.append(f'{label:<12} {b["psnr"]:>11.2f}/{b["ssim"]:.4f} {m["psnr"]:>11.2f}/{m["ssim"]:.4f} '
-                     f'{m["psnr"] - b["psnr"]:>+7.2f}')
+        line = (f'{label:<12} {b["psnr"]:>11.2f}/{b["ssim"]:.4f} {m["psnr"]:>11.2f}/{m["ssim"]:.4f} '
+                f'{m["psnr"] - b["psnr"]:>+7.2f}')
+        if pretrained:
+            p = r['pretrained']
+            line += f' {p["psnr"]:>13.2f}/{p["ssim"]:.4f} {p["psnr"] - b["psnr"]:>+7.2f}'
+        lines.append(line)
     return '\n'.join(lines)
 
 
@@ -185,6 +234,7 @@ def main(argv=None):
         if not osp.isfile(path):
             raise RunError(f'{path} not found: the installed package is incomplete '
                            '(reinstall it: pip install mrnet_arch, or pip install -e . in a checkout)')
+    pretrained = load_pretrained()  # read before anything is written: a broken file stops the demo here
     print(f'[demo 1/4] real-photo dataset under {osp.join(root, DATA_DIR)} '
           f'(train: {", ".join(TRAIN_PHOTOS)}; held out: {", ".join(HELDOUT_PHOTOS)})', flush=True)
     folders = build_dataset(root)
@@ -207,23 +257,30 @@ def main(argv=None):
     _run(mrnet + ['test', '-opt', TEST_YML, '--force_yml', f'path:pretrain_network_g={weights}'], 'testing',
          root)
     sr_dir = osp.join(root, 'results', NAME, 'visualization', 'DemoHeldout')
+    if pretrained is not None:
+        print(f'and the pretrained weights {PRETRAINED} ({PRETRAINED_LABEL}; how they were made: PROVENANCE.md '
+              'beside them) on the same LR images', flush=True)
     images = {}
-    rows = evaluate(sr_dir, folders['gt'], folders[SCALE], images=images)
+    rows = evaluate(sr_dir, folders['gt'], folders[SCALE], images=images, pretrained=pretrained)
     out = osp.join(root, 'results', NAME, 'demo_results.json')
     write_json(out, {
         'command': ' '.join(['mrnet demo'] + argv),
         'weights': weights,
+        'pretrained_weights': PRETRAINED if pretrained is not None else None,
         'minutes': (time.time() - start) / 60,
         'machine': machine_info(resolve_device('auto')),
         'results': rows,
     }, indent=1)
     print('\nY-channel PSNR (dB) / SSIM on the held-out photos, x2, crop border 2:')
     print(report(rows))
-    print('\n[demo 4/4] figures and page of the held-out photos (Bicubic | MRNet | GT)', flush=True)
+    shown_models = 'Bicubic | MRNet | ' + (f'{PRETRAINED_LABEL} | ' if pretrained is not None else '') + 'GT'
+    print(f'\n[demo 4/4] figures and page of the held-out photos ({shown_models})', flush=True)
     shown = show(images, osp.join(root, 'results', NAME, 'compare'))
     gain = rows['_mean']['mrnet']['psnr'] - rows['_mean']['bicubic']['psnr']
     print(f'\nMRNet {"beats" if gain > 0 else "is below"} bicubic by {gain:+.2f} dB on average '
           f'({(time.time() - start) / 60:.1f} min in all).')
     print(f'figures:   {", ".join(shown["figures"])}\npage:      {shown["html"]}\n'
           f'SR images: {sr_dir}\nweights:   {weights}\nscores:    {out}')
+    if pretrained is not None:
+        print(f'pretrained: {PRETRAINED}')
     return 0
