@@ -24,8 +24,10 @@ import torch
 import yaml
 
 from _photos import env, run_mrnet, write_photos
+from mrnet_arch.archs.mrnet_arch import MRNet
 from mrnet_arch.archs.mrnet_config import receptive_radius
-from mrnet_arch.storage.weights import infer_config, read_state_dict
+from mrnet_arch.commands.contribute import basicsr as contribute_basicsr
+from mrnet_arch.storage.weights import infer_config, read_state_dict, save_safetensors
 
 # BasicSR's lint settings: the [flake8], [yapf] and [isort] sections of setup.cfg in
 # https://github.com/XPixelGroup/BasicSR at commit 8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a (master, 2024-05-17).
@@ -255,6 +257,38 @@ def test_contribute_with_weights_adds_them_and_test_options(checkout, tmp_path):
     assert whole and saved.keys() == whole.keys()
     for name, image in whole.items():
         assert np.abs(cv2.imread(saved[name]).astype(int) - image.astype(int)).max() <= 1, name
+
+
+def test_contribute_adds_the_pretrained_weights_when_the_package_holds_them(tmp_path, monkeypatch):
+    """A stand-in for the campaign's shipped weights (paper-size MRNet x2 with a bicubic global skip, random, its
+    card and provenance beside it) goes into the plan as weights given with --weights go, plus its provenance; no
+    stand-in, no such files."""
+    shipped = tmp_path / 'pretrained'
+    shipped.mkdir()
+    weights = shipped / 'MRNet-S_x2_bicubic-skip.safetensors'
+    net = MRNet(upscale=2, global_skip='bicubic')
+    save_safetensors(net, dict(infer_config(net.state_dict()), global_skip='bicubic'), str(weights))
+    (shipped / 'MODEL_CARD.md').write_text('# the shipped card\n', encoding='utf-8')
+    (shipped / 'PROVENANCE.md').write_text('# the shipped provenance\n', encoding='utf-8')
+    monkeypatch.setattr(contribute_basicsr, 'pretrained_weights', lambda: str(weights))
+    files = contribute_basicsr.plan(str(tmp_path / 'BasicSR'))
+    folder = 'experiments/pretrained_models'
+    assert files[f'{folder}/MRNet-S_x2_bicubic-skip.safetensors'] == weights.read_bytes()
+    assert files[f'{folder}/MRNet-S_x2_bicubic-skip.md'] == '# the shipped card\n'
+    assert files[f'{folder}/MRNet-S_x2_bicubic-skip_PROVENANCE.md'] == '# the shipped provenance\n'
+    assert f'{folder}/MRNet_demo_x2.pth' in files  # the demo weights stay, for the demo options
+    test_opt = yaml.safe_load(files['options/test/MRNet/test_MRNet-S_x2_bicubic-skip.yml'])
+    assert test_opt['network_g']['global_skip'] == 'bicubic'
+    assert test_opt['path']['pretrain_network_g'] == f'{folder}/MRNet-S_x2_bicubic-skip.safetensors'
+    row = [line for line in files['docs/ModelZoo.md'].splitlines() if 'bicubic-skip.safetensors' in line]
+    assert len(row) == 1
+    assert f'| MRNet + bicubic global skip | x2 | {sum(p.numel() for p in net.parameters()):,} |' in row[0]
+    assert f'provenance `{folder}/MRNet-S_x2_bicubic-skip_PROVENANCE.md`' in row[0]
+    assert 'MRNet-S_x2_bicubic-skip.safetensors' in contribute_basicsr.pr_body(files)
+
+    monkeypatch.setattr(contribute_basicsr, 'pretrained_weights', lambda: str(tmp_path / 'absent.safetensors'))
+    files = contribute_basicsr.plan(str(tmp_path / 'BasicSR'))
+    assert not [p for p in files if 'bicubic-skip' in p] and 'bicubic-skip' not in files['docs/ModelZoo.md']
 
 
 def _images(folder):

@@ -11,10 +11,13 @@ What it writes into the checkout at DIR (a folder holding ``basicsr/archs/``, ``
   ``options/train/MRNet/``, ``test_*.yml`` under ``options/test/MRNet/``, with BasicSR's relative dataset
   paths (``datasets/DIV2K/...``, ``datasets/Set5/...``); the demo's shipped weights go to
   ``experiments/pretrained_models/`` and its option file points there;
+- when the package holds the campaign's pretrained weights (``mrnet_arch/pretrained/``, MRNet-S x2 plus a bicubic
+  global skip), those too, as ``--weights`` adds weights, with their shipped model card and provenance beside them;
 - a section in ``docs/ModelZoo.md`` (between ``<!-- MRNet -->`` markers) with the models, their
   parameter counts and option files;
 - with ``--weights W``: the weights under ``experiments/pretrained_models/``, their model card beside them,
-  test option files that point at them, and a row for them in the model-zoo section.
+  test option files that point at them (with the weights' global skip, if they have one), and a row for them
+  in the model-zoo section.
 
 Rerunning it is idempotent. A file that exists with other contents is never overwritten without
 ``--overwrite``; the command then writes nothing and names the files. In ``docs/ModelZoo.md`` it only
@@ -31,7 +34,7 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.commandline.cli_paths import inside
-from mrnet_arch.project import package_dir, shipped_options_dir
+from mrnet_arch.project import package_dir, pretrained_weights, shipped_options_dir
 
 from .common import ContributeError, check_folder, check_pr_body, only_adds_lines
 from .common import read as _read
@@ -162,7 +165,7 @@ def is_addition(rel, old, new):
     return rel == ZOO_FILE and zoo_update_is_addition(old, new)
 
 
-def weight_files(weights, options, test_option=None, prefer_ema=True):
+def weight_files(weights, options, test_option=None, prefer_ema=True, card=None, provenance=None):
     """The files ``--weights`` adds: the weights, their model card and test option files pointing at them.
 
     Args:
@@ -172,6 +175,9 @@ def weight_files(weights, options, test_option=None, prefer_ema=True):
             must fit the weights). Default: the shipped ``test_MRNet_x<s>.yml`` of the weights' scale, or
             ``test_MRNet_multiscale.yml``.
         prefer_ema (bool): Use ``params_ema`` when the checkpoint has it. Default: True.
+        card (str | None): The model card's text. Default: ``mrnet card``'s card of the weights.
+        provenance (str | None): If given, written as ``<stem>_PROVENANCE.md`` beside the weights and named in
+            the row.
 
     Returns:
         tuple[dict, str]: ``{checkout path: text or bytes}`` and the model-zoo row.
@@ -194,6 +200,8 @@ def weight_files(weights, options, test_option=None, prefer_ema=True):
         raise ContributeError(f'--test-options {test_option}: not a shipped test option file; choose one of '
                               f'{sorted(p for p in options if "/test/" in p)}')
     opt = yaml.safe_load(options[test_option])
+    if config.get('global_skip') and not opt['network_g'].get('global_skip'):
+        opt['network_g']['global_skip'] = config['global_skip']  # the test option file runs the weights' network
     expected = build_network(copy.deepcopy(opt['network_g'])).state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -215,12 +223,37 @@ def weight_files(weights, options, test_option=None, prefer_ema=True):
     data = _read(weights, binary=True)
     digest = hashlib.sha256(data).hexdigest()
     card_path = f'{PRETRAINED}/{stem}.md'
-    card = make_card(weights, prefer_ema=prefer_ema)
+    card = make_card(weights, prefer_ema=prefer_ema) if card is None else card
     scales = '/'.join(f'x{s}' for s in (config.get('upscales') or [config['upscale']]))
-    row = (f'| `{target}` | {config["type"]} | {scales} | {sum(p.numel() for p in net.parameters()):,} | '
-           f'`{digest[:16]}…` | `{test_path}` | `{card_path}` |')
+    arch = config['type'] + (f' + {config["global_skip"]} global skip' if config.get('global_skip') else '')
     files = {target: data, card_path: card, test_path: header + yaml.safe_dump(opt, sort_keys=False)}
+    cards = f'`{card_path}`'
+    if provenance is not None:
+        files[f'{PRETRAINED}/{stem}_PROVENANCE.md'] = provenance
+        cards += f', provenance `{PRETRAINED}/{stem}_PROVENANCE.md`'
+    row = (f'| `{target}` | {arch} | {scales} | {sum(p.numel() for p in net.parameters()):,} | '
+           f'`{digest[:16]}…` | `{test_path}` | {cards} |')
     return files, row
+
+
+def pretrained_files(options):
+    """The files and model-zoo row of the package's pretrained weights (``mrnet_arch/pretrained/``): as
+    ``weight_files`` adds weights, with the shipped ``MODEL_CARD.md`` as their card and ``PROVENANCE.md`` beside.
+
+    Args:
+        options (dict): ``option_files()``.
+
+    Returns:
+        tuple[dict, str | None]: ``{checkout path: text or bytes}`` and the row; ``({}, None)`` when the package
+        holds no pretrained weights.
+    """
+    weights = pretrained_weights()
+    if not osp.isfile(weights):
+        return {}, None
+    folder = osp.dirname(weights)
+    texts = [_read(osp.join(folder, name)) if osp.isfile(osp.join(folder, name)) else None
+             for name in ('MODEL_CARD.md', 'PROVENANCE.md')]
+    return weight_files(weights, options, card=texts[0], provenance=texts[1])
 
 
 def plan(checkout, weights=None, test_option=None, prefer_ema=True):
@@ -230,7 +263,11 @@ def plan(checkout, weights=None, test_option=None, prefer_ema=True):
     options = option_files()
     files.update(options)
     files[f'{PRETRAINED}/{osp.basename(DEMO_WEIGHTS)}'] = _read(osp.join(pkg, DEMO_WEIGHTS), binary=True)
-    rows = []
+    shipped, row = pretrained_files(options)
+    files.update(shipped)
+    rows = [row] if row else []
+    if weights is not None and shipped and osp.realpath(weights) == osp.realpath(pretrained_weights()):
+        weights = None  # the pretrained weights themselves: already added
     if weights is not None:
         extra, row = weight_files(weights, options, test_option, prefer_ema)
         clash = [p for p in extra if p in files]
@@ -266,6 +303,9 @@ def pr_body(files):
         f'- {len(options)} option files under `options/train/MRNet/` and `options/test/MRNet/` (the paper\'s '
         'x2/x3/x4 and multi-scale settings, Table 1/Table 2/Figure 7 ablations, a small demo)',
         f'- `{PRETRAINED}/{osp.basename(DEMO_WEIGHTS)}`: small demo weights for `options/*/MRNet/demo/`',
+        *([f'- `{PRETRAINED}/{osp.basename(pretrained_weights())}`: MRNet-S x2 plus a bicubic global skip (an '
+           'addition to the paper\'s architecture), trained on CPUs; its model card and provenance beside it']
+          if f'{PRETRAINED}/{osp.basename(pretrained_weights())}' in files else []),
         f'- an MRNet section in `{ZOO_FILE}`', '',
         'The files import only torch and basicsr (the arch file imports its sibling `mrnet_config.py` '
         'relatively); no other file of BasicSR changes.', '', '## How it was tested', '',
