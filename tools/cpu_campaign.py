@@ -41,6 +41,8 @@ import subprocess
 import sys
 import time
 
+from mrnet_arch.project import PRETRAINED_WEIGHTS
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 OPTION_FILE = osp.join(ROOT, 'tools', 'campaign', 'train_MRNet_S_x2_campaign.yml')
@@ -68,7 +70,6 @@ GROUPS = {'skimage': ('chelsea', 'coffee')}  # the held-out photos scored apart;
 CURVE_COLUMNS = ('iteration', 'cpu_seconds', 'wall_seconds', 'cpu_kind', 'date_utc', 'psnr_debian', 'ssim_debian',
                  'gain_debian', 'psnr_skimage', 'ssim_skimage', 'gain_skimage')
 PRETRAINED = osp.join(ROOT, 'mrnet_arch', 'pretrained')  # where ``ship`` writes the weights, card and provenance
-SHIPPED_WEIGHTS = 'MRNet-S_x2_bicubic-skip.safetensors'  # named for the skip, an addition to the paper's arch
 PLATEAU_CPU_SECONDS = 4 * 3600  # the shipping rule's window: the last 4 CPU-hours of training ...
 PLATEAU_DB = 0.05  # ... that added less than this on both held-out sets
 GROUP_NAMES = {'skimage': 'chelsea+coffee', 'debian': 'Debian held-out'}
@@ -542,12 +543,12 @@ def provenance_text(row, base, reason, source, cpu_seconds, sha, opt, config, pa
                              'in `mrnet_arch/photo_data/debian_manifest.tsv`, see `mrnet_arch/photo_data/'
                              "DEBIAN_PHOTOS.md`; scikit-image's photos: scikit-image's licence (BSD-3-Clause) and "
                              'the credits in its `skimage/data/README.txt`'),
-        ('file', f'`{SHIPPED_WEIGHTS}`: float32 safetensors, the arch config in the `mrnet_config` metadata'),
+        ('file', f'`{PRETRAINED_WEIGHTS}`: float32 safetensors, the arch config in the `mrnet_config` metadata'),
         ('sha256', f'`{sha}`'),
         ('licence', "MIT (the plugin's `LICENSE`); the training photos keep their own licences (above)"),
         ('written', f'{datetime.date.today().isoformat()} by `tools/cpu_campaign.py ship`'),
     ]
-    lines = [f'# Provenance of {SHIPPED_WEIGHTS}', '',
+    lines = [f'# Provenance of {PRETRAINED_WEIGHTS}', '',
              'MRNet-S x2 trained by the CPU campaign (`tools/cpu_campaign.py`, `tools/campaign/README.md`) with a '
              "**bicubic global skip**: an addition to the paper's architecture. The network learns the residual to "
              "a bicubic upscale of its input, which the paper's MRNet does not have; the parameter count is the "
@@ -612,7 +613,7 @@ def ship(args):
     net = net.float()
     params = sum(p.numel() for p in net.parameters())
     with tempfile.TemporaryDirectory() as folder:
-        weights = osp.join(folder, SHIPPED_WEIGHTS)
+        weights = osp.join(folder, PRETRAINED_WEIGHTS)
         save_safetensors(net, config, weights)
         sha = sha256_of(weights)
         provenance = provenance_text(row, base, reason, described, cpu_seconds, sha, opt, config, params)
@@ -620,10 +621,10 @@ def ship(args):
         with open(weights, 'rb') as f:
             data = f.read()
     os.makedirs(PRETRAINED, exist_ok=True)
-    write_bytes(osp.join(PRETRAINED, SHIPPED_WEIGHTS), data)
+    write_bytes(osp.join(PRETRAINED, PRETRAINED_WEIGHTS), data)
     write_text(osp.join(PRETRAINED, 'PROVENANCE.md'), provenance)
     write_text(osp.join(PRETRAINED, 'MODEL_CARD.md'), card)
-    log(f"shipped iteration {row['iteration']} into {shown(PRETRAINED)}/ ({SHIPPED_WEIGHTS}, PROVENANCE.md, "
+    log(f"shipped iteration {row['iteration']} into {shown(PRETRAINED)}/ ({PRETRAINED_WEIGHTS}, PROVENANCE.md, "
         f'MODEL_CARD.md): {reason}')
 
 
