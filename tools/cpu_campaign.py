@@ -590,6 +590,7 @@ def ship(args):
 
     import yaml
 
+    from mrnet_arch.measurement.complexity import count_params
     from mrnet_arch.storage.files import sha256_of, write_bytes, write_text
     from mrnet_arch.storage.weights import WeightsError, load_model, save_safetensors
     base, rows = read_json(BASELINES), read_curve()
@@ -611,7 +612,7 @@ def ship(args):
     except WeightsError as err:
         raise ShipError(str(err)) from err
     net = net.float()
-    params = sum(p.numel() for p in net.parameters())
+    params = count_params(net)
     with tempfile.TemporaryDirectory() as folder:
         weights = osp.join(folder, PRETRAINED_WEIGHTS)
         save_safetensors(net, config, weights)

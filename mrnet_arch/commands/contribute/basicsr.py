@@ -34,6 +34,7 @@ from os import path as osp
 import yaml
 
 from mrnet_arch.commandline.cli_paths import inside
+from mrnet_arch.measurement.complexity import count_params
 from mrnet_arch.project import package_dir, pretrained_weights, shipped_options_dir
 
 from .common import ContributeError, check_folder, check_pr_body, only_adds_lines
@@ -90,7 +91,7 @@ def option_files():
 def _params(network_g):
     """Parameter count of a ``network_g`` option dict, built through BasicSR's ARCH_REGISTRY."""
     from basicsr.archs import build_network
-    return sum(p.numel() for p in build_network(copy.deepcopy(network_g)).parameters())
+    return count_params(build_network(copy.deepcopy(network_g)))
 
 
 def zoo_rows(options):
@@ -231,7 +232,7 @@ def weight_files(weights, options, test_option=None, prefer_ema=True, card=None,
     if provenance is not None:
         files[f'{PRETRAINED}/{stem}_PROVENANCE.md'] = provenance
         cards += f', provenance `{PRETRAINED}/{stem}_PROVENANCE.md`'
-    row = (f'| `{target}` | {arch} | {scales} | {sum(p.numel() for p in net.parameters()):,} | '
+    row = (f'| `{target}` | {arch} | {scales} | {count_params(net):,} | '
            f'`{digest[:16]}…` | `{test_path}` | {cards} |')
     return files, row
 
