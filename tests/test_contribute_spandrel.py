@@ -11,8 +11,12 @@ import sys
 from os import path as osp
 
 import pytest
+import torch
 
 from _photos import check_rerun_and_local_edit, env, run_mrnet, write_photos
+from mrnet_arch.archs.mrnet_arch import MRNet
+from mrnet_arch.commands.contribute import spandrel as contribute_spandrel
+from mrnet_arch.storage.weights import infer_config, save_safetensors
 
 pytest.importorskip('spandrel')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -115,13 +119,43 @@ def test_written_files_and_pr_body(checkout):
     with open(osp.join(checkout, 'README.md'), encoding='utf-8') as f:
         readme = f.read()
     assert readme.index('- MRNet (') < readme.index('#### Face Restoration') and readme.count('- MRNet (') == 1
+    model = osp.basename(contribute_spandrel.snapshot_weights())  # the demo's, or the pretrained once shipped
     for n in (16, 32, 64):
-        assert osp.isfile(osp.join(checkout, 'tests', 'images', 'outputs', f'{n}x{n}', 'MRNet_demo_x2.png'))
-    assert osp.isfile(osp.join(checkout, 'tests', 'models', 'MRNet_demo_x2.pth'))
+        assert osp.isfile(osp.join(checkout, 'tests', 'images', 'outputs', f'{n}x{n}', f'{osp.splitext(model)[0]}.png'))
+    assert osp.isfile(osp.join(checkout, 'tests', 'models', model))
     with open(osp.join(osp.dirname(checkout), 'pr.md'), encoding='utf-8') as f:
         body = f.read()
     assert 'Memory Recursive Network' in body and f'`{ARCH}/__init__.py`' in body
     assert 'pytest tests/test_MRNet.py' in body
+
+
+def test_the_inference_test_runs_the_pretrained_weights_once_the_package_holds_them(tmp_path, monkeypatch):
+    """A stand-in for the campaign's shipped weights (paper-size MRNet x2 with a bicubic global skip, random)
+    becomes the model of the inference test: its file, its snapshots and a test named after it; without it, the
+    demo weights."""
+    weights = tmp_path / 'MRNet-S_x2_bicubic-skip.safetensors'
+    torch.manual_seed(0)
+    net = MRNet(upscale=2, global_skip='bicubic')
+    save_safetensors(net, dict(infer_config(net.state_dict()), global_skip='bicubic'), str(weights))
+    monkeypatch.setattr(contribute_spandrel, 'pretrained_weights', lambda: str(weights))
+    checkout = lay_out_spandrel(str(tmp_path / 'spandrel'))
+    files = contribute_spandrel.plan(checkout)
+    assert files['tests/models/MRNet-S_x2_bicubic-skip.safetensors'] == weights.read_bytes()
+    assert not [p for p in files if 'MRNet_demo_x2' in p]
+    for n in (16, 32, 64):
+        assert f'tests/images/outputs/{n}x{n}/MRNet-S_x2_bicubic-skip.png' in files
+    test = files['tests/test_MRNet.py']
+    assert 'def test_MRNet_S_x2_bicubic_skip():' in test and 'ModelFile("MRNet-S_x2_bicubic-skip.safetensors")' in test
+    assert '"bicubic skip"' in test and '(2, 3, 3)' in test
+    body = contribute_spandrel.pr_body(files, str(weights))
+    assert "plugin's pretrained MRNet-S x2" in body and 'small demo model' not in body
+
+    monkeypatch.setattr(contribute_spandrel, 'pretrained_weights', lambda: str(tmp_path / 'absent.safetensors'))
+    assert osp.basename(contribute_spandrel.snapshot_weights()) == 'MRNet_demo_x2.pth'
+    files = contribute_spandrel.plan(checkout)
+    assert 'tests/models/MRNet_demo_x2.pth' in files and 'def test_MRNet_demo_x2():' in files['tests/test_MRNet.py']
+    assert not [p for p in files if 'bicubic-skip' in p]
+    assert 'small demo model' in contribute_spandrel.pr_body(files, contribute_spandrel.snapshot_weights())
 
 
 def test_rerun_changes_nothing_and_a_local_edit_is_never_overwritten(checkout, tmp_path):

@@ -33,9 +33,9 @@ def build_parser():
                         "to that file in the checkout; default: the shipped test file of the weights' scale")
     parser.add_argument('--no-ema', action='store_true',
                         help="basicsr, openmodeldb: use a checkpoint's params, not params_ema")
-    parser.add_argument('--weights-url', help='spandrel: the public URL of the demo weights, for the inference '
-                        'test to download in CI (tests/models/ is git-ignored there); openmodeldb: the public URL '
-                        'of --weights (required)')
+    parser.add_argument('--weights-url', help='spandrel: the public URL of the inference test\'s weights (the '
+                        'pretrained ones once shipped, else the demo\'s), for CI to download (tests/models/ is '
+                        'git-ignored there); openmodeldb: the public URL of --weights (required)')
     parser.add_argument('--name', help='openmodeldb: model name (default: the weight file\'s name), the file is '
                         'data/models/<scale>x-<name>.json; comfyui: the custom node\'s folder under custom_nodes/ '
                         'and its registry name (default: ComfyUI-MRNet)')

@@ -8,9 +8,10 @@ What it writes into the checkout at DIR (a folder holding ``libs/spandrel/spandr
 - ``libs/spandrel/spandrel/architectures/MRNet/__init__.py``: ``MRNetArch`` and ``MultiScaleMRNetArch``;
 - ``libs/spandrel/spandrel/__helpers/main_registry.py``: both added at the end of ``MAIN_REGISTRY`` (their keys,
   ``mrm.conv_block.*``, are MRNet's own);
-- ``tests/test_MRNet.py``, the demo weights as ``tests/models/MRNet_demo_x2.pth`` and the snapshot images of
-  the inference test, ``tests/images/outputs/<input>/MRNet_demo_x2.png``, computed from spandrel's own test
-  inputs the way its ``tests/util.py`` computes them;
+- ``tests/test_MRNet.py``, the weights of its inference test as ``tests/models/<file>`` (the package's pretrained
+  weights, ``project.pretrained_weights()``, once the CPU campaign has shipped them, else the demo weights
+  ``MRNet_demo_x2.pth``) and the snapshot images of that test, ``tests/images/outputs/<input>/<file stem>.png``,
+  computed from spandrel's own test inputs the way its ``tests/util.py`` computes them;
 - a row in README.md's list of super-resolution architectures.
 
 The Python files are formatted and fixed by ruff in memory (the version ``requirements-dev.txt`` pins), so they
@@ -26,7 +27,7 @@ import sys
 from os import path as osp
 
 from mrnet_arch.commandline.optional import require
-from mrnet_arch.project import package_dir
+from mrnet_arch.project import package_dir, pretrained_weights
 
 from . import spandrel_files
 from .common import ContributeError, check_folder, check_pr_body, license_text, only_adds_lines, read, report, write
@@ -107,8 +108,24 @@ def readme_text(old, weights_url=None):
     return old[:end + 1] + readme_row(weights_url) + old[end + 1:]
 
 
+def snapshot_weights():
+    """The weight file of the inference test: the package's pretrained weights when it holds them, else the demo
+    weights."""
+    shipped = pretrained_weights()
+    return shipped if osp.isfile(shipped) else osp.join(package_dir(), DEMO_WEIGHTS)
+
+
+def model_description(weights):
+    """What the PR body says of the inference test's model."""
+    name = osp.basename(weights)
+    if osp.realpath(weights) == osp.realpath(pretrained_weights()):
+        return (f'`tests/models/{name}` is the BasicSR plugin\'s pretrained MRNet-S x2 (the paper\'s size plus a '
+                'bicubic global skip, trained on CPU on photos from Debian packages and scikit-image)')
+    return f'`tests/models/{name}` is a small demo model (x2, trained on a few photos)'
+
+
 def snapshot_images(checkout, weights):
-    """``{checkout path: PNG bytes}``: the demo model's output for spandrel's test inputs, computed as its
+    """``{checkout path: PNG bytes}``: the model's output for spandrel's test inputs, computed as its
     ``tests/util.py`` does (cv2 BGR -> RGB float in [0, 1], the model, clamp, round, RGB -> BGR). An existing
     snapshot within spandrel's tolerance of the new output is kept as it is (another thread count may round a
     pixel differently)."""
@@ -130,7 +147,7 @@ def snapshot_images(checkout, weights):
             out = net(tensor).clamp(0, 1)
         out = np.transpose(out.squeeze(0).numpy(), (1, 2, 0))
         out = cv2.cvtColor(np.clip((out * 255.0).round(), 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
-        rel = f'tests/images/outputs/{osp.splitext(name)[0]}/{spandrel_files.DEMO_MODEL[:-4]}.png'
+        rel = f'tests/images/outputs/{osp.splitext(name)[0]}/{osp.splitext(osp.basename(weights))[0]}.png'
         existing = cv2.imread(osp.join(checkout, rel), cv2.IMREAD_COLOR)
         if existing is not None and existing.shape == out.shape and np.abs(
                 existing.astype(np.int32) - out.astype(np.int32)).max() <= SNAPSHOT_TOLERANCE:
@@ -147,17 +164,18 @@ def plan(checkout, weights_url=None):
     """``{checkout path: text or bytes}`` of everything the contribution writes into ``checkout``."""
     from mrnet_arch.storage.weights import infer_config, read_state_dict
     cmd = ruff_command(checkout)
-    weights = osp.join(package_dir(), DEMO_WEIGHTS)
+    weights = snapshot_weights()
+    config = infer_config(read_state_dict(weights)[0])
     python = {
         f'{ARCH_DIR}/__arch/mrnet_arch.py': spandrel_files.arch_source(),
         f'{ARCH_DIR}/__arch/mrnet_config.py': spandrel_files.config_source(),
         f'{ARCH_DIR}/__init__.py': spandrel_files.init_source(),
-        'tests/test_MRNet.py': spandrel_files.test_source(infer_config(read_state_dict(weights)[0]), weights_url),
+        'tests/test_MRNet.py': spandrel_files.test_source(config, osp.basename(weights), weights_url),
         REGISTRY: registry_text(read(osp.join(checkout, REGISTRY))),
     }
     files = {rel: ruff_format(cmd, checkout, rel, text) for rel, text in python.items()}
     files[f'{ARCH_DIR}/__arch/LICENSE'] = license_text()
-    files[f'tests/models/{spandrel_files.DEMO_MODEL}'] = read(weights, binary=True)
+    files[f'tests/models/{osp.basename(weights)}'] = read(weights, binary=True)
     files.update(snapshot_images(checkout, weights))
     if osp.isfile(osp.join(checkout, README)):
         files[README] = readme_text(read(osp.join(checkout, README)), weights_url)
@@ -169,8 +187,8 @@ def is_addition(rel, old, new):
     return rel in (REGISTRY, README) and only_adds_lines(old, new)
 
 
-def pr_body(files, weights_url=None):
-    """The pull-request description (Markdown)."""
+def pr_body(files, weights, weights_url=None):
+    """The pull-request description (Markdown); ``weights``: the inference test's weight file."""
     from .basicsr import MRNET_SUMMARY
     added = sorted(p for p in files if p.startswith(ARCH_DIR) or p.startswith('tests/'))
     return '\n'.join([
@@ -187,10 +205,10 @@ def pr_body(files, weights_url=None):
         '- `pytest tests/test_MRNet.py tests/test_registry.py`: every network configuration of the paper '
         '(MRNet-S x2/x3/x4, the multi-scale MRNet, the Table 1 and Table 2 ablations, Figure 7) and further '
         'variants round-trip through `assert_loads_correctly`; size requirements; inference snapshots of the '
-        'demo model.',
+        'model below.',
         '- Outside spandrel: the architecture gives outputs equal to the BasicSR plugin\'s for the same weights.',
         '', '## Model', '',
-        f'`tests/models/{spandrel_files.DEMO_MODEL}` is a small demo model (x2, trained on a few photos); '
+        f'{model_description(weights)}; '
         + (f'CI downloads it from {weights_url}.' if weights_url else
            '`tests/models/` is git-ignored here: it must be uploaded and its URL given to `ModelFile.from_url` '
            '(`mrnet contribute spandrel --weights-url URL`).'), '',
@@ -207,5 +225,5 @@ def run(args):
     status = write(checkout, files, overwrite=args.overwrite, is_addition=is_addition)
     report(checkout, status, f'Check with: cd {checkout} && ruff check libs tests && pyright libs tests && '
            'pytest tests/test_MRNet.py tests/test_registry.py', args.pr_body,
-           pr_body(files, args.weights_url) if args.pr_body else None)
+           pr_body(files, snapshot_weights(), args.weights_url) if args.pr_body else None)
     return 0

@@ -4,6 +4,7 @@
 ``mrnet_arch/spandrel_arch.py`` with the host's imports, ``descriptor_source``) and its tests."""
 import ast
 import copy
+import re
 from os import path as osp
 
 import yaml
@@ -14,7 +15,6 @@ from mrnet_arch.project import package_dir, shipped_options_dir
 from .common import ContributeError, read
 
 SPANDREL_CLASSES = ('MRNet', 'MultiScaleMRNet')  # built by spandrel: store_hyperparameters, keyword-only args
-DEMO_MODEL = 'MRNet_demo_x2.pth'
 TEST_IMAGES = ('SR_16', 'SR_32', 'SR_64')
 
 ARCH_HEADER = '''"""MRNet: Memory Recursive Network for Single Image Super-Resolution (ACM MM 2020).
@@ -209,8 +209,14 @@ def _call(config):
     return f'{config["type"]}({args})'.replace("'", '"')
 
 
-def test_source(demo_config, weights_url=None):
-    """``tests/test_MRNet.py`` in spandrel's style; ``demo_config``: the demo weights' (``infer_config``)."""
+def test_source(model_config, model_name, weights_url=None):
+    """``tests/test_MRNet.py`` in spandrel's style.
+
+    Args:
+        model_config (dict): The inference test's weights' config (``infer_config``).
+        model_name (str): Their file name in ``tests/models/``; the snapshots and the test are named after it.
+        weights_url (str | None): Where spandrel's CI downloads them; None: the file is in ``tests/models/``.
+    """
     single = [c for c in (*shipped_configs(), *EXTRA_CONFIGS) if c['type'] == 'MRNet']
     multi = [c for c in (*shipped_configs(), *EXTRA_CONFIGS) if c['type'] == 'MultiScaleMRNet']
     lam = '\n'.join(f'        lambda: {_call(c)},' for c in single)
@@ -219,11 +225,12 @@ def test_source(demo_config, weights_url=None):
                            f'        ignore_parameters={{{", ".join(repr(k) for k in sorted(keys))}}},\n    )'
                            .replace("'", '"')
                            for c, keys in UNDETECTED_CONFIGS)
-    model_file = (f'ModelFile.from_url(\n        "{weights_url}",\n        name="{DEMO_MODEL}",\n    )'
-                  if weights_url else f'ModelFile("{DEMO_MODEL}")')
+    model_file = (f'ModelFile.from_url(\n        "{weights_url}",\n        name="{model_name}",\n    )'
+                  if weights_url else f'ModelFile("{model_name}")')
+    test_name = 'test_' + re.sub(r'\W', '_', osp.splitext(model_name)[0])
     images = ', '.join(f'TestImage.{n}' for n in TEST_IMAGES)
-    expected = (demo_config['upscale'], demo_config['num_in_ch'], demo_config['num_out_ch'])
-    tags = repr(mrnet_config.descriptor_tags(demo_config)).replace("'", '"')
+    expected = (model_config['upscale'], model_config['num_in_ch'], model_config['num_out_ch'])
+    tags = repr(mrnet_config.descriptor_tags(model_config)).replace("'", '"')
     return f'''from spandrel.architectures.MRNet import (
     MRNet,
     MRNetArch,
@@ -243,7 +250,7 @@ from .util import (
 skip_if_unchanged(__file__)
 
 
-def _demo_file() -> ModelFile:
+def _model_file() -> ModelFile:
     return {model_file}
 
 
@@ -268,11 +275,11 @@ def test_load_undetectable():
 
 
 def test_size_requirements():
-    assert_size_requirements(_demo_file().load_model())
+    assert_size_requirements(_model_file().load_model())
 
 
-def test_MRNet_demo_x2():
-    file = _demo_file()
+def {test_name}():
+    file = _model_file()
     model = file.load_model()
     assert isinstance(model.model, MRNet)
     assert (model.scale, model.input_channels, model.output_channels) == {expected}
