@@ -224,6 +224,17 @@ def test_ship_force_writes_weights_provenance_and_card(shipping):
     assert '| total_iter | 110 |' in card
 
 
+def test_ship_counts_the_cpu_hours_of_the_shipped_iteration_not_the_training_after_it(shipping):
+    torch.manual_seed(0)
+    _session(shipping, 10, MRNet(**TINY), base=100)  # the session trained 100 CPU-seconds in all ...
+    _write_curve(shipping, _rows([(60 / 3600, 0.2, 0.3)], first_iteration=110))  # ... 60 of them up to the row
+    shipping.main(['ship', '--force'])
+    with open(os.path.join(shipping.PRETRAINED, 'PROVENANCE.md'), encoding='utf-8') as f:
+        provenance = f.read()
+    assert '| CPU-hours per CPU kind | test CPU: 0.02 |' in provenance  # 60 s, not 100 s (0.03)
+    assert '| CPU-hours in all | 0.02 (' in provenance
+
+
 def test_ship_takes_the_carried_fp16_weights_when_the_checkpoint_is_gone(shipping):
     torch.manual_seed(0)
     net = MRNet(**TINY)

@@ -460,12 +460,13 @@ def shown(path):
     return path if rel.startswith('..') else rel
 
 
-def shipped_source(iteration):
+def shipped_source(iteration, row_cpu_seconds):
     """The weights of curve iteration ``iteration`` and the CPU-seconds per CPU kind that trained them.
 
     The session's fp32 checkpoint ``experiments/<NAME>/models/net_g_<N>.pth`` when it is there (N counts from the
     session's start), else the carried fp16 weights when the carried state is at that iteration (and its sha256 is
-    state.json's).
+    state.json's). The session may have trained on past the checkpoint: what its totals hold beyond the curve
+    row's ``row_cpu_seconds`` is taken off the session's CPU kind, so that the kinds add up to the row.
 
     Returns:
         tuple[str, str, dict]: The file, its description for the provenance, ``{cpu kind: CPU-seconds}``.
@@ -480,7 +481,11 @@ def shipped_source(iteration):
         local = iteration - session['base_iteration']
         fp32 = osp.join(EXP, 'models', f'net_g_{local}.pth')
         if local > 0 and osp.isfile(fp32):
-            totals = session_totals(session, session['cpu_kind'])['cpu_seconds']
+            kind = session['cpu_kind']
+            totals = session_totals(session, kind)['cpu_seconds']
+            beyond = sum(totals.values()) - row_cpu_seconds
+            if beyond > 0:
+                totals[kind] = max(totals[kind] - beyond, 0.0)
             return fp32, f'`{shown(fp32)}`: fp32, the checkpoint the curve row scored', totals
         tried.append(shown(fp32))
     if osp.isfile(CARRIED_WEIGHTS) and carried['iterations'] == iteration:
@@ -602,7 +607,7 @@ def ship(args):
     if not ready:
         reason = f'shipped with --force before the rule held: {reason}'
     row = rows[-1]
-    source, described, cpu_seconds = shipped_source(int(row['iteration']))
+    source, described, cpu_seconds = shipped_source(int(row['iteration']), float(row['cpu_seconds']))
     with open(OPTION_FILE, encoding='utf-8') as f:
         opt_text = f.read()
     opt = yaml.safe_load(opt_text)
