@@ -11,10 +11,11 @@ from os import path as osp
 import pytest
 import yaml
 
+from mrnet_arch.archs.mrnet_arch import MRNet
 from mrnet_arch.cli import main as mrnet
 from mrnet_arch.project import package_dir
 from mrnet_arch.storage.files import sha256_of
-from mrnet_arch.storage.weights import load_model
+from mrnet_arch.storage.weights import infer_config, load_model, save_safetensors
 
 
 def main(argv):
@@ -101,6 +102,20 @@ def test_entry_holds_what_the_weights_and_their_provenance_say(checkout, capsys)
     assert text == _js(entry) and not text.endswith('\n') and text.startswith('{\n    "name": ')
     assert list(entry) == [k for k in MODEL_KEY_ORDER if k in entry]
     assert list(entry['resources'][0]) == RESOURCE_KEY_ORDER
+
+
+def test_description_names_a_global_skip_the_weights_hold(checkout, tmp_path):
+    weights = tmp_path / 'MRNet-S_x2_bicubic-skip.safetensors'
+    net = MRNet(upscale=2, num_feat=16, num_block=1, num_recursion=2, global_skip='bicubic')
+    save_safetensors(net, dict(infer_config(net.state_dict()), global_skip='bicubic'), str(weights))
+    assert _run(checkout, '--name', 'MRNet-S-bicubic-skip', '--date', '2026-12-07', '--license', 'MIT',
+                weights=str(weights)) == 0
+    entry = json.loads((checkout / 'data' / 'models' / '2x-MRNet-S-bicubic-skip.json').read_text(encoding='utf-8'))
+    assert 'shuffleconv fusion, plus a bicubic global skip (' in entry['description']
+    assert entry['resources'][0]['type'] == 'safetensors' and entry['size'] == ['16nf', '1nb', '2nr']
+    assert _run(checkout) == 0  # the demo weights have no global skip
+    demo = json.loads((checkout / 'data' / 'models' / '2x-MRNet-demo.json').read_text(encoding='utf-8'))
+    assert 'global skip' not in demo['description'] and 'shuffleconv fusion;' in demo['description']
 
 
 def test_registries_gain_the_arch_its_tag_and_the_author_in_sorted_place(checkout):

@@ -41,6 +41,10 @@ ARCH_ID, ARCH_TAG = 'mrnet', 'arch:mrnet'
 ARCH_ENTRY = {'name': 'MRNet', 'input': 'image', 'compatiblePlatforms': ['pytorch', 'onnx']}
 TAG_ENTRY = {'name': 'MRNet', 'description': ''}
 ARCH_CATEGORY = 'architecture'
+# what the description says of a global skip (an addition to the paper's network, read from the weights)
+GLOBAL_SKIPS = {'bicubic': ', plus a bicubic global skip (the network learns the residual to a bicubic upscale; '
+                           'not in the paper)',
+                'learned': ', plus a learned global skip (one 3x3 conv; not in the paper)'}
 # OpenModelDB's src/lib/server/file-data.ts (modelKeyOrder) and src/lib/schema-util.ts (id patterns)
 MODEL_KEY_ORDER = ('name', 'author', 'license', 'tags', 'description', 'date', 'architecture', 'size', 'scale',
                    'inputChannels', 'outputChannels', 'resources', 'trainingIterations', 'trainingEpochs',
@@ -121,8 +125,9 @@ def description(config, params, provenance):
     """The entry's Markdown description: the network and where the weights come from."""
     size = (f'{config["num_feat"]} features, {config["num_block"]} residual blocks per ConvBlock, '
             f'T = {recursions(config)} recursions of one memory recursive module')
+    skip = GLOBAL_SKIPS.get(config.get('global_skip'), '')
     lines = [f'{config["type"]} x{config["upscale"]}, {PAPER}: {size}, '
-             f'{config.get("fusion", "shuffleconv")} fusion; {params:,} parameters.']
+             f'{config.get("fusion", "shuffleconv")} fusion{skip}; {params:,} parameters.']
     if provenance.get('dataset') or provenance.get('iterations'):
         trained = ', '.join(x for x in (
             f'{provenance["iterations"]:,} iterations' if provenance.get('iterations') else '',
