@@ -41,9 +41,10 @@ import subprocess
 import sys
 import time
 
-from mrnet_arch.project import PRETRAINED_WEIGHTS
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the checkout's package, installed or not
+
+from mrnet_arch.project import PRETRAINED_WEIGHTS  # noqa: E402
 
 OPTION_FILE = osp.join(ROOT, 'tools', 'campaign', 'train_MRNet_S_x2_campaign.yml')
 NAME = 'MRNet_S_x2_campaign'
