@@ -24,8 +24,8 @@ def package_dir():
 
 
 def pretrained_weights():
-    """The path of the shipped pretrained weights (``mrnet_arch/pretrained/PRETRAINED_WEIGHTS``); the file
-    exists only once the campaign has shipped them."""
+    """The path of the pretrained weights the CPU campaign shipped (``mrnet_arch/pretrained/PRETRAINED_WEIGHTS``).
+    Callers check that the file is there (a package built without it still runs on the demo weights)."""
     return osp.join(package_dir(), 'pretrained', PRETRAINED_WEIGHTS)
 
 
