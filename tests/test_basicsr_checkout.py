@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from _photos import env, run_mrnet, write_photos
+from _photos import REPO, env, run_mrnet, write_photos
 from mrnet_arch.archs.mrnet_arch import MRNet
 from mrnet_arch.archs.mrnet_config import receptive_radius
 from mrnet_arch.commands.contribute import basicsr as contribute_basicsr
@@ -172,8 +172,11 @@ def test_contribution_is_idempotent_and_never_overwrites(checkout, tmp_path):
         assert f.read().endswith('# a local edit\n')  # nothing was written
     run_mrnet(['contribute', 'basicsr', checkout, '--overwrite'], tmp_path)
     import mrnet_arch.archs.mrnet_arch as plugin_arch
-    with open(arch, 'rb') as a, open(plugin_arch.__file__, 'rb') as b:
-        assert a.read() == b.read()
+    with open(arch, encoding='utf-8') as a, open(plugin_arch.__file__, encoding='utf-8') as b:
+        copy, plugin = a.read(), b.read()
+    # the plugin's file but for the registry suffix of each of its four classes
+    assert copy.count("@ARCH_REGISTRY.register(suffix='basicsr')\n") == plugin.count('@ARCH_REGISTRY.register()\n') == 4
+    assert copy == plugin.replace('@ARCH_REGISTRY.register()\n', "@ARCH_REGISTRY.register(suffix='basicsr')\n")
 
 
 def test_checkout_trains_x2_tests_five_benchmarks_and_resumes_with_the_plugin(checkout):
@@ -204,6 +207,41 @@ def test_checkout_trains_x2_tests_five_benchmarks_and_resumes_with_the_plugin(ch
     assert re.search(r'Resuming training from epoch: \d+, iter: 4\.', log), log[-3000:]
     assert torch.load(osp.join(exp, 'training_states', '6.state'), weights_only=True)['iter'] == 6
     assert os.listdir(osp.join(checkout, 'experiments')).count('MRNet_x2') == 1
+
+
+IMPORT_BESIDE = r"""
+import sys
+import basicsr
+import mrnet_arch  # noqa: F401  (the plugin registers the plain names)
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
+assert basicsr.__file__.startswith(sys.argv[1]), basicsr.__file__
+for registry, name in ((ARCH_REGISTRY, 'MRNet'), (ARCH_REGISTRY, 'Bicubic'), (MODEL_REGISTRY, 'MRNetModel'),
+                       (DATASET_REGISTRY, 'CropFirstPairedImageDataset')):
+    print(name, registry.get(name).__module__, registry.get(name + '_basicsr').__module__)
+"""
+
+
+def test_plugin_imports_beside_a_basicsr_that_holds_the_contribution(checkout):
+    """The checkout's basicsr (its copies registered as ``<name>_basicsr``) and the plugin in one process: no name
+    clash, the plain names are the plugin's; the plugin's ``mrnet test`` runs the checkout's option file there."""
+    e = env(checkout, PYTHONPATH=os.pathsep.join([checkout, REPO]))
+    e.pop('MRNET_ROOT')
+    proc = subprocess.run([sys.executable, '-c', IMPORT_BESIDE, checkout], cwd=checkout, env=e, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split('\n')[:4] == [
+        'MRNet mrnet_arch.archs.mrnet_arch basicsr.archs.mrnet_arch',
+        'Bicubic mrnet_arch.archs.bicubic_arch basicsr.archs.bicubic_arch',
+        'MRNetModel mrnet_arch.models.mrnet_model basicsr.models.mrnet_model',
+        'CropFirstPairedImageDataset mrnet_arch.data.crop_first_dataset basicsr.data.crop_first_dataset',
+    ], proc.stdout
+    proc = subprocess.run([sys.executable, '-m', 'mrnet_arch', 'test', '-opt', 'options/test/MRNet/test_MRNet_x2.yml',
+                           '--force_yml', *SMALL, 'name=MRNet_x2_beside', 'network_g:num_feat=8',
+                           'network_g:num_block=1', 'path:pretrain_network_g=~'],
+                          cwd=checkout, env=e, capture_output=True, text=True, timeout=400)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and 'Traceback' not in out, out[-4000:]
+    assert re.search(r'Validation Set5\s+# psnr: [0-9.]+', out), out[-3000:]
 
 
 def test_checkout_trains_multiscale(checkout):

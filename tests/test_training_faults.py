@@ -349,6 +349,21 @@ def test_option_of_the_wrong_type(case, root):
         _check(case, root)
 
 
+def test_names_that_basicsrs_registry_finds_through_its_suffix_fallback_are_registered():
+    """BasicSR registers its copies of Real-ESRGAN's code as ``<name>_basicsr``, and ``Registry.get(name)`` finds
+    them under the plain name: so do the checks (``model_type: RealESRGANModel`` is valid BasicSR)."""
+    from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
+    from mrnet_arch.models.mrnet_options import registry_lookup
+    from mrnet_arch.preflight.check_report import registered
+    assert 'SRVGGNetCompact' not in ARCH_REGISTRY and 'SRVGGNetCompact_basicsr' in ARCH_REGISTRY
+    assert registered(ARCH_REGISTRY, 'SRVGGNetCompact', 'network_g:type') is ARCH_REGISTRY.get('SRVGGNetCompact')
+    assert registry_lookup(MODEL_REGISTRY, 'RealESRGANModel') is MODEL_REGISTRY.get('RealESRGANModel_basicsr')
+    assert registry_lookup(ARCH_REGISTRY, 'MRNet') is ARCH_REGISTRY.get('MRNet')  # a plain name comes first
+    assert registry_lookup(ARCH_REGISTRY, 'NoSuchArch') is None and registry_lookup(ARCH_REGISTRY, ['MRNet']) is None
+    with pytest.raises(CheckError, match="network_g:type 'SRVGGNetCompakt' is not registered"):
+        registered(ARCH_REGISTRY, 'SRVGGNetCompakt', 'network_g:type')
+
+
 def test_weights_of_another_scale_or_arch(case, root):
     from mrnet_arch import MRNet
     x3 = str(root / 'mrnet_x3.pth')

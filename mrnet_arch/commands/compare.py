@@ -57,6 +57,7 @@ from mrnet_arch.measurement.complexity import count_params
 from mrnet_arch.measurement.evaluation import PairingError, dataset_name, find_pairs, mean_metrics, pair_by_stem
 from mrnet_arch.measurement.machine import machine_info
 from mrnet_arch.models import mrnet_tiling
+from mrnet_arch.models.mrnet_options import registry_lookup
 from mrnet_arch.reports import crops, figure, page
 from mrnet_arch.storage.images import MAX_PIXELS, ImageError, image_size, read_image, write_image
 
@@ -143,7 +144,7 @@ def load_specs(args):
         specs.insert(0, model_specs.parse_model_spec(BICUBIC, args.scale))
     from basicsr.utils.registry import ARCH_REGISTRY
     for spec in specs:
-        if spec.arch is not None and spec.arch not in ARCH_REGISTRY:  # None: a weight file, which names it
+        if spec.arch is not None and registry_lookup(ARCH_REGISTRY, spec.arch) is None:  # None: a weight file
             raise CompareError(f'arch {spec.arch!r} (model {spec.label!r}) is not registered: a preset '
                                f'({", ".join(model_specs.PRESET_NAMES)}), a registered arch, an option file, or an '
                                "arch of another plugin after --import MODULE")

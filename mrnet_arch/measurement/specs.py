@@ -39,6 +39,7 @@ from torch import nn
 
 from mrnet_arch.archs.mrnet_config import PAPER_RECURSIONS
 from mrnet_arch.errors import InputError
+from mrnet_arch.models.mrnet_options import registry_lookup
 from mrnet_arch.project import project_root
 from mrnet_arch.storage.weights import WeightsError, config_from_metadata, infer_config, read_state_dict
 
@@ -133,9 +134,10 @@ class ModelSpec:
             SpecError: The arch is not registered.
         """
         from basicsr.utils.registry import ARCH_REGISTRY
-        if self.arch not in ARCH_REGISTRY:
+        cls = registry_lookup(ARCH_REGISTRY, self.arch)
+        if cls is None:
             raise SpecError(f'arch {self.arch!r} (model {self.label!r}) is not registered')
-        return ARCH_REGISTRY.get(self.arch)
+        return cls
 
     def describe(self):
         """``ARCH(k=v, ...)``, for messages."""

@@ -345,6 +345,13 @@ def _registry_names(registry):
     return sorted(registry._obj_map)  # noqa: SLF001  (basicsr's Registry has no public listing)
 
 
+def registry_lookup(registry, name):
+    """What ``registry.get(name)`` returns, or None where it would fail, without its message: BasicSR falls back
+    to ``<name>_basicsr``, the name under which it registers its copy of code that another package registers too."""
+    found = registry._obj_map  # noqa: SLF001
+    return found.get(name, found.get(f'{name}_basicsr')) if isinstance(name, str) else None
+
+
 def dataset_keys(cls, stop):
     """The option keys a dataset class reads: those of every class in its MRO (up to ``stop``) that is in
     ``DATASET_KEYS`` or has an ``option_keys`` attribute; None when no class is (another plugin's dataset). A
@@ -447,20 +454,21 @@ def unknown_options(opt):
         if not DATASET_PHASE.match(str(phase)):
             find.problems.append(f'`datasets:{phase}` is no phase: use train, val, test, or val_<n>, test_<n>'
                                  f'{_hint(phase, ["train", "val", "test"])}')
-        if not isinstance(dataset, dict) or dataset.get('type') not in DATASET_REGISTRY._obj_map:  # noqa: SLF001
+        dataset_cls = registry_lookup(DATASET_REGISTRY, dataset.get('type')) if isinstance(dataset, dict) else None
+        if dataset_cls is None:
             continue  # an unregistered type is named by the dataset checks
-        keys = dataset_keys(DATASET_REGISTRY.get(dataset['type']), (torch.utils.data.Dataset, ))
+        keys = dataset_keys(dataset_cls, (torch.utils.data.Dataset, ))
         if keys is None:
             find.notes.append(f'datasets:{phase}: the keys of {dataset["type"]} (another plugin\'s dataset) are '
                               'not checked')
         else:
             find.keys(f'datasets:{phase}:', dataset, keys | DATASET_LOADER)
     model_type = opt.get('model_type')
-    if model_type is not None and model_type not in MODEL_REGISTRY._obj_map:  # noqa: SLF001
+    model = registry_lookup(MODEL_REGISTRY, model_type) if model_type is not None else None
+    if model_type is not None and model is None:
         find.problems.append(f'`model_type: {model_type}` is no registered model'
                              f'{_hint(model_type, _registry_names(MODEL_REGISTRY))}')
         return find.problems, find.notes
-    model = MODEL_REGISTRY.get(model_type) if model_type is not None else None
     known = {}
     for section in ('train', 'val'):
         known[section] = _model_keys(model, section) if model is not None else None
@@ -477,7 +485,7 @@ def unknown_options(opt):
                    lambda t: getattr(lr_scheduler, SCHEDULERS[t]) if t in SCHEDULERS else None)
         for key in ('pixel_opt', 'perceptual_opt'):
             find.typed(f'train:{key}:', train.get(key), _registry_names(LOSS_REGISTRY), 'loss registered in BasicSR',
-                       lambda t: LOSS_REGISTRY.get(t) if t in LOSS_REGISTRY._obj_map else None)  # noqa: SLF001
+                       lambda t: registry_lookup(LOSS_REGISTRY, t))
     if known['val'] is not None and isinstance(val, dict) and isinstance(val.get('metrics'), dict):
         for name, metric in val['metrics'].items():
             find.typed(
@@ -485,8 +493,8 @@ def unknown_options(opt):
                 metric,
                 _registry_names(METRIC_REGISTRY), 'metric registered in '
                 'BasicSR',
-                lambda t: METRIC_REGISTRY.get(t) if t in METRIC_REGISTRY._obj_map else None,
-                skip=('type', 'better'))  # noqa: SLF001
+                lambda t: registry_lookup(METRIC_REGISTRY, t),
+                skip=('type', 'better'))
     return find.problems, find.notes
 
 

@@ -3,6 +3,7 @@ lookup of a registered name with close matches."""
 import difflib
 
 from mrnet_arch.errors import InputError
+from mrnet_arch.models.mrnet_options import registry_lookup
 
 MAX_LISTED = 5
 
@@ -35,10 +36,12 @@ def is_int(value):
 
 
 def registered(registry, name, what):
-    """The object registered as ``name``, or a ``CheckError`` listing close names."""
-    names = sorted(registry._obj_map)  # noqa: SLF001  (basicsr's Registry has no public listing)
-    if name not in names:
+    """The object ``registry.get(name)`` returns (``name``, else BasicSR's fallback ``<name>_basicsr``, the name of
+    its copy of code that another package registers too), or a ``CheckError`` listing close names."""
+    hit = registry_lookup(registry, name)
+    if hit is None:
+        names = sorted(registry._obj_map)  # noqa: SLF001  (basicsr's Registry has no public listing)
         close = difflib.get_close_matches(str(name), names, n=3)
         hint = f' Did you mean {", ".join(close)}?' if close else ''
         raise CheckError(f'{what} {name!r} is not registered in BasicSR.{hint} Registered: {", ".join(names)}')
-    return registry.get(name)
+    return hit

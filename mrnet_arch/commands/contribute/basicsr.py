@@ -3,10 +3,14 @@
 What it writes into the checkout at DIR (a folder holding ``basicsr/archs/``, ``basicsr/models/``,
 ``basicsr/data/`` and ``basicsr/train.py``; BasicSR 1.4.2's layout and GitHub master's):
 
-- the plugin's drop-in files, byte for byte the files the plugin itself imports: every module file of
-  ``mrnet_arch/archs``, ``models`` and ``data`` but ``__init__.py`` (found by glob: ``mrnet_arch.py`` with its
-  sibling ``mrnet_config.py``, ``bicubic_arch.py``, ``mrnet_model.py``, ``multiscale_dataset.py``, ...) into
-  ``basicsr/archs/``, ``basicsr/models/`` and ``basicsr/data/``, where BasicSR's scan registers their classes;
+- the plugin's drop-in files, the files the plugin itself imports: every module file of ``mrnet_arch/archs``,
+  ``models`` and ``data`` but ``__init__.py`` (found by glob: ``mrnet_arch.py`` with its sibling
+  ``mrnet_config.py``, ``bicubic_arch.py``, ``mrnet_model.py``, ``multiscale_dataset.py``, ...) into
+  ``basicsr/archs/``, ``basicsr/models/`` and ``basicsr/data/``, where BasicSR's scan registers their classes.
+  One change: their classes register with ``suffix='basicsr'`` (``MRNet_basicsr``, ...), BasicSR's convention for
+  its copy of code that another package registers too (Real-ESRGAN's ``SRVGGNetCompact``): ``type: MRNet``
+  still finds them through the registry's fallback, and the plugin (which registers ``MRNet``) imports beside
+  that BasicSR in one process;
 - every option file the plugin ships: ``train_*.yml`` (with ``ablation/`` and ``demo/``) under
   ``options/train/MRNet/``, ``test_*.yml`` under ``options/test/MRNet/``, with BasicSR's relative dataset
   paths (``datasets/DIV2K/...``, ``datasets/Set5/...``); the demo's shipped weights go to
@@ -47,6 +51,7 @@ DEMO_WEIGHTS = 'demo_weights/MRNet_demo_x2.pth'
 PRETRAINED = 'experiments/pretrained_models'
 ZOO_FILE = 'docs/ModelZoo.md'
 ZOO_BEGIN, ZOO_END = '<!-- MRNet -->', '<!-- /MRNet -->'
+REGISTER = re.compile(r'^(@[A-Z]+_REGISTRY)\.register\(\)$', re.M)
 
 
 def check_checkout(folder):
@@ -55,14 +60,20 @@ def check_checkout(folder):
                  'its folder)')
 
 
+def basicsr_copy(text):
+    """A drop-in file as BasicSR holds it: each ``@<X>_REGISTRY.register()`` with ``suffix='basicsr'``."""
+    return REGISTER.sub(r"\1.register(suffix='basicsr')", text)
+
+
 def drop_in_files():
-    """``{checkout path: text}`` of every module file of the plugin's archs/, models/ and data/ but __init__.py."""
+    """``{checkout path: text}`` of every module file of the plugin's archs/, models/ and data/ but __init__.py,
+    as ``basicsr_copy`` writes it."""
     pkg = package_dir()
     files = {}
     for folder in DROP_IN_FOLDERS:
         for path in sorted(glob.glob(osp.join(pkg, folder, '*.py'))):
             if osp.basename(path) != '__init__.py':
-                files[f'basicsr/{folder}/{osp.basename(path)}'] = _read(path)
+                files[f'basicsr/{folder}/{osp.basename(path)}'] = basicsr_copy(_read(path))
     return files
 
 
