@@ -12,6 +12,10 @@ held-out photos are evaluated (fp32, Y channel, crop border = scale, BasicSR's m
         --budget-s 150 --device cuda --amp bf16 --channels-last
 
 Models use ``mrnet bench``'s model specs (``mrnet_arch.measurement.specs``: presets, ``ARCH:k=v``, ``LABEL=...``).
+A weight file (``LABEL=FILE.safetensors`` or ``.pth``) gives the network (built from the weights, as ``mrnet infer``
+builds it) and the weights training starts from: the CPU campaign's carried state
+(``tools/campaign/state/weights_fp16.safetensors``) continues that way; its held-out score at iteration 0 is
+theirs.
 Training factors, each applied to every model of the run:
 
 - ``--lr``, ``--warmup-iter`` (BasicSR's linear warm-up), ``--batch``;
@@ -47,7 +51,7 @@ from mrnet_arch.inference.fast import prepare_fast  # noqa: E402
 from mrnet_arch.measurement.complexity import count_params  # noqa: E402
 from mrnet_arch.measurement.evaluation import PairingError, evaluate, find_pairs  # noqa: E402
 from mrnet_arch.measurement.machine import machine_info  # noqa: E402
-from mrnet_arch.measurement.specs import parse_model_spec  # noqa: E402
+from mrnet_arch.measurement.specs import load_weights, parse_model_spec  # noqa: E402
 from mrnet_arch.storage.files import sha256_of, write_json, write_text  # noqa: E402
 
 PROG = 'equal_budget.py'
@@ -153,6 +157,9 @@ def train_one(spec, data, args, device, pairs, progress=None):
     from mrnet_arch.models.mrnet_model import MRNetModel
     torch.manual_seed(args.seed)
     model = MRNetModel(_options(spec, data, args, device))
+    start = spec.weights_path()
+    if start:  # a weight file: training starts from it
+        load_weights(model.net_g, start, spec.label)
     reinit = _reinit_pytorch_default(model.net_g) if spec.label in args.pytorch_init else 0
     zeroed = _zero_init_conv_blocks(model.net_g, spec.label) if spec.label in args.zero_init else 0
     params = count_params(model.net_g)
@@ -183,6 +190,7 @@ def train_one(spec, data, args, device, pairs, progress=None):
                   f"{point['psnr']:.2f} dB", flush=True)
             record = {
                 'label': spec.label, 'arch': spec.arch, 'kwargs': spec.kwargs, 'params': params,
+                'started_from': {'weights': start, 'sha256': sha256_of(start)} if start else None,
                 'pytorch_init_resblocks': reinit, 'zero_init_conv_blocks': zeroed, 'iterations': it,
                 'train_s': train_s, 'iters_per_s': it / train_s, 'final': point, 'curve': list(curve),
             }
@@ -217,6 +225,7 @@ def save_weights(folder, net, record, data, data_dir, settings, machine):
     write_json(osp.join(folder, f'{label}.json'), {
         'weights': osp.basename(path), 'sha256': sha256_of(path), 'network_g': config, 'params': record['params'],
         'iterations': record['iterations'], 'train_s': record['train_s'], 'held_out': record['final'],
+        'started_from': record.get('started_from'),
         'device': machine['device_name'], 'torch': machine['torch'], 'date_utc': machine['date_utc'],
         'settings': {k: settings[k] for k in SETTINGS_KEPT},
         'data': {'source': data.get('source'), 'train_photos': data['train_photos'],
@@ -251,6 +260,7 @@ def markdown(result):
     for r in result['models']:
         points = ', '.join(f"{p['iter']} it / {p['train_s']:.0f} s: {p['psnr']:.2f}" for p in r['curve'])
         lines.append(f"- {r['label']} ({r['arch']} {json.dumps(r['kwargs'])}"
+                     f"{', from ' + r['started_from']['weights'] if r.get('started_from') else ''}"
                      f"{', PyTorch-default resblock init' if r['pytorch_init_resblocks'] else ''}"
                      f"{', zero-initialised ConvBlock ends' if r.get('zero_init_conv_blocks') else ''}): {points}")
     return '\n'.join(lines) + '\n'
@@ -268,6 +278,8 @@ def main(argv=None):
     except (ValueError, PairingError) as err:
         raise SystemExit(f'{PROG}: {err}') from err
     specs = [parse_model_spec(m, data['scale']) for m in args.models]
+    for spec in specs:
+        spec.resolve()  # a weight file: the network from its weights (and they must fit it), before any training
     machine = machine_info(device)
     bicubic = evaluate(prepare_fast(parse_model_spec('Bicubic', data['scale']).build(), device, 'fp32'),
                        pairs, data['scale'])

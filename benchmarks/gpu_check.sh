@@ -18,6 +18,14 @@
 #       PHOTOS=debian STEPS='install photo_data equal_budget' EQUAL_MODELS='MRNet EDSR-baseline' BUDGET_S=200
 #       DEADLINE_S=540 bash benchmarks/gpu_check.sh")
 #
+#
+# The CPU campaign's weights carried on (training from tools/campaign/state/, which travels with the tree, by its
+# recipe; held-out scores beside those of the weights it started from) in a call of its own:
+#
+#   run(carry=[".whl", "datasets/photos_debian_hr"], timeout_s=570, command="<pip line as above> || exit;
+#       PHOTOS=debian STEPS='install photo_data campaign' CAMPAIGN_S=400 DEADLINE_S=540 bash benchmarks/gpu_check.sh")
+#
+# A session's 15 minutes hold the speed call and one of the learning calls.
 # (photo_data copies the carried HR photos to datasets/photos_debian and builds the LMDBs there, offline; 2.5 min
 # on 2 CPU cores, so well under a minute with 8 workers.)
 # What comes back: $OUT/gpu_check_<card>_<date>.tar.gz (the whole results folder but the weights),
@@ -48,11 +56,16 @@
 #    FACTOR_ITERS (default 2000) iterations each, all runs at once (benchmarks/factor_study.py)
 # 8. equal budget: EQUAL_MODELS (default MRNet and EDSR-baseline) trained BUDGET_S (default 150) seconds each on
 #    the same photos, held-out PSNR side by side, final weights saved with provenance (benchmarks/equal_budget.py)
+# 9. campaign: the CPU campaign's carried weights (tools/campaign/state/weights_fp16.safetensors: MRNet-S x2 with a
+#    bicubic global skip) trained on for CAMPAIGN_S seconds (default 300) by the campaign's recipe (Adam lr 5e-4,
+#    20-iteration warm-up; on the call's photos: PHOTOS=debian gives the Debian photos, which the campaign trained
+#    on with scikit-image's), bf16 + channels_last, with benchmarks/equal_budget.py: held-out PSNR at iteration 0
+#    (the carried weights) and after; the weights saved with provenance as weights/MRNet-S-campaign.safetensors
 #
 # Results: benchmarks/results/<card>_<date>/ (card name from nvidia-smi; DRYRUN-cpu in the dry run), packed into
 # $OUT as above when OUT is set. Exits 2 at once without CUDA (unless DRY_RUN=1); otherwise runs every step and
 # exits 1 if any step failed or was cut (see steps.txt).
-# Knobs: SKIP_EQUAL=1 (no factors, no equal budget), PHOTOS=skimage|debian, FACTOR_ITERS, EQUAL_MODELS, BUDGET_S (equal-budget seconds per model, default 150), COMPILE=1, DRY_RUN=1,
+# Knobs: SKIP_EQUAL=1 (no factors, no equal budget, no campaign), CAMPAIGN_S, PHOTOS=skimage|debian, FACTOR_ITERS, EQUAL_MODELS, BUDGET_S (equal-budget seconds per model, default 150), COMPILE=1, DRY_RUN=1,
 # DEADLINE_S (default 540, 2400 in the dry run: no step runs past this many seconds after the start, so the results are always
 # packed before the device call's timeout_s), STEPS="install cuda_tests ..." (only these steps).
 set -uo pipefail
@@ -81,6 +94,7 @@ mkdir -p "$RES"
 BUDGET_S=${BUDGET_S:-150}
 FACTOR_ITERS=${FACTOR_ITERS:-2000}
 EQUAL_MODELS=${EQUAL_MODELS:-MRNet EDSR-baseline}
+CAMPAIGN_S=${CAMPAIGN_S:-300}
 PHOTOS=${PHOTOS:-skimage}
 case "$PHOTOS" in
     skimage) DATA_DIR=datasets/photos_bench; PHOTO_ARGS='' ;;
@@ -107,6 +121,7 @@ if [ "$DRY_RUN" = 1 ]; then
     THROUGHPUT=(--cpu --iters 3 --skip 1 --print-freq 1 --batch 1 --workers 0 --timeout 150
                 --force-yml datasets:train:gt_size=24)
     EQUAL=(--budget-iters 3 --eval-every-iters 3 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
+    CAMPAIGN=(--budget-iters 2 --eval-every-iters 2 --patch 12 --device cpu --workers 0 --batch 2 --threads 2)
     FACTORS=(--model MRNet:num_feat=8,num_block=1,num_recursion=2 --reference EDSR:num_feat=8,num_block=1
              --batch 2 --iters 2 --eval-every-iters 1 --parallel 2 -- --device cpu --workers 0 --patch 12 --threads 1)
     LOADER=(--crop-size 192 --workers 0 --batches 3 --warmup 1 --repeats 1)
@@ -122,6 +137,7 @@ else
     BENCH_OTHERS=(--device cuda --repeat 5 --warmup 2)
     THROUGHPUT=(--iters 300 --skip 100 --timeout 45)
     EQUAL=(--budget-s "$BUDGET_S" --eval-every-s 30 --device cuda --workers 8)
+    CAMPAIGN=(--budget-s "$CAMPAIGN_S" --eval-every-s 60 --device cuda --workers 8 --amp bf16 --channels-last)
     # 9 runs at once on 16 cores: one loader worker each
     FACTORS=(--iters "$FACTOR_ITERS" --eval-every-iters $((FACTOR_ITERS / 5)) --parallel 9 -- --device cuda --workers 1)
     LOADER=(--workers 4 8 12 --batches 40 --warmup 5 --repeats 1)
@@ -274,6 +290,9 @@ if [ "${SKIP_EQUAL:-0}" != 1 ]; then
     read -r -a MODELS <<< "$EQUAL_MODELS"
     step equal_budget $((${#MODELS[@]} * (BUDGET_S + 40) + 40)) python benchmarks/equal_budget.py --data "$DATA_DIR" \
         --models "${MODELS[@]}" "${EQUAL[@]}" --save-weights "$RES/weights" --output-dir "$RES" --name equal_budget
+    step campaign $((CAMPAIGN_S + 120)) python benchmarks/equal_budget.py --data "$DATA_DIR" \
+        --models MRNet-S-campaign=tools/campaign/state/weights_fp16.safetensors "${CAMPAIGN[@]}" --lr 5e-4 \
+        --warmup-iter 20 --save-weights "$RES/weights" --output-dir "$RES" --name campaign_gpu
 fi
 
 {
@@ -285,7 +304,7 @@ fi
     echo "total: $((SECONDS - START)) s; failed: ${FAILED[*]:-none}"
     echo '```'
     for f in bench_x2_720p bench_x2_720p_rcan_swinir bench_x2_720p_compiled train_throughput loader_throughput \
-             factors equal_budget; do
+             factors equal_budget campaign_gpu; do
         if [ -f "$RES/$f.md" ]; then echo; sed 's/^# /## /' "$RES/$f.md"; fi
     done
 } > "$RES/summary.md"

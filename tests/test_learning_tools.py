@@ -74,6 +74,35 @@ def test_equal_budget_saves_weights_with_provenance(tmp_path, photos):
         assert json.loads(f.metadata()['network_g'])['type'] == 'EDSR'
 
 
+def test_equal_budget_starts_from_a_weight_file(tmp_path, photos):
+    """A ``LABEL=FILE`` model: the network of the weights (their global skip included), trained from them: its
+    held-out score at iteration 0 is the weights' own, and the provenance names the file it started from."""
+    from mrnet_arch import MRNet
+    from mrnet_arch.inference.device import resolve_device
+    from mrnet_arch.measurement.evaluation import find_pairs
+    from mrnet_arch.storage.files import sha256_of
+    from mrnet_arch.storage.weights import infer_config, load_model, save_safetensors
+    torch.manual_seed(1)
+    start = tmp_path / 'carried.safetensors'
+    net = MRNet(num_feat=8, num_block=1, num_recursion=2, upscale=2, global_skip='bicubic')
+    save_safetensors(net, dict(infer_config(net.state_dict()), global_skip='bicubic'), str(start))
+    result = equal_budget.main(['--data', photos, '--models', f'go-on={start}', '--budget-iters', '2',
+                                '--eval-every-iters', '2', '--save-weights', str(tmp_path / 'w'), '--output-dir',
+                                str(tmp_path), '--name', 'eb'] + RUN)
+    record = result['models'][0]
+    assert record['arch'] == 'MRNet' and record['kwargs']['global_skip'] == 'bicubic'
+    assert record['started_from'] == {'weights': str(start), 'sha256': sha256_of(str(start))}
+    with open(osp.join(photos, 'paths.json'), encoding='utf-8') as f:
+        paths = json.load(f)
+    loaded, _ = load_model(str(start))
+    own = equal_budget._holdout_psnr(loaded, resolve_device('cpu'), find_pairs(paths['holdout'], 2), 2)
+    assert record['curve'][0]['psnr'] == own['psnr'] and record['curve'][0]['iter'] == 0
+    with open(tmp_path / 'w' / 'go-on.json', encoding='utf-8') as f:
+        assert json.load(f)['started_from']['sha256'] == sha256_of(str(start))
+    with open(tmp_path / 'eb.md', encoding='utf-8') as f:
+        assert f', from {start}' in f.read()
+
+
 def test_factor_study_runs_each_factor_and_compares_at_equal_iterations(tmp_path, photos):
     factors = ['paper', 'zero_init', 'skip_bicubic', 'grad_clip_0.1', 'batch_x2', 'reference']
     code = factor_study.main(['--data', photos, '--factors'] + factors + [
