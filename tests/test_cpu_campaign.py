@@ -224,6 +224,19 @@ def test_ship_force_writes_weights_provenance_and_card(shipping):
     assert '| total_iter | 110 |' in card
 
 
+def test_the_curve_marks_the_shipped_iteration_and_the_bars_of_the_rule(shipping):
+    torch.manual_seed(0)
+    assert shipping.shipped_iteration() is None  # nothing shipped yet
+    _session(shipping, 10, MRNet(**TINY), base=100)
+    _write_curve(shipping, _rows([(0.5, 0.2, 0.3)], first_iteration=110))
+    shipping.main(['ship', '--force'])
+    assert shipping.shipped_iteration() == 110
+    base = {'bicubic': {'skimage': {'psnr': 30.0}, 'debian': {'psnr': 37.0}},
+            'demo_weights': {'skimage': {'psnr': 30.9}, 'debian': {'psnr': 36.5}}}
+    assert shipping.gain_bar(base, 'skimage') == pytest.approx(1.8)
+    assert shipping.gain_bar(base, 'debian') == 0.0  # twice a negative gain would be a bar below bicubic
+
+
 def test_ship_counts_the_cpu_hours_of_the_shipped_iteration_not_the_training_after_it(shipping):
     torch.manual_seed(0)
     _session(shipping, 10, MRNet(**TINY), base=100)  # the session trained 100 CPU-seconds in all ...

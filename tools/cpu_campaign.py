@@ -185,6 +185,13 @@ def read_curve():
         return list(csv.DictReader(f, delimiter='\t'))
 
 
+def shipped_iteration():
+    """The iteration of the weights ``ship`` wrote into the package (their provenance), or None."""
+    from mrnet_arch.publishing.provenance import read_provenance
+    weights = osp.join(PRETRAINED, PRETRAINED_WEIGHTS)
+    return read_provenance(weights, 2).get('iterations') if osp.isfile(weights) else None
+
+
 def plot_curve():
     """``curve.png``: held-out gain over bicubic against training CPU-hours, the demo weights' gain for scale."""
     try:
@@ -200,10 +207,15 @@ def plot_curve():
     for group, colour in (('debian', 'tab:blue'), ('skimage', 'tab:orange')):
         ax.plot(hours, [float(r[f'gain_{group}']) for r in rows], 'o-', color=colour,
                 label=f'MRNet-S campaign, held-out {group} photos')
-        demo = base['demo_weights'][group]['psnr'] - base['bicubic'][group]['psnr']
+        demo = demo_gain(base, group)
+        bar = gain_bar(base, group)
         ax.axhline(demo, color=colour, ls=':', label=f'demo weights ({demo:+.2f} dB)')
-        ax.axhline(2 * demo, color=colour, ls='--', lw=0.8, label=f'shipping bar ({2 * demo:+.2f} dB)')
+        ax.axhline(bar, color=colour, ls='--', lw=0.8, label=f'shipping bar ({bar:+.2f} dB)')
     ax.axhline(0, color='gray', lw=0.8)
+    shipped = shipped_iteration()
+    at = [h for h, r in zip(hours, rows) if int(r['iteration']) == shipped]
+    if at:
+        ax.axvline(at[0], color='gray', ls='-.', lw=0.8, label=f'shipped: iteration {shipped}')
     ax.set_xlabel('training CPU-hours (all CPU kinds)')
     ax.set_ylabel('Y-PSNR gain over bicubic (dB)')
     ax.set_title('MRNet-S x2 CPU campaign: held-out gain over bicubic')
@@ -409,6 +421,11 @@ def demo_gain(base, group):
     return base['demo_weights'][group]['psnr'] - base['bicubic'][group]['psnr']
 
 
+def gain_bar(base, group):
+    """The shipping rule's gain bar on ``group``: twice the demo weights' gain, and at least 0 dB."""
+    return 2 * max(demo_gain(base, group), 0.0)
+
+
 def shipping_decision(rows, base):
     """Whether the campaign's newest weights are ready to ship, by the project's rule (whichever holds first).
 
@@ -432,7 +449,7 @@ def shipping_decision(rows, base):
     groups = ('skimage', 'debian')
     newest = rows[-1]
     gains = {g: float(newest[f'gain_{g}']) for g in groups}
-    bars = {g: 2 * max(demo_gain(base, g), 0.0) for g in groups}
+    bars = {g: gain_bar(base, g) for g in groups}
     at = f"iteration {int(newest['iteration'])} ({float(newest['cpu_seconds']) / 3600:.2f} CPU-hours)"
     bar_text = ', '.join(f'{GROUP_NAMES[g]} {gains[g]:+.3f} dB against {bars[g]:+.3f} dB '
                          f'(2 x max(demo {demo_gain(base, g):+.3f}, 0))' for g in groups)
