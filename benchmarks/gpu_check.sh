@@ -32,8 +32,8 @@
 # $OUT/weights_<card>_<date>.tar (the equal-budget weights and their provenance), $OUT/gpu_check.log and
 # $OUT/summary.md (4 of the 8 files a call may return).
 #
-# CPU dry run of every step (no GPU needed; sizes and iterations shrunk to seconds; 5 minutes on a 2-core Intel
-# Xeon, 9.6 minutes on a 2-core AMD EPYC shared with other work):
+# CPU dry run of every step (no GPU needed; sizes and iterations shrunk to seconds; 3.2 minutes on an idle 2-core
+# AMD EPYC, 9.6 on one shared with other work, 5 on a 2-core Intel Xeon):
 #
 #   DRY_RUN=1 bash benchmarks/gpu_check.sh
 #
