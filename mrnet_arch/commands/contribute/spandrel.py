@@ -152,7 +152,7 @@ def snapshot_images(checkout, weights):
         existing = cv2.imread(target, cv2.IMREAD_COLOR) if osp.isfile(target) else None  # no OpenCV warning
         if existing is not None and existing.shape == out.shape and np.abs(
                 existing.astype(np.int32) - out.astype(np.int32)).max() <= SNAPSHOT_TOLERANCE:
-            files[rel] = read(osp.join(checkout, rel), binary=True)  # the same snapshot, within spandrel's tolerance
+            files[rel] = read(target, binary=True)  # the same snapshot, within spandrel's tolerance
             continue
         ok, png = cv2.imencode('.png', out)
         if not ok:
